@@ -1,0 +1,34 @@
+"""The Forecaster protocol shared by every model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """h-step-ahead forecast: mean and upper quantiles, each an array of length h."""
+
+    mean: np.ndarray
+    quantiles: dict[float, np.ndarray]
+
+    def upper(self, q: float) -> np.ndarray:
+        """The q-quantile path; falls back to the mean when q was not computed."""
+        return self.quantiles.get(q, self.mean)
+
+
+@runtime_checkable
+class Forecaster(Protocol):
+    name: str
+
+    def observe(self, value: float) -> None:
+        """Add the next observation (NaN marks a gap)."""
+        ...
+
+    def forecast(self, horizon: int, quantiles: Sequence[float] = (0.9, 0.99)) -> Forecast:
+        """Forecast `horizon` steps after the last observation. Never raises on odd history."""
+        ...
