@@ -1,0 +1,56 @@
+"""Build a kubernetes ApiClient from in-cluster credentials or a kubeconfig."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kubernetes import client, config
+from kubernetes.config.config_exception import ConfigException
+
+
+class KubeConfigError(RuntimeError):
+    """No usable Kubernetes credentials; the message says what was tried and the fix."""
+
+
+def load_api_client(
+    kubeconfig: str | os.PathLike[str] | None = None,
+    *,
+    context: str | None = None,
+    retries: int = 0,
+) -> client.ApiClient:
+    """In-cluster ServiceAccount credentials when running in a pod and no kubeconfig is given;
+    otherwise the kubeconfig (`kubeconfig`, else $KUBECONFIG, else ~/.kube/config).
+
+    `retries` is urllib3's retry count. The default 0 keeps each call to one attempt so the
+    per-request timeout bounds it; the control loop retries on its next interval instead.
+    """
+    cfg = client.Configuration()
+    tried: list[str] = []
+    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        try:
+            config.load_incluster_config(client_configuration=cfg)
+            cfg.retries = retries
+            return client.ApiClient(cfg)
+        except ConfigException as exc:
+            tried.append(f"in-cluster ServiceAccount ({exc})")
+    path = Path(
+        kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or "~/.kube/config"
+    ).expanduser()
+    if not path.is_file():
+        tried.append(f"kubeconfig {path} (no such file)")
+        raise KubeConfigError(
+            "no Kubernetes credentials: tried " + "; ".join(tried) + ". Fix: run in a pod with a "
+            "ServiceAccount, or pass a kubeconfig path (or set KUBECONFIG)."
+        )
+    try:
+        config.load_kube_config(
+            config_file=str(path), context=context, client_configuration=cfg, persist_config=False
+        )
+    except (ConfigException, OSError, ValueError, TypeError) as exc:
+        raise KubeConfigError(
+            f"kubeconfig {path} is not usable{f' (context {context!r})' if context else ''}: "
+            f"{exc}. Fix: check the file with `kubectl config view` and the context name."
+        ) from exc
+    cfg.retries = retries
+    return client.ApiClient(cfg)

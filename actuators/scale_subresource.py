@@ -1,0 +1,179 @@
+"""Shared read/scale algorithm for every kind that exposes the Kubernetes scale subresource.
+
+scale(n) = read the Scale, return if spec.replicas is already n, else PUT the Scale carrying the
+resourceVersion just read (optimistic concurrency). A 409 means another writer got in between:
+re-read and retry, a bounded number of times. The PUT is the only write and is atomic on the
+server, so a failure never leaves a partial change behind.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from kubernetes.client.exceptions import ApiException
+
+from actuators.base import ActuatorError, ReplicaStatus
+from actuators.errors import KubeActuatorError, Operation, translate
+
+FIELD_MANAGER = "sla-planner"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ScaleView:
+    replicas: int  # spec.replicas of the Scale
+    resource_version: str | None
+
+
+def nested_int(obj: Mapping[str, Any], *path: str, default: int = 0) -> int:
+    """An integer field at `path`; absent (Go omitempty) means `default`; non-int is an error."""
+    cur: Any = obj
+    for key in path:
+        if not isinstance(cur, Mapping) or cur.get(key) is None:
+            return default
+        cur = cur[key]
+    if isinstance(cur, bool) or not isinstance(cur, int):
+        raise ValueError(f"field {'.'.join(path)} is {cur!r}, expected an integer")
+    return cur
+
+
+def status_from_object(obj: Any, ready_field: str) -> ReplicaStatus:
+    """ReplicaStatus from a custom object dict: desired = spec.replicas, ready = status.<field>."""
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    status = obj.get("status")
+    generation = obj.get("metadata", {}).get("generation")
+    observed = status.get("observedGeneration") if isinstance(status, Mapping) else None
+    if not status:
+        current = False  # the controller has not reconciled the object yet
+    elif isinstance(observed, int) and isinstance(generation, int):
+        current = observed >= generation
+    else:
+        current = True  # this controller does not publish observedGeneration
+    return ReplicaStatus(
+        desired=nested_int(obj, "spec", "replicas"),
+        ready=nested_int(obj, "status", ready_field),
+        observed_generation_current=current,
+    )
+
+
+class ScaleSubresourceActuator(ABC):
+    """Actuator for one namespaced object with a scale subresource."""
+
+    kind: str = ""  # e.g. "PodCliqueScalingGroup"
+    api_group: str = ""  # e.g. "grove.io"
+    plural: str = ""  # e.g. "podcliquescalinggroups"
+    label: str = ""  # description prefix, e.g. "grove PodCliqueScalingGroup"
+    not_found_hint: str = ""  # how names are formed, for the 404 message
+
+    def __init__(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        request_timeout_s: float = 10.0,
+        conflict_retries: int = 3,
+        retry_backoff_s: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if request_timeout_s <= 0:
+            raise ValueError("request_timeout_s must be > 0")
+        if conflict_retries < 0:
+            raise ValueError("conflict_retries must be >= 0")
+        self.namespace = namespace
+        self.name = name
+        self.request_timeout_s = float(request_timeout_s)
+        self.conflict_retries = int(conflict_retries)
+        self.retry_backoff_s = float(retry_backoff_s)
+        self._sleep = sleep
+        self.description = f"{self.label or self.kind} {namespace}/{name}"
+
+    # -- what each kind provides ---------------------------------------------------------
+    @abstractmethod
+    def _get_scale(self) -> ScaleView: ...
+
+    @abstractmethod
+    def _put_scale(self, view: ScaleView, replicas: int) -> None: ...
+
+    @abstractmethod
+    def _get_status(self) -> ReplicaStatus: ...
+
+    # -- the Actuator protocol -------------------------------------------------------------
+    def status(self) -> ReplicaStatus:
+        return self._call(self._get_status, self._op("get", scale=False))
+
+    def scale(self, replicas: int) -> None:
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise KubeActuatorError(
+                f"{self.description}: refusing to scale to {replicas!r}: replicas must be a "
+                "non-negative integer.",
+                reason="invalid",
+                retryable=False,
+            )
+        attempts = self.conflict_retries + 1
+        for attempt in range(attempts):
+            view = self._call(self._get_scale, self._op("get"))
+            if view.replicas == replicas:
+                return  # nothing to write
+            try:
+                self._put_scale(view, replicas)
+                return
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise self._write_error(exc) from exc
+                if attempt + 1 < attempts and self.retry_backoff_s > 0:
+                    self._sleep(self.retry_backoff_s * (attempt + 1))
+            except ActuatorError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - translated or re-raised below
+                raise self._write_error(exc) from exc
+        raise KubeActuatorError(
+            f"{self.description}: scale to {replicas} still conflicting (409) after {attempts} "
+            "read-and-retry attempts; nothing was changed. Fix: check that no HPA, KEDA "
+            "ScaledObject or other controller is writing the same replicas.",
+            reason="conflict",
+            retryable=True,
+            status=409,
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _op(self, verb: str, *, scale: bool = True) -> Operation:
+        resource = f"{self.plural}/scale" if scale else self.plural
+        return Operation(verb, resource, self.api_group, self.namespace)
+
+    def _call(self, fn: Callable[[], T], op: Operation) -> T:
+        try:
+            return fn()
+        except ActuatorError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - translate() re-raises what it cannot map
+            raise self._translate(exc, op) from exc
+
+    def _write_error(self, exc: BaseException) -> KubeActuatorError:
+        err = self._translate(exc, self._op("update"))
+        if err.reason == "unavailable" and err.status is None:
+            # The request may have reached the server before the connection failed.
+            return KubeActuatorError(
+                f"{err} The write may or may not have landed; the next status() read shows "
+                "the cluster's actual spec.replicas.",
+                reason=err.reason,
+                retryable=True,
+            )
+        return err
+
+    def _translate(self, exc: BaseException, op: Operation) -> KubeActuatorError:
+        return translate(
+            exc,
+            self.description,
+            op,
+            timeout_s=self.request_timeout_s,
+            not_found_hint=self.not_found_hint,
+        )
+
+    @property
+    def timeout(self) -> float:
+        return self.request_timeout_s

@@ -1,0 +1,168 @@
+"""`sla-planner` command line: a thin dispatcher over subcommand modules.
+
+Each subcommand lives in its own module exposing `register(subparsers)`, which adds a parser
+and sets `func(args) -> int`. Expected errors become ONE line on stderr
+(`sla-planner: error: ...`) with exit code 2 for usage/settings and 1 for runtime problems;
+`--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+
+PROG = "sla-planner"
+
+# Subcommands always present, and ones other modules may provide (registered when importable).
+_COMMANDS = {"dry-run": "planner.dryrun_command"}
+_OPTIONAL_COMMANDS = {"run": "planner.run_command"}
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad flags or settings: exit code 2."""
+
+
+class CommandError(Exception):
+    """A runtime failure with a message already fit for the user: exit code 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse prints usage + error over two lines and exits; we want one line, our codes."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _add_debug(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--debug", action="store_true", default=default, help="show tracebacks on errors"
+    )
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="SLA-driven autoscaling planner for disaggregated LLM inference.",
+    )
+    _add_debug(parser, False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in _COMMANDS.values():
+        importlib.import_module(module).register(sub)
+
+    wanted = _command_in(argv)
+    for command, module in _OPTIONAL_COMMANDS.items():
+        # Import optional commands only when they may be used (or listed): they can be heavy.
+        if wanted in (None, command) or wanted not in _COMMANDS:
+            _register_optional(sub, command, module)
+    for p in sub.choices.values():
+        if "--debug" not in p._option_string_actions:
+            _add_debug(p, argparse.SUPPRESS)  # SUPPRESS: keep a top-level --debug
+    return parser
+
+
+def _register_optional(sub: argparse._SubParsersAction, command: str, module: str) -> None:
+    try:
+        importlib.import_module(module).register(sub)
+        return
+    except ModuleNotFoundError as e:
+        if e.name == module:
+            return  # not part of this build
+        problem: BaseException = e
+    except Exception as e:  # a broken module must not take the other commands down
+        problem = e
+    reason = f"{type(problem).__name__}: {problem}"
+    p = sub.add_parser(command, help=f"(unavailable: {reason})", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def unavailable(_args: argparse.Namespace) -> int:
+        raise CommandError(f"the '{command}' command cannot load ({reason}); reinstall sla-planner")
+
+    p.set_defaults(func=unavailable)
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from planner.metrics_source import MetricsSourceError
+    from planner.traces import TraceError
+
+    errors: list[type[BaseException]] = [CommandError, TraceError, MetricsSourceError, ValueError]
+    try:
+        from profiles import ProfileError
+
+        errors.append(ProfileError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split())
+
+
+def format_validation_error(err: object) -> str:
+    """pydantic ValidationError -> 'field.path: message (got value); ...' on one line."""
+    parts = []
+    for e in err.errors():  # type: ignore[attr-defined]
+        loc = ".".join(str(x) for x in e.get("loc", ())) or "settings"
+        got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
+        parts.append(f"{loc}: {e.get('msg', '')}{got}")
+    return "invalid settings: " + "; ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        debug = bool(getattr(args, "debug", debug))
+        func = getattr(args, "func", None)
+        if func is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        _fail("interrupted", debug)
+        return EXIT_INTERRUPTED
+    except UsageError as e:
+        _fail(str(e), debug)
+        return EXIT_USAGE
+    except Exception as e:
+        from pydantic import ValidationError
+
+        if isinstance(e, ValidationError):
+            _fail(format_validation_error(e), debug)
+            return EXIT_USAGE
+        if isinstance(e, _expected_errors()):
+            _fail(str(e), debug)
+        elif isinstance(e, OSError):
+            _fail(f"{e.filename or ''}: {e.strerror or e}; check the path and permissions", debug)
+        else:
+            _fail(
+                f"internal error ({type(e).__name__}: {e}); rerun with --debug for the "
+                "traceback and please report it",
+                debug,
+            )
+        return EXIT_RUNTIME
+
+
+def _fail(message: str, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    # Run the imported module's main, not this __main__ copy, so subcommands raising
+    # planner.cli.UsageError are caught by the same class.
+    from planner.cli import main as _main
+
+    sys.exit(_main())

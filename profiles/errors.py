@@ -1,0 +1,11 @@
+"""Errors and warnings raised by the profiles package."""
+
+from __future__ import annotations
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used. The message names the file, the key and the fix."""
+
+
+class ProfileRangeWarning(UserWarning):
+    """A question asked outside a profile's measured range; the answer was clamped or extrapolated."""

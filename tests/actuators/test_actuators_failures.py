@@ -1,0 +1,168 @@
+"""Failure semantics: conflicts, RBAC, missing targets, a slow / failing / absent API server.
+
+Every failed scale must leave the object exactly as it was and raise one ActuatorError naming
+the target, the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from actuators.base import ActuatorError
+from actuators.errors import KubeActuatorError
+
+NS = "llm"
+
+
+def _snapshot(fake_kube, kind, name):
+    obj = fake_kube.get(kind.plural, NS, name)
+    return obj["spec"]["replicas"], obj["metadata"]["resourceVersion"]
+
+
+def test_conflict_is_reread_and_retried_until_it_succeeds(kind, make_actuator, fake_kube):
+    actuator, name = make_actuator(replicas=2, conflict_retries=3)
+    fake_kube.concurrent_writes(2, plural=kind.plural, name=name)
+    actuator.scale(4)
+    assert fake_kube.spec_replicas(kind.plural, NS, name) == 4
+    puts = [(w.method, w.status) for w in fake_kube.writes()]
+    assert puts == [("PUT", 409), ("PUT", 409), ("PUT", 200)]
+    # each retry re-read the scale first: GET, PUT, GET, PUT, GET, PUT
+    assert [r.method for r in fake_kube.requests] == ["GET", "PUT"] * 3
+
+
+def test_persistent_conflict_gives_up_after_bounded_retries_and_changes_nothing(
+    kind, make_actuator, fake_kube
+):
+    actuator, name = make_actuator(replicas=2, conflict_retries=2)
+    fake_kube.concurrent_writes(100, plural=kind.plural, name=name)
+    with pytest.raises(KubeActuatorError) as info:
+        actuator.scale(7)
+    err = info.value
+    assert err.reason == "conflict" and err.retryable
+    assert actuator.description in str(err) and "409" in str(err) and "3 " in str(err)
+    assert "HPA" in str(err)  # names the likely fix
+    assert fake_kube.spec_replicas(kind.plural, NS, name) == 2
+    assert len(fake_kube.writes()) == 3  # 1 try + 2 retries, then stop
+
+
+def test_forbidden_write_names_verb_and_resource_and_changes_nothing(
+    kind, make_actuator, fake_kube
+):
+    actuator, name = make_actuator(replicas=2)
+    fake_kube.forbid(f"{kind.plural}/scale", verbs={"update", "patch"})
+    before = _snapshot(fake_kube, kind, name)
+    with pytest.raises(KubeActuatorError) as info:
+        actuator.scale(5)
+    err = info.value
+    assert err.reason == "forbidden" and not err.retryable and err.status == 403
+    msg = str(err)
+    assert msg.startswith(actuator.description)
+    assert f'grant verb "update" on resource "{kind.plural}/scale"' in msg
+    assert f'apiGroup "{kind.api_group}"' in msg and f'namespace "{NS}"' in msg
+    assert _snapshot(fake_kube, kind, name) == before
+    assert actuator.status().desired == 2  # reading is still allowed
+
+
+def test_forbidden_read_names_get_on_the_object(kind, make_actuator, fake_kube):
+    actuator, _ = make_actuator()
+    fake_kube.forbid(kind.plural, verbs={"get"})
+    with pytest.raises(KubeActuatorError) as info:
+        actuator.status()
+    assert info.value.reason == "forbidden"
+    assert f'grant verb "get" on resource "{kind.plural}"' in str(info.value)
+
+
+def test_missing_target_is_a_hold_error_naming_the_fix(kind, make_actuator, fake_kube, api_client):
+    actuator = kind.actuator(api_client, NS, "does-not-exist")
+    for call in (actuator.status, lambda: actuator.scale(3)):
+        with pytest.raises(KubeActuatorError) as info:
+            call()
+        err = info.value
+        assert err.reason == "not_found" and err.retryable and err.status == 404
+        assert "target missing" in str(err) and "does-not-exist" in str(err)
+        assert "correct the target name" in str(err)
+    assert fake_kube.writes() == []
+
+
+def test_slow_api_beyond_the_request_timeout_fails_fast_without_writing(
+    kind, make_actuator, fake_kube
+):
+    actuator, name = make_actuator(replicas=2, request_timeout_s=0.3)
+    fake_kube.set_latency(5.0, method="GET")
+    with pytest.raises(KubeActuatorError) as info:
+        actuator.scale(4)
+    err = info.value
+    assert err.reason == "unavailable" and err.retryable and "timed out" in str(err)
+    assert fake_kube.writes() == []
+    assert fake_kube.clear_faults() is None
+    assert fake_kube.spec_replicas(kind.plural, NS, name) == 2
+
+
+def test_slow_write_is_reported_as_possibly_landed(kind, make_actuator, fake_kube):
+    actuator, name = make_actuator(replicas=2, request_timeout_s=0.3)
+    fake_kube.set_latency(1.0, method="PUT")
+    with pytest.raises(KubeActuatorError) as info:
+        actuator.scale(4)
+    assert info.value.retryable and "may or may not have landed" in str(info.value)
+
+
+def test_server_errors_are_retryable_holds_and_change_nothing(kind, make_actuator, fake_kube):
+    actuator, name = make_actuator(replicas=2)
+    before = _snapshot(fake_kube, kind, name)
+    fake_kube.fail_next(1, status=500, method="PUT")
+    with pytest.raises(KubeActuatorError) as info:
+        actuator.scale(6)
+    assert info.value.reason == "unavailable" and info.value.retryable
+    assert "500" in str(info.value)
+    assert _snapshot(fake_kube, kind, name) == before
+    fake_kube.fail_next(1, status=503, method="GET")
+    with pytest.raises(KubeActuatorError):
+        actuator.status()
+    # the API recovers: the next interval's call goes through
+    actuator.scale(6)
+    assert fake_kube.spec_replicas(kind.plural, NS, name) == 6
+
+
+def test_dropped_connection_is_a_retryable_hold(kind, make_actuator, fake_kube):
+    actuator, name = make_actuator(replicas=2)
+    fake_kube.fail_next(1, mode="drop", method="GET")
+    with pytest.raises(KubeActuatorError) as info:
+        actuator.scale(3)
+    assert info.value.reason == "unavailable" and info.value.retryable
+    assert fake_kube.spec_replicas(kind.plural, NS, name) == 2
+
+
+def test_api_server_down_then_back(kind, make_actuator, fake_kube):
+    actuator, name = make_actuator(replicas=2, request_timeout_s=1.0)
+    fake_kube.stop()
+    for call in (actuator.status, lambda: actuator.scale(5)):
+        with pytest.raises(KubeActuatorError) as info:
+            call()
+        assert info.value.reason == "unavailable" and info.value.retryable
+        assert "unreachable" in str(info.value)
+    fake_kube.start()  # same port: the API is back
+    actuator.scale(5)
+    assert fake_kube.spec_replicas(kind.plural, NS, name) == 5
+
+
+def test_invalid_replicas_are_refused_before_any_request(kind, make_actuator, fake_kube):
+    actuator, _ = make_actuator()
+    for bad in (-1, 2.5, True, "3"):
+        with pytest.raises(ActuatorError) as info:
+            actuator.scale(bad)  # type: ignore[arg-type]
+        assert not info.value.retryable
+    assert fake_kube.requests == []
+
+
+def test_podclique_below_min_available_is_rejected_by_the_server(fake_kube, api_client):
+    from actuators.grove_podclique import GrovePodCliqueActuator
+
+    fake_kube.add_podclique(NS, "llama-0-worker", replicas=4, min_available=4)
+    actuator = GrovePodCliqueActuator(api_client, NS, "llama-0-worker")
+    with pytest.raises(KubeActuatorError) as info:
+        actuator.scale(2)
+    assert info.value.reason == "invalid" and not info.value.retryable
+    assert "minAvailable" in str(info.value)
+    assert fake_kube.spec_replicas("podcliques", NS, "llama-0-worker") == 4
+    actuator.scale(0)  # 0 (idle) is allowed by Grove's rule
+    assert fake_kube.spec_replicas("podcliques", NS, "llama-0-worker") == 0

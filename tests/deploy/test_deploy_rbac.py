@@ -1,0 +1,234 @@
+"""The chart's RBAC is exactly what the planner uses: the actuators and the leader elector run
+against the fake API server (real HTTP, official client), every request they make must be
+allowed by the rendered Roles, and every verb the Roles grant must have been used."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from deploy_manifests import NAMESPACE, RELEASE, by_kind, render_chart
+from support.fake_kube import FakeKube
+
+pytest.importorskip("helm_python", reason="test dependency helm-python-sdk is not installed")
+
+from actuators.config import TargetConfig  # noqa: E402
+from actuators.factory import build_actuator  # noqa: E402
+
+_PATH = re.compile(
+    r"^/apis?/(?:(?P<group>[^/]+)/)?(?P<version>v[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<res>[^/]+)"
+    r"(?:/(?P<name>[^/]+))?(?:/(?P<sub>[^/]+))?$"
+)
+_VERBS = {"PUT": "update", "PATCH": "patch", "POST": "create", "DELETE": "delete"}
+
+
+@dataclass(frozen=True)
+class Access:
+    namespace: str
+    group: str
+    resource: str  # plural, or plural/subresource
+    verb: str
+    name: str | None
+
+
+def _access(method: str, path: str) -> Access:
+    m = _PATH.match(path.split("?")[0])
+    assert m, f"unexpected API path {path}"
+    group = "" if path.startswith("/api/") else m["group"]
+    resource = f"{m['res']}/{m['sub']}" if m["sub"] else m["res"]
+    verb = _VERBS.get(method) or ("get" if m["name"] else "list")
+    return Access(m["ns"], group, resource, verb, m["name"])
+
+
+def _allowed(roles: list[dict], a: Access) -> bool:
+    """Kubernetes RBAC: some rule of a Role in the request's namespace matches."""
+    for role in roles:
+        if role["metadata"]["namespace"] != a.namespace:
+            continue
+        for r in role["rules"]:
+            names = r.get("resourceNames")
+            if (
+                a.group in r["apiGroups"]
+                and a.resource in r["resources"]
+                and a.verb in r["verbs"]
+                and (not names or a.name in names)
+            ):
+                return True
+    return False
+
+
+def _granted(roles: list[dict]) -> set[tuple[str, str, str, str]]:
+    return {
+        (role["metadata"]["namespace"], g, res, v)
+        for role in roles
+        for r in role["rules"]
+        for g in r["apiGroups"]
+        for res in r["resources"]
+        for v in r["verbs"]
+    }
+
+
+def _bound_roles(docs: list[dict]) -> list[dict]:
+    """Roles bound to the planner's ServiceAccount (a Role nobody binds grants nothing)."""
+    sa = next(d for d in docs if d["kind"] == "ServiceAccount")["metadata"]["name"]
+    bound = {
+        (b["metadata"]["namespace"], b["roleRef"]["name"])
+        for b in by_kind(docs, "RoleBinding")
+        if {"kind": "ServiceAccount", "name": sa, "namespace": NAMESPACE} in b["subjects"]
+    }
+    roles = by_kind(docs, "Role")
+    assert {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in roles} == bound
+    return roles
+
+
+def _add(kube: FakeKube, kind: str, ns: str, name: str) -> None:
+    {
+        "PodCliqueScalingGroup": kube.add_pcsg,
+        "PodClique": kube.add_podclique,
+        "LeaderWorkerSet": kube.add_lws,
+        "Deployment": kube.add_deployment,
+    }[kind](ns, name, replicas=1)
+
+
+def _exercise(targets: dict[str, dict], leader: bool) -> list[Access]:
+    """Run what the planner does against the cluster; return the requests it made."""
+    from kubernetes import client
+
+    from planner.leader import LeaderElector
+
+    with FakeKube(ready_delay_s=0) as kube:
+        api = kube.api_client()
+        for pool, raw in targets.items():
+            t = TargetConfig.model_validate(raw)
+            obj = t.observe if t.kind == "MetricsOnly" else t
+            if obj is not None:
+                _add(kube, obj.kind, obj.namespace, obj.resolved_name())
+            act = build_actuator(t, api, pool=pool, sleep=lambda s: None)
+            act.status()
+            act.scale(3)  # scale up
+            act.status()
+            act.scale(2)  # and down
+        if leader:
+            elector = LeaderElector(
+                client.CoordinationV1Api(api),
+                namespace=NAMESPACE,
+                name=RELEASE,
+                identity="sla-planner-0",
+                clock=kube.clock,
+            )
+            assert elector.try_acquire_or_renew()  # creates the Lease
+            kube.clock.advance(2)
+            assert elector.try_acquire_or_renew()  # renews it
+            elector.release()
+        api.close()
+        return [_access(r.method, r.path) for r in kube.requests]
+
+
+CASES = {
+    "grove-pcsg": {
+        "prefill": {
+            "kind": "PodCliqueScalingGroup",
+            "namespace": "llm",
+            "podCliqueSet": "llama",
+            "replicaIndex": 0,
+            "group": "prefill",
+        },
+        "decode": {"kind": "PodCliqueScalingGroup", "namespace": "llm", "name": "llama-0-decode"},
+    },
+    "grove-podclique-in-group": {
+        "prefill": {
+            "kind": "PodClique",
+            "namespace": "llm",
+            "podCliqueSet": "llama",
+            "replicaIndex": 1,
+            "group": "prefill",
+            "scalingGroupReplicaIndex": 0,
+            "clique": "leader",
+        },
+        "decode": {
+            "kind": "PodClique",
+            "namespace": "llm",
+            "podCliqueSet": "llama",
+            "clique": "decode",
+        },
+    },
+    "lws-and-deployment-other-namespaces": {
+        "prefill": {"kind": "LeaderWorkerSet", "namespace": "serving", "name": "llama-prefill"},
+        "decode": {"kind": "Deployment", "namespace": "serving-b", "name": "decode"},
+    },
+    "metrics-only": {
+        "prefill": {
+            "kind": "MetricsOnly",
+            "observe": {"kind": "LeaderWorkerSet", "namespace": "llm", "name": "llama-prefill"},
+        },
+        "decode": {"kind": "MetricsOnly"},
+    },
+}
+
+
+@pytest.mark.parametrize("leader", [True, False], ids=["leader-election", "single"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rbac_is_exactly_what_the_planner_uses(case, leader):
+    targets = CASES[case]
+    values = {
+        "config": {"targets": targets},
+        "leaderElection": {"enabled": leader},
+        "replicaCount": 2 if leader else 1,
+    }
+    roles = _bound_roles(render_chart(values))
+    used = _exercise(targets, leader)
+    assert used, "the planner made no API request"
+    denied = [a for a in used if not _allowed(roles, a)]
+    assert not denied, f"requests the Roles would forbid (403): {denied}"
+    unused = _granted(roles) - {(a.namespace, a.group, a.resource, a.verb) for a in used}
+    assert not unused, f"granted but never used (not least privilege): {sorted(unused)}"
+
+
+def test_roles_name_exactly_the_target_objects_grove_resolves():
+    targets = CASES["grove-podclique-in-group"]
+    roles = {
+        r["metadata"]["name"]: r
+        for r in _bound_roles(render_chart({"config": {"targets": targets}}))
+    }
+    for pool, raw in targets.items():
+        want = TargetConfig.model_validate(raw).resolved_name()
+        for rule in roles[f"{RELEASE}-{pool}"]["rules"]:
+            assert rule["resourceNames"] == [want]
+    assert roles[f"{RELEASE}-prefill"]["rules"][0]["resourceNames"] == ["llama-1-prefill-0-leader"]
+    lease_rules = roles[f"{RELEASE}-leader-election"]["rules"]
+    assert lease_rules == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [RELEASE],
+            "verbs": ["get", "update"],
+        },
+    ]
+
+
+def test_rbac_check_catches_a_missing_grant():
+    # Guard the checker itself: without the /scale rule the planner's PUT must be reported.
+    targets = CASES["grove-pcsg"]
+    roles = _bound_roles(render_chart({"config": {"targets": targets}}))
+    for role in roles:
+        role["rules"] = [r for r in role["rules"] if not r["resources"][0].endswith("/scale")]
+    used = _exercise(targets, leader=True)
+    denied = {(a.resource, a.verb) for a in used if not _allowed(roles, a)}
+    assert denied == {
+        ("podcliquescalinggroups/scale", "get"),
+        ("podcliquescalinggroups/scale", "update"),
+    }
+
+
+def test_a_target_in_another_namespace_gets_its_role_there():
+    roles = _bound_roles(
+        render_chart({"config": {"targets": CASES["lws-and-deployment-other-namespaces"]}})
+    )
+    where = {r["metadata"]["name"]: r["metadata"]["namespace"] for r in roles}
+    assert where == {
+        f"{RELEASE}-prefill": "serving",
+        f"{RELEASE}-decode": "serving-b",
+        f"{RELEASE}-leader-election": NAMESPACE,
+    }

@@ -1,0 +1,175 @@
+"""Bad profile data is rejected with one message naming the file, the key and the fix."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from profiles import ProfileCurves, ProfileError, load_profile
+from profiles.dynamo_import import DECODE_DIR, PREFILL_DIR, import_dynamo_dir
+
+# (dynamo key, native section, native key, edit of the real array, expected words)
+CASES = [
+    ("prefill_ttft", "prefill", "ttft_ms", lambda a: a[:0], "is empty"),
+    (
+        "z_itl",
+        "decode",
+        "itl_ms",
+        lambda a: _set(a, 2, math.nan),
+        "non-finite value (nan) at index 2",
+    ),
+    (
+        "prefill_thpt_per_gpu",
+        "prefill",
+        "throughput_per_gpu",
+        lambda a: _set(a, 4, math.inf),
+        "non-finite value (inf) at index 4",
+    ),
+    (
+        "prefill_ttft",
+        "prefill",
+        "ttft_ms",
+        lambda a: _set(a, 1, -3.0),
+        "holds -3 at index 1; latencies (ms) must be > 0",
+    ),
+    (
+        "z_itl",
+        "decode",
+        "itl_ms",
+        lambda a: _set(a, 0, 0.0),
+        "holds 0 at index 0; latencies (ms) must be > 0",
+    ),
+    (
+        "z_thpt_per_gpu",
+        "decode",
+        "throughput_per_gpu",
+        lambda a: _set(a, 5, 0.0),
+        "throughputs (tokens/s/GPU) must be > 0",
+    ),
+    (
+        "prefill_thpt_per_gpu",
+        "prefill",
+        "throughput_per_gpu",
+        lambda a: _set(a, 5, -1.0),
+        "throughputs (tokens/s/GPU) must be > 0",
+    ),
+    (
+        "y_context_length",
+        "decode",
+        "context_length",
+        lambda a: _set(a, 0, -350.0),
+        "context lengths (tokens) must be > 0",
+    ),
+    ("z_itl", "decode", "itl_ms", lambda a: a[:-1], "has 40 points but"),
+    (
+        "prefill_isl",
+        "prefill",
+        "isl",
+        lambda a: _swap(a, 3, 4),
+        "is not strictly increasing (4168 at index 3, then 3151)",
+    ),
+    ("prefill_isl", "prefill", "isl", lambda a: _set(a, 1, 100.0), "is not strictly increasing"),
+    (
+        "x_kv_usage",
+        "decode",
+        "kv_usage",
+        lambda a: _set(a, 6, 58.2),
+        "holds 58.2 at index 6, outside 0..1",
+    ),
+    ("x_kv_usage", "decode", "kv_usage", lambda a: _set(a, 0, -0.1), "outside 0..1"),
+    ("max_kv_tokens", "decode", "max_kv_tokens", lambda a: a * 0, "is 0"),
+    ("max_kv_tokens", "decode", "max_kv_tokens", lambda a: -a, "is -945029"),
+]
+FIXES = {
+    "is empty": "at least one measured point",
+    "non-finite": "re-measure that point",
+    "must be > 0": "re-measure that point",
+    "has 40 points": "one value per measured point",
+    "strictly increasing": "sort the prefill points",
+    "outside 0..1": "fraction of the KV cache",
+    "is 0": "KV cache size in tokens",
+    "is -945029": "KV cache size in tokens",
+}
+
+
+def _set(a: np.ndarray, i: int, value: float) -> np.ndarray:
+    out = np.asarray(a, dtype=float).copy()
+    out[i] = value
+    return out
+
+
+def _swap(a: np.ndarray, i: int, j: int) -> np.ndarray:
+    out = np.asarray(a).copy()
+    out[[i, j]] = out[[j, i]]
+    return out
+
+
+def _fix_for(words: str) -> str:
+    return next(fix for key, fix in FIXES.items() if key in words)
+
+
+def _ids(case):
+    return f"{case[0]}:{case[4][:20]}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
+def test_dynamo_import_rejects(case, make_dynamo_dir, raw):
+    key, _, _, edit, words = case
+    sub = PREFILL_DIR if key.startswith("prefill") else DECODE_DIR
+    root = make_dynamo_dir(**{key: edit(raw[sub][key])})
+    with pytest.raises(ProfileError) as err:
+        import_dynamo_dir(root)
+    message = str(err.value)
+    assert str(root / sub / "raw_data.npz") in message
+    assert f"key '{key}'" in message or f"'{key}' has" in message or "points but" in message
+    assert words in message
+    assert _fix_for(words) in message.split("Fix:")[1]
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
+def test_native_file_rejects(case, bundled, tmp_path):
+    _, section, key, edit, words = case
+    data = bundled.model_dump()
+    value = np.asarray(data[section][key])
+    edited = edit(value)
+    data[section][key] = edited.tolist() if edited.ndim else edited.item()
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ProfileError) as err:
+        load_profile(path)
+    message = str(err.value)
+    assert f"profile file {path}" in message
+    assert f"{section}.{key}" in message
+    if key != "max_kv_tokens":  # pydantic words that one (gt=0) before our checks run
+        assert words in message
+        assert _fix_for(words) in message.split("Fix:")[1]
+    else:
+        assert "KV cache size in tokens" in message
+
+
+def test_in_memory_profile_rejected_by_curves(bundled):
+    broken = bundled.model_copy(deep=True)
+    broken.decode.itl_ms[7] = -1.0
+    with pytest.raises(
+        ProfileError, match=rf"profile '{bundled.name}': key 'decode.itl_ms' holds -1 at index 7"
+    ):
+        ProfileCurves(broken)
+
+
+def test_decode_throughput_in_wrong_units(bundled):
+    broken = bundled.model_copy(deep=True)
+    broken.decode.throughput_per_gpu = [x * 1000 for x in broken.decode.throughput_per_gpu]
+    with pytest.raises(ProfileError, match=r"decode.throughput_per_gpu' implies 97\d\.\d\dx"):
+        ProfileCurves(broken)
+
+
+def test_non_numeric_values(make_dynamo_dir, raw):
+    root = make_dynamo_dir("json")
+    path = root / PREFILL_DIR / "raw_data.json"
+    path.write_text(path.read_text().replace('"prefill_ttft": [', '"prefill_ttft": ["fast", '))
+    with pytest.raises(ProfileError, match="key 'prefill_ttft' is not a list of numbers"):
+        import_dynamo_dir(root)
