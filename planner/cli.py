@@ -64,7 +64,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         if wanted in (None, command) or wanted not in _COMMANDS:
             _register_optional(sub, command, module)
     for p in sub.choices.values():
-        if "--debug" not in p._option_string_actions:
+        if "-" in p.prefix_chars and "--debug" not in p._option_string_actions:
             _add_debug(p, argparse.SUPPRESS)  # SUPPRESS: keep a top-level --debug
     return parser
 
@@ -80,7 +80,9 @@ def _register_optional(sub: argparse._SubParsersAction, command: str, module: st
     except Exception as e:  # a broken module must not take the other commands down
         problem = e
     reason = f"{type(problem).__name__}: {problem}"
-    p = sub.add_parser(command, help=f"(unavailable: {reason})", add_help=False)
+    # No option prefix: every argument (even --help) lands in `rest`, so the user sees why
+    # the command is unavailable rather than a complaint about its flags.
+    p = sub.add_parser(command, help=f"(unavailable: {reason})", add_help=False, prefix_chars="\0")
     p.add_argument("rest", nargs=argparse.REMAINDER)
 
     def unavailable(_args: argparse.Namespace) -> int:

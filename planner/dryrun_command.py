@@ -72,7 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--decode-gpus",
         type=_positive_int,
         metavar="N",
-        help="GPUs per decode replica (TP size); must match the profile's",
+        help="GPUs per decode replica (TP size); must match the decode profile's",
+    )
+    g.add_argument(
+        "--decode-profile",
+        metavar="NAME|PATH",
+        help="a different profile for the decode pool, e.g. another TP size (default: --profile)",
     )
     g = p.add_argument_group("planner")
     g.add_argument(
@@ -171,6 +176,9 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
         metavar="T",
         help="end (exclusive), same forms; default: last whole interval of the source",
     )
+    from planner.prometheus_dryrun import add_prometheus_arguments
+
+    add_prometheus_arguments(p)
 
 
 def _typed(kind: type, check: Any, what: str) -> Any:
@@ -260,6 +268,12 @@ def _resolve_range(args: argparse.Namespace, covered: tuple[float, float]) -> tu
 
 def _build_source(args: argparse.Namespace) -> SourceSpec:
     """The demand to replay, from the source flags. Add other sources (Prometheus) here."""
+    from planner.prometheus_dryrun import build_prometheus_spec, wants_prometheus
+
+    if wants_prometheus(args):
+        from planner.config import PlannerConfig
+
+        return build_prometheus_spec(args, PlannerConfig().history_window)
     from planner.traces import TraceMetricsSource, load_trace
 
     trace_path = Path(args.trace) if args.trace else default_trace_path()
@@ -332,22 +346,42 @@ def _check_forecaster(name: str) -> None:
         raise UsageError(f"--forecaster {name!r} is not known; choose one of: {', '.join(names)}")
 
 
-def _load_curves(args: argparse.Namespace) -> tuple[Any, Any]:
-    """Profile + curves. A profile describes one TP size; we don't invent another one's curves."""
+@dataclass(frozen=True)
+class PoolProfiles:
+    """Profiles and curves per pool (one profile for both unless --decode-profile is given)."""
+
+    prefill: Any  # EngineProfile
+    decode: Any
+    prefill_curves: Any  # ProfileCurves
+    decode_curves: Any
+    warnings: list[str]
+
+
+def _load_profiles(args: argparse.Namespace) -> PoolProfiles:
+    """A profile is measured at one TP size; latency at another can't be derived from it, so
+    --prefill-gpus/--decode-gpus must match the pool's profile (give a decode profile measured
+    at another TP size with --decode-profile)."""
     from profiles import load_profile
     from profiles.interpolation import ProfileCurves
 
-    profile = load_profile(args.profile)
-    tp = profile.gpus_per_replica
-    for flag, value in (("--prefill-gpus", args.prefill_gpus), ("--decode-gpus", args.decode_gpus)):
+    prefill = load_profile(args.profile)
+    decode = load_profile(args.decode_profile) if args.decode_profile else prefill
+    checks = (
+        ("--prefill-gpus", args.prefill_gpus, prefill, "--profile"),
+        ("--decode-gpus", args.decode_gpus, decode, "--decode-profile" if args.decode_profile else "--decode-profile or --profile"),
+    )  # fmt: skip
+    for flag, value, prof, fix in checks:
+        tp = prof.gpus_per_replica
         if value is not None and value != tp:
             raise UsageError(
-                f"{flag} {value} does not match profile {profile.name!r}, measured with {tp} "
+                f"{flag} {value} does not match profile {prof.name!r}, measured with {tp} "
                 f"GPU(s) per replica; latency at another TP size can't be derived from it: pass a "
-                f"profile measured at TP {value} (--profile) or drop {flag}"
+                f"profile measured at TP {value} ({fix}) or drop {flag}"
             )
     warnings: list[str] = []
-    return profile, ProfileCurves(profile, warn=warnings.append)
+    pc = ProfileCurves(prefill, warn=warnings.append)
+    dc = pc if decode is prefill else ProfileCurves(decode, warn=warnings.append)
+    return PoolProfiles(prefill, decode, pc, dc, warnings)
 
 
 # --------------------------------------------------------------------------- run
@@ -357,14 +391,14 @@ def run(args: argparse.Namespace) -> int:
     # User input first (flags, trace, profile, output dir), so mistakes surface before work.
     config = _build_config(args)
     spec = _build_source(args)
-    profile, curves = _load_curves(args)
+    profiles = _load_profiles(args)
     _check_forecaster(args.forecaster)
     out = _prepare_out(Path(args.out))
 
     from planner.core import Planner
     from planner.dryrun import run_dry_run
 
-    planner = Planner(config, curves)
+    planner = Planner(config, profiles.prefill_curves, decode_curves=profiles.decode_curves)
     n = math.ceil((spec.end - spec.start) / args.interval_s - 1e-9)
     warm = spec.warmup_intervals if args.warmup is None else min(args.warmup, spec.warmup_intervals)
     warm = min(warm, config.history_window)
@@ -386,13 +420,14 @@ def run(args: argparse.Namespace) -> int:
         "start_iso": iso(spec.start),
         "end_iso": iso(spec.end),
         "warmup_intervals": result.warmup_intervals,
-        "profile": profile.name,
+        "profile": profiles.prefill.name,
         "profile_arg": args.profile,
-        "gpu": profile.gpu,
-        "model": profile.model,
-        "backend": profile.backend,
-        "prefill_gpus_per_replica": profile.gpus_per_replica,
-        "decode_gpus_per_replica": profile.gpus_per_replica,
+        "decode_profile": profiles.decode.name,
+        "gpu": profiles.prefill.gpu,
+        "model": profiles.prefill.model,
+        "backend": profiles.prefill.backend,
+        "prefill_gpus_per_replica": profiles.prefill.gpus_per_replica,
+        "decode_gpus_per_replica": profiles.decode.gpus_per_replica,
         "forecaster": config.forecaster,
         "sla": config.sla.model_dump(),
         "budget_gpus": config.budget.max_gpus,
@@ -400,7 +435,9 @@ def run(args: argparse.Namespace) -> int:
         "startup_s": config.startup_s,
         "planner_config": config.model_dump(),
     }
-    paths = write_outputs(out, result, curves, config, settings, spec.label, plot=not args.no_plot)
+    paths = write_outputs(
+        out, result, profiles, config, settings, spec.label, plot=not args.no_plot
+    )
     _print_summary(paths, spec.label, config, time.perf_counter() - t0)
     return 0
 
@@ -416,7 +453,7 @@ class Outputs:
 def write_outputs(
     out: Path,
     result: Any,
-    curves: Any,
+    profiles: PoolProfiles,
     config: Any,
     settings: dict[str, Any],
     label: str,
@@ -431,23 +468,32 @@ def write_outputs(
         write_report_json,
     )
 
-    attainment = evaluate_attainment(result.decisions, result.actual, curves, config.sla)
+    attainment = evaluate_attainment(
+        result.decisions,
+        result.actual,
+        profiles.prefill_curves,
+        config.sla,
+        decode_curves=profiles.decode_curves,
+    )
     summary = summarize(result, attainment, config.interval_s)
+    # Range warnings raised while planning/evaluating (e.g. ISL beyond the measured range).
+    settings = {**settings, "profile_warnings": list(dict.fromkeys(profiles.warnings))}
     report = build_report(summary, attainment, settings)
     final = {"decisions.csv": out / "decisions.csv", "report.json": out / "report.json"}
     if plot:
         final["plot.png"] = out / "plot.png"
     tmp = {k: out / f".tmp-{k}" for k in final}  # keeps the extension matplotlib needs
     try:
-        write_decisions_csv(tmp["decisions.csv"], result.decisions)
+        write_decisions_csv(tmp["decisions.csv"], result.decisions, result.actual)
         report["outputs"] = {k: str(v.resolve()) for k, v in final.items()}
         write_report_json(tmp["report.json"], report)
         if plot:
             from planner.plot import write_plot
 
             title = (
-                f"sla-planner dry run: {label}, profile {settings['profile']}, "
-                f"forecaster {config.forecaster}, from {settings['start_iso']}"
+                f"sla-planner dry run: {label} from {settings['start_iso']}\n"
+                f"profile {settings['profile']}, forecaster {config.forecaster}, "
+                f"SLA TTFT {config.sla.ttft_ms:g} ms / ITL {config.sla.itl_ms:g} ms"
             )
             write_plot(
                 tmp["plot.png"],
@@ -523,5 +569,7 @@ def _print_summary(paths: Outputs, label: str, config: Any, wall_s: float) -> No
     ]
     if paths.plot_png is not None:
         lines.append(f"  plot               {paths.plot_png}")
+    for w in s.get("profile_warnings", [])[:3]:
+        lines.append(f"  profile warning    {' '.join(str(w).split())}")
     lines.append(f"  wall time          {wall_s:.1f} s")
     print("\n".join(lines))

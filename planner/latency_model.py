@@ -43,7 +43,6 @@ import numpy as np
 _NORMAL = NormalDist()
 # Grid points for the first scan of the decode fixed point (vectorised in one curves call).
 _SCAN_POINTS = 65
-_BISECT_STEPS = 40
 
 
 class Curves(Protocol):
@@ -125,8 +124,9 @@ def prefill_state(
     service = s / capacity
     scale = (1.0 + max(service_scv, 0.0)) / 2.0
     if replicas <= 0:
-        overloaded = rate > 0
-        return PrefillState(base, service, math.inf if overloaded else 0.0, 1.0, 0.0, scale)
+        if rate > 0:
+            return PrefillState(base, service, math.inf, 1.0, 0.0, scale)
+        return PrefillState(base, service, 0.0, 0.0, 0.0, scale)  # no replicas, no requests
     offered = rate * service
     rho = offered / replicas
     if rho >= 1.0:
@@ -212,39 +212,57 @@ def decode_concurrency(
     curves: Curves, rate_rps: float, isl: float, osl: float, replicas: int
 ) -> float:
     """Mean sequences in flight per replica (Little's law fixed point); inf if over capacity."""
+    if max(float(rate_rps), 0.0) == 0.0:
+        return 0.0
+    return float(decode_concurrency_many(curves, rate_rps, isl, osl, np.array([replicas]))[0])
+
+
+def decode_concurrency_many(
+    curves: Curves, rate_rps: float, isl: float, osl: float, replicas: np.ndarray
+) -> np.ndarray:
+    """decode_concurrency for many replica counts at once (two vectorised curve reads).
+
+    Least root of h(m) = (lambda/n) * osl * ITL(m + 1) / 1000 - m on [0, limit - 1]: a
+    65-point scan brackets the first sign change, a 65-point scan inside the bracket narrows
+    it, and linear interpolation finishes (ITL is piecewise linear, so this is near exact).
+    """
+    n = np.asarray(replicas, dtype=float).reshape(-1)
     rate = max(float(rate_rps), 0.0)
+    out = np.full(n.shape, math.inf)
     if rate == 0.0:
-        return 0.0
-    if replicas <= 0:
-        return math.inf
+        return np.zeros(n.shape)
     ctx = decode_context(isl, osl)
-    limit = decode_load_limit(curves, ctx)
-    per_ms = rate / replicas * max(float(osl), 0.0) / 1000.0  # sequences per ms of ITL
-    if limit <= 0.0:
-        return math.inf
+    top = decode_load_limit(curves, ctx) - 1.0  # the request itself takes the last slot
+    live = n > 0
+    if top < 0 or not live.any():
+        return out
+    per_ms = np.zeros(n.shape)
+    per_ms[live] = rate / n[live] * max(float(osl), 0.0) / 1000.0  # sequences per ms of ITL
 
-    def excess(m: np.ndarray | float) -> np.ndarray:
-        itl = np.asarray(curves.decode_itl_ms(np.asarray(m, dtype=float) + 1.0, ctx), dtype=float)
-        return per_ms * itl - np.asarray(m, dtype=float)
-
-    # The "+1" (the request itself) may sit past the limit at the very edge; read ITL there at
-    # the limit instead of extrapolating.
-    grid = np.linspace(0.0, max(limit - 1.0, 0.0), _SCAN_POINTS)
-    ex = excess(grid)
-    below = np.nonzero(ex <= 0.0)[0]
-    if below.size == 0:
-        return math.inf
-    j = int(below[0])
-    if j == 0:
-        return 0.0
-    lo, hi = float(grid[j - 1]), float(grid[j])
-    for _ in range(_BISECT_STEPS):
-        mid = 0.5 * (lo + hi)
-        if float(excess(mid)) <= 0.0:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    grid = np.linspace(0.0, top, _SCAN_POINTS)
+    itl = np.asarray(curves.decode_itl_ms(grid + 1.0, ctx), dtype=float)
+    excess = per_ms[:, None] * itl[None, :] - grid[None, :]
+    ok = (excess <= 0.0) & live[:, None]
+    has = ok.any(axis=1)
+    first = np.argmax(ok, axis=1)
+    at_zero = has & (first == 0)
+    out[at_zero] = 0.0
+    rows = np.nonzero(has & (first > 0))[0]
+    if rows.size == 0:
+        return out
+    lo = grid[first[rows] - 1]
+    hi = grid[first[rows]]
+    fine = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, _SCAN_POINTS)[None, :]
+    itl2 = np.asarray(curves.decode_itl_ms(fine + 1.0, ctx), dtype=float).reshape(fine.shape)
+    ex2 = per_ms[rows][:, None] * itl2 - fine
+    k = np.argmax(ex2 <= 0.0, axis=1)  # the bracket's top end is <= 0, so k exists
+    k = np.maximum(k, 1)
+    r = np.arange(rows.size)
+    a, b = fine[r, k - 1], fine[r, k]
+    ea, eb = ex2[r, k - 1], ex2[r, k]
+    denom = np.where(ea - eb > 0, ea - eb, 1.0)
+    out[rows] = np.where(ea - eb > 0, a + (b - a) * ea / denom, b)
+    return out
 
 
 def concurrency_quantile(mean: float, quantile: float) -> float:
@@ -320,3 +338,86 @@ def decode_served_fraction(
     # Requests/s one replica completes at its KV limit.
     per_replica = limit / (max(osl, 1e-9) * float(curves.decode_itl_ms(limit, ctx)) / 1000.0)
     return min(1.0, replicas * per_replica / rate_rps)
+
+
+# ------------------------------------------------------------------------------------------
+# Whole curves over replica counts (for the budget split; one pass each)
+# ------------------------------------------------------------------------------------------
+def erlang_c_curve(max_servers: int, offered: float) -> np.ndarray:
+    """Erlang-C waiting probability for every server count 0..max_servers in one O(n) pass."""
+    out = np.ones(max_servers + 1)
+    if offered <= 0:
+        out[1:] = 0.0
+        return out
+    b = 1.0
+    for k in range(1, max_servers + 1):
+        b = offered * b / (k + offered * b)
+        if k > offered:
+            out[k] = k * b / (k - offered * (1.0 - b))
+    return out
+
+
+def ttft_attainment_curve(
+    curves: Curves,
+    rate_rps: float,
+    isl: float,
+    lo: int,
+    hi: int,
+    target_ms: float,
+    service_scv: float = 1.0,
+) -> np.ndarray:
+    """ttft_attainment for replicas = lo..hi (inclusive)."""
+    n = np.arange(lo, hi + 1)
+    st = prefill_state(curves, rate_rps, isl, 1, service_scv)
+    rate = max(float(rate_rps), 0.0)
+    if st.base_ms > target_ms:
+        return np.zeros(n.shape)
+    if rate == 0.0:
+        return np.where(n >= 0, 1.0, 0.0)
+    offered = rate * st.service_s
+    p_wait = erlang_c_curve(max(hi, 0), offered)[np.maximum(n, 0)]
+    decay = np.maximum(n / st.service_s - rate, 0.0)
+    slack_s = (target_ms - st.base_ms) / 1000.0
+    att = 1.0 - p_wait * np.exp(-decay * slack_s / st.scale)
+    return np.where(n > offered, att, 0.0)
+
+
+def prefill_served_curve(
+    curves: Curves, rate_rps: float, isl: float, lo: int, hi: int
+) -> np.ndarray:
+    """prefill_served_fraction for replicas = lo..hi."""
+    n = np.arange(lo, hi + 1, dtype=float)
+    if rate_rps <= 0:
+        return np.ones(n.shape)
+    offered = rate_rps * prefill_state(curves, rate_rps, isl, 1).service_s
+    return np.minimum(1.0, n / offered)
+
+
+def itl_attainment_curve(
+    curves: Curves, rate_rps: float, isl: float, osl: float, lo: int, hi: int, target_ms: float
+) -> np.ndarray:
+    """itl_attainment for replicas = lo..hi."""
+    n = np.arange(lo, hi + 1)
+    m = decode_concurrency_many(curves, rate_rps, isl, osl, n)
+    allowed = float(curves.decode_max_concurrency(decode_context(isl, osl), target_ms)) - 1.0
+    if allowed < 0:
+        return np.zeros(n.shape)
+    out = np.zeros(n.shape)
+    finite = np.isfinite(m)
+    out[finite & (m <= 0)] = 1.0
+    pos = finite & (m > 0)
+    out[pos] = [normal_cdf((allowed - x) / math.sqrt(x)) for x in m[pos]]
+    return out
+
+
+def decode_served_curve(
+    curves: Curves, rate_rps: float, isl: float, osl: float, lo: int, hi: int
+) -> np.ndarray:
+    """decode_served_fraction for replicas = lo..hi."""
+    one = decode_served_fraction(curves, rate_rps, isl, osl, 1)
+    n = np.arange(lo, hi + 1, dtype=float)
+    if rate_rps <= 0:
+        return np.ones(n.shape)
+    if one >= 1.0:  # one replica already holds it all; recompute the per-replica rate exactly
+        return np.where(n >= 1, 1.0, 0.0)
+    return np.minimum(1.0, n * one)

@@ -108,8 +108,8 @@ def write_plot(
     every = "" if s.k == 1 else f" — line: per {s.k} intervals, band: min..max"
 
     ax_d.set_title(f"Demand: requests per interval{every}", loc="left", fontsize=10)
-    upper = [d.forecast.requests_upper for d in decisions]
-    if upper and all(u is not None for u in upper):
+    upper = [math.nan if u is None else u for u in (d.forecast.requests_upper for d in decisions)]
+    if np.isfinite(upper).any():
         s.draw(ax_d, upper, color=_FORECAST, lw=0.8, ls=":", label="forecast, planning quantile")
     s.draw(
         ax_d, [d.forecast.requests for d in decisions], color=_FORECAST, lw=1.3, label="forecast"

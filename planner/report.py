@@ -58,9 +58,12 @@ def evaluate_attainment(
     sla: SLA,
     ttft_fn: LatencyFn | None = None,
     itl_fn: LatencyFn | None = None,
+    decode_curves: Any | None = None,
 ) -> Attainment:
     """Judge each interval by the latency the model expects for the replicas the planner
-    decided and the demand that really came; weight by that interval's request count."""
+    decided and the demand that really came; weight by that interval's request count.
+    `curves` serve prefill (and decode unless `decode_curves` is given)."""
+    dcurves = curves if decode_curves is None else decode_curves
     if ttft_fn is None or itl_fn is None:
         from planner.latency_model import expected_itl_ms, expected_ttft_ms
 
@@ -78,7 +81,7 @@ def evaluate_attainment(
             continue
         rate = a.rate
         t = _latency(ttft_fn, d.prefill.replicas, curves, rate, a.isl_mean)
-        i = _latency(itl_fn, d.decode.replicas, curves, rate, a.isl_mean, a.osl_mean)
+        i = _latency(itl_fn, d.decode.replicas, dcurves, rate, a.isl_mean, a.osl_mean)
         ttft.append(t)
         itl.append(i)
         t_ok, i_ok = t <= sla.ttft_ms, i <= sla.itl_ms
@@ -138,11 +141,36 @@ def summarize(result: DryRunResult, attainment: Attainment, interval_s: float) -
     )
 
 
-def write_decisions_csv(path: Path, decisions: Sequence[Decision]) -> None:
+# Observed latency columns, appended after DECISION_COLUMNS only when the demand source has
+# them (Prometheus with latency histograms): (column, DemandSample field).
+OBSERVED_COLUMNS = (
+    ("observed_ttft_ms", "ttft_mean_ms"),
+    ("observed_ttft_p95_ms", "ttft_p95_ms"),
+    ("observed_itl_ms", "itl_mean_ms"),
+    ("observed_itl_p95_ms", "itl_p95_ms"),
+)
+
+
+def write_decisions_csv(
+    path: Path, decisions: Sequence[Decision], actual: Sequence[DemandSample] | None = None
+) -> None:
+    """One row per decision. With `actual` (the demand of each decision's interval, same
+    order), observed latencies the source measured are added as extra columns at the end."""
+    observed = [
+        (col, attr)
+        for col, attr in OBSERVED_COLUMNS
+        if actual and any(getattr(a, attr) is not None for a in actual)
+    ]
+    seen = {a.start: a for a in actual} if observed and actual else {}
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(DECISION_COLUMNS)
+        w.writerow(DECISION_COLUMNS + tuple(col for col, _ in observed))
         for d in sorted(decisions, key=lambda d: d.timestamp):
+            a = seen.get(d.timestamp)
+            extra = [
+                _num(math.nan if a is None or getattr(a, attr) is None else getattr(a, attr))
+                for _, attr in observed
+            ]
             w.writerow(
                 [
                     _num(d.timestamp),
@@ -155,6 +183,7 @@ def write_decisions_csv(path: Path, decisions: Sequence[Decision]) -> None:
                     _num(d.forecast.osl),
                     _num(d.prefill.expected_latency_ms),
                     _num(d.decode.expected_latency_ms),
+                    *extra,
                 ]
             )
 

@@ -97,7 +97,12 @@ def build_runtime(
         curves = ProfileCurves(load_profile(cfg.profile))
     except ProfileError as exc:
         raise _usage(f"profile {cfg.profile!r}: {exc}") from None
-    planner = Planner(cfg.planner, curves)
+    try:
+        planner = Planner(cfg.planner, curves)
+    except ValueError as exc:  # e.g. pool minimums that cannot fit the GPU budget
+        raise _usage(f"planner settings: {exc}") from None
+    for warning in getattr(planner, "config_warnings", ()) or ():
+        log.warning("config_warning %s", warning)
 
     if source is None:
         from planner.prometheus_source import PrometheusSource

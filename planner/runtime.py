@@ -187,6 +187,7 @@ class Controller:
         self._decision: Decision | None = None
         self._observed_until: float | None = None
         self._seeded = False
+        self._resume_error: tuple[str, str] | None = None
         self._was_leader = False
         self._last_metrics_ok: float | None = None
         self._last_tick: float | None = None
@@ -250,6 +251,19 @@ class Controller:
 
         if not self._seeded:
             self._resume(now)
+        if not self._seeded:
+            # Never act on a decision made without the cluster's replicas seeded in: the
+            # stabiliser would not know what runs and could scale straight down.
+            kind, text = self._resume_error or ("api", "unknown error")
+            for p in due:
+                self._fail(
+                    p,
+                    now,
+                    f"hold_{kind}",
+                    f"cluster state could not be read: {text}",
+                    needs_decision=True,
+                )
+            return self._publish(now, leader)
 
         needs_decision = bool(regular) or any(self._pools[p].retry_needs_decision for p in retry)
         if needs_decision:
@@ -259,10 +273,9 @@ class Controller:
                 for p in due:
                     self._fail(p, now, code, why, needs_decision=True)
                 return self._publish(now, leader)
-        if self._decision is None or not self._seeded:
-            why = "cluster state could not be read" if not self._seeded else "no decision yet"
+        if self._decision is None:
             for p in due:
-                self._fail(p, now, "hold_api", why, needs_decision=self._decision is None)
+                self._fail(p, now, "hold_planner", "no decision yet", needs_decision=True)
             return self._publish(now, leader)
 
         # Read both pools: the budget cap needs the other pool's state, and /metrics shows both.
@@ -295,6 +308,7 @@ class Controller:
             except ActuatorError as exc:
                 kind = classify_actuator_error(exc)
                 self.metrics.count_error(kind)
+                self._resume_error = (kind, str(exc))
                 self.log.warning(
                     "resume_failed pool=%s kind=%s error=%r: holding until the target can be read",
                     p.value,
@@ -310,6 +324,7 @@ class Controller:
             if st.ready < st.desired:
                 # When that scale-up began is unknown: count the grace from now (conservative).
                 s.starting_since = now
+        self._resume_error = None
         seed = getattr(self.planner, "seed", None)
         if callable(seed):
             seed(statuses[Pool.PREFILL].desired, statuses[Pool.DECODE].desired, now)

@@ -415,7 +415,7 @@ class TraceMetricsSource:
         return [
             DemandSample(
                 start=start + i * step_s,
-                duration_s=step_s,
+                duration_s=float(step_s),
                 requests=float(counts[i]),
                 isl_mean=float(isl[i]),
                 osl_mean=float(osl[i]),
@@ -463,7 +463,8 @@ class TraceMetricsSource:
         large = k > self._EXACT_DRAWS_MAX
         if large.any():
             mu = pool.mean(axis=0)
-            chol = np.linalg.cholesky(np.cov(pool.T) + np.eye(2) * 1e-9)
+            cov = np.cov(pool.T) if len(pool) > 1 else np.zeros((2, 2))
+            chol = np.linalg.cholesky(cov + np.eye(2) * 1e-9)
             h = _mix(base[large].astype(np.uint64) ^ key ^ np.uint64(0x5BD1E995))
             z = _normals(h)
             m = mu + (z @ chol.T) / np.sqrt(k[large])[:, None]

@@ -111,3 +111,20 @@ def test_debug_shows_the_traceback(cli, tmp_path):
 def test_no_command_prints_help_and_exits_2(cli):
     proc = cli()
     assert proc.returncode == 2 and "dry-run" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unreadable_trace_kinds_exit_1(cli, tmp_path):
+    binary = tmp_path / "trace.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    for path, needle in ((tmp_path, "is a directory"), (binary, "not UTF-8")):
+        line = one_error_line(cli("dry-run", "--trace", str(path), "--out", str(tmp_path / "o")), 1)
+        assert needle in line
+
+
+def test_profile_directory_without_profiler_output_exits_1(cli, tmp_path):
+    empty_dir = tmp_path / "profiler-out"
+    empty_dir.mkdir()
+    line = one_error_line(
+        cli("dry-run", "--profile", str(empty_dir), "--out", str(tmp_path / "o")), 1
+    )
+    assert "profiler-out" in line

@@ -13,9 +13,6 @@ import pytest
 from planner.report import DECISION_COLUMNS
 from planner.traces import load_trace
 
-pytest.importorskip("planner.core")
-pytest.importorskip("forecasters.registry")
-
 COUNTS = "azure2024_conversation_10s_counts.csv"
 CONV = "AzureLLMInferenceTrace_conv.csv"
 MOONCAKE = "mooncake_conversation_trace.jsonl"

@@ -218,3 +218,30 @@ def test_metrics_over_real_http(setup, kube: FakeKube, clock):
         if name == "sla_planner_decisions_total" and ("reason", "scale_up") in labels
     ]
     assert ups and sum(ups) >= 1
+
+
+def test_metrics_only_mode_publishes_for_keda(clock, tmp_path):
+    """MetricsOnly targets: nothing in the cluster is touched; KEDA reads the number."""
+    from actuators.config import TargetConfig
+    from actuators.factory import build_actuator
+    from planner.types import Pool
+
+    acts = {p: build_actuator(TargetConfig(kind="MetricsOnly"), None, pool=p.value) for p in Pool}
+    trace = write_step_trace(tmp_path / "t.csv", TRACE_T0, [(10, 2.0), (30, 40.0)])
+    ctl, metrics = make_controller(clock=clock, source=trace_source(trace), actuators=acts)
+    clock.set(TRACE_T0 + 10 * STEP)
+    drive(ctl, clock, 5 * STEP)
+    app = create_app(
+        snapshot=ctl.snapshot,
+        metrics=metrics,
+        clock=clock,
+        is_leader=lambda: True,
+        stale_after_s=180,
+    )
+    with TestClient(app) as c:
+        r = c.get("/api/v1/decision")
+    for pool in Pool:
+        published = acts[pool].last_published
+        assert published is not None and published >= 1
+        assert keda_metric_value(r.content, f"{pool.value}.desiredReplicas") == published
+    assert keda_metric_value(r.content, "decode.desiredReplicas") > 1  # it followed the 40 rps

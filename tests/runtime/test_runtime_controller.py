@@ -9,6 +9,7 @@ from rt_support import (
     DECODE_NAME,
     NS,
     PREFILL_NAME,
+    READY_DELAY_S,
     TRACE_T0,
     SwitchableSource,
     drive,
@@ -211,49 +212,53 @@ def test_holds_on_cluster_errors_says_why_and_retries(
 def test_no_new_scale_up_while_the_last_one_is_starting(
     kube: FakeKube, api_client, clock, tmp_path
 ):
-    # Demand climbs two steps in a row; pods take 90 s to become ready.
+    # Demand climbs three steps in a row; new pods take 90 s to become ready (> the interval).
     kube.add_pcsg(NS, PREFILL_NAME, replicas=1, ready=1)
     kube.add_pcsg(NS, DECODE_NAME, replicas=1, ready=1)
     trace = write_step_trace(
-        tmp_path / "climb.csv", TRACE_T0, [(11, LOW), (1, 15.0), (1, 30.0), (20, 60.0)]
+        tmp_path / "climb.csv", TRACE_T0, [(11, LOW), (1, 40.0), (1, 80.0), (20, 120.0)]
     )
     acts = kube_actuators(api_client)
     ctl, _ = make_controller(clock=clock, source=trace_source(trace), actuators=acts)
     clock.set(TRACE_T0 + 10 * STEP)
-    holds: list[tuple[float, str, str]] = []
+    holds: list[tuple[float, str]] = []
     writes: list[tuple[float, int]] = []
 
     def record(t, snap):
-        if snap.decode.reason_code == "hold_starting" and snap.decode.updated_at == t:
-            holds.append((t, snap.decode.reason, snap.decode.pool))
-        if not writes or writes[-1][1] != kube.spec_replicas(PCSG, NS, DECODE_NAME):
-            writes.append((t, kube.spec_replicas(PCSG, NS, DECODE_NAME)))
+        ps = snap.prefill
+        if ps.reason_code == "hold_starting" and ps.updated_at == t:
+            holds.append((t, ps.reason))
+        n = kube.spec_replicas(PCSG, NS, PREFILL_NAME)
+        if not writes or writes[-1][1] != n:
+            writes.append((t, n))
 
     drive(ctl, clock, 8 * STEP, record)
-    assert holds, "a second scale-up was stacked on one still starting"
+    assert holds, f"no hold: a scale-up was stacked on one still starting ({writes})"
     assert "waiting for the previous scale-up to become ready" in holds[0][1]
+    assert "ready 1/" in holds[0][1]
     ups = [(t, n) for (t, n), (_, prev) in zip(writes[1:], writes[:-1], strict=True) if n > prev]
-    assert len(ups) >= 2
+    assert len(ups) >= 2, writes
     for (t0, _), (t1, _) in zip(ups[:-1], ups[1:], strict=True):
-        assert t1 - t0 >= 90, f"scale-up at {t1} stacked on the one at {t0} before it was ready"
+        assert t1 - t0 >= READY_DELAY_S, f"scale-up at {t1} stacked on the one at {t0}"
 
 
 def test_gives_up_waiting_after_the_startup_grace(kube: FakeKube, api_client, clock, tmp_path):
     # The first scale-up never becomes ready (e.g. pods Pending): do not wait forever.
     kube.add_pcsg(NS, PREFILL_NAME, replicas=1, ready=1)
     kube.add_pcsg(NS, DECODE_NAME, replicas=1, ready=1)
-    trace = write_step_trace(tmp_path / "climb.csv", TRACE_T0, [(11, LOW), (1, 15.0), (20, 60.0)])
+    trace = write_step_trace(tmp_path / "climb.csv", TRACE_T0, [(11, LOW), (1, 40.0), (20, 120.0)])
     acts = kube_actuators(api_client)
     ctl, metrics = make_controller(clock=clock, source=trace_source(trace), actuators=acts)
     clock.set(TRACE_T0 + 10 * STEP)
     drive(ctl, clock, 2 * STEP + 5)
-    n1 = kube.spec_replicas(PCSG, NS, DECODE_NAME)
+    n1 = kube.spec_replicas(PCSG, NS, PREFILL_NAME)
     assert n1 > 1
-    kube.set_ready(PCSG, NS, DECODE_NAME, 1)  # the new replicas never become ready
+    kube.set_ready(PCSG, NS, PREFILL_NAME, 1)  # the new replicas never become ready
     drive(ctl, clock, 60)
-    assert ctl.snapshot().decode.reason_code == "hold_starting"
-    drive(ctl, clock, 3 * STEP)
-    assert kube.spec_replicas(PCSG, NS, DECODE_NAME) > n1
+    assert ctl.snapshot().prefill.reason_code == "hold_starting"
+    assert kube.spec_replicas(PCSG, NS, PREFILL_NAME) == n1
+    drive(ctl, clock, 3 * STEP)  # past the 120 s grace
+    assert kube.spec_replicas(PCSG, NS, PREFILL_NAME) > n1
     assert sample_value(metrics, "sla_planner_errors_total", kind="startup_timeout") >= 1
 
 
@@ -307,3 +312,25 @@ def test_resumes_from_cluster_state_after_restart(kube: FakeKube, api_client, cl
     # so the restart does not drop replicas the previous run just added.
     assert replicas(kube) == high
     assert acts[Pool.DECODE].scales == []
+
+
+def test_starts_while_the_target_is_missing_then_resumes(
+    kube: FakeKube, api_client, clock, tmp_path
+):
+    kube.add_pcsg(NS, PREFILL_NAME, replicas=2, ready=2)  # decode not created yet
+    trace = write_step_trace(tmp_path / "t.csv", TRACE_T0, [(30, LOW)])
+    ctl, metrics = make_controller(
+        clock=clock, source=trace_source(trace), actuators=kube_actuators(api_client)
+    )
+    clock.set(TRACE_T0 + 10 * STEP)
+    snap = ctl.tick()
+    for ps in (snap.prefill, snap.decode):
+        assert ps.held and ps.reason_code == "hold_not_found"
+        assert "cluster state could not be read" in ps.reason and DECODE_NAME in ps.reason
+    assert kube.writes() == []
+    assert sample_value(metrics, "sla_planner_errors_total", kind="not_found") >= 1
+    kube.add_pcsg(NS, DECODE_NAME, replicas=1, ready=1)
+    drive(ctl, clock, 15)
+    snap = ctl.snapshot()
+    assert not snap.prefill.held and not snap.decode.held
+    assert snap.prefill.current == 2  # resumed from what the cluster runs

@@ -159,3 +159,28 @@ def test_run_serves_holds_without_metrics_and_stops_on_sigterm(
     assert "shutdown signal=SIGTERM" in text and "stopped" in text
     assert "Traceback" not in text
     assert not kube.get(LEASES, NS, "sla-planner")["spec"].get("holderIdentity")  # released
+
+
+def test_run_once_without_metrics_fails_in_one_line_and_changes_nothing(
+    kube: FakeKube, tmp_path: Path, capsys
+):
+    from planner.cli import main
+
+    kube.add_pcsg(NS, PREFILL_NAME, replicas=2, ready=2)
+    kube.add_pcsg(NS, DECODE_NAME, replicas=3, ready=3)
+    cfg = run_config(tmp_path, f"http://127.0.0.1:{closed_port()}", leader=False)
+    code = main(
+        [
+            "run",
+            "--config",
+            str(cfg),
+            "--once",
+            "--kubeconfig",
+            str(kubeconfig_for(kube, tmp_path / "kc")),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith("sla-planner: error: no decision could be made")
+    assert "metrics unavailable" in err[-1]
+    assert kube.writes() == []

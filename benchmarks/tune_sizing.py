@@ -1,0 +1,91 @@
+"""Sweep the planner's headroom knobs on the TUNING half of the Azure 2024 week (days 2-4).
+
+    python benchmarks/tune_sizing.py [--forecaster NAME] [--days 3]
+
+Prints attainment and GPU-hours / oracle per setting. The chosen defaults are then checked on
+the held-out half (days 5-7) and the other traces by run_benchmark.py; nothing here looks at
+those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import DAY, PROFILE, Scenario, baseline_factories, config_for, load, run_policy  # noqa: E402
+
+from forecasters.registry import make_forecaster  # noqa: E402
+from planner.core import Planner  # noqa: E402
+from planner.sizing import SizingPolicy  # noqa: E402
+from profiles import load_profile  # noqa: E402
+from profiles.interpolation import ProfileCurves  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--forecaster", default="default")
+    ap.add_argument("--days", type=float, default=3.0)
+    ap.add_argument("--itl-q", default="0.99,0.995,0.999")
+    ap.add_argument("--ttft-q", default="0.99")
+    ap.add_argument("--max-util", default="0.9")
+    ap.add_argument("--plan-q", default="0.9")
+    ap.add_argument("--itl-frac", default="1.0")
+    ap.add_argument("--ttft-frac", default="1.0")
+    a = ap.parse_args()
+    sc = Scenario(
+        "azure2024-tune",
+        "azure2024_conversation_10s_counts.csv",
+        200.0,
+        25.0,
+        rate_scale=4.0,
+        tokens_from="AzureLLMInferenceTrace_conv.csv",
+        warmup_s=DAY,
+        duration_s=a.days * DAY,
+    )
+    curves = ProfileCurves(load_profile(PROFILE))
+    ld = load(sc)
+    cfg0 = config_for(sc)
+    oracle = run_policy(
+        ld, "oracle", "oracle", baseline_factories(ld, curves, cfg0)["oracle"][1], curves, cfg0
+    )
+    print(f"oracle: att {oracle.sim.attainment:.5f} gpu_h {oracle.sim.gpu_hours:.1f}", flush=True)
+    grid = itertools.product(
+        [float(x) for x in a.itl_q.split(",")],
+        [float(x) for x in a.ttft_q.split(",")],
+        [float(x) for x in a.max_util.split(",")],
+        [float(x) for x in a.plan_q.split(",")],
+        [float(x) for x in a.itl_frac.split(",")],
+        [float(x) for x in a.ttft_frac.split(",")],
+    )
+    for iq, tq, mu, pq, fi, ft in grid:
+        cfg = config_for(sc, planning_quantile=pq)
+        pol = SizingPolicy(
+            itl_quantile=iq,
+            ttft_quantile=tq,
+            prefill_max_utilization=mu,
+            itl_target_fraction=fi,
+            ttft_target_fraction=ft,
+        )
+
+        def make(cfg=cfg, pol=pol):  # noqa: ANN202
+            return Planner(
+                cfg, curves, lambda: make_forecaster(a.forecaster, interval_s=60.0), policy=pol
+            )
+
+        r = run_policy(ld, "ours", "ours", make, curves, cfg)
+        s = r.sim
+        print(
+            f"itl_q={iq} ttft_q={tq} max_util={mu} plan_q={pq} itl_frac={fi} ttft_frac={ft}: att {s.attainment:.5f} "
+            f"(ttft {s.ttft_attainment:.5f} itl {s.itl_attainment:.5f}) gpu_h {s.gpu_hours:.1f} "
+            f"x{s.gpu_hours / oracle.sim.gpu_hours:.3f} actions {s.scaling_actions} "
+            f"decide {r.decide_ms_median:.2f} ms wall {r.wall_s:.1f} s",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
