@@ -35,6 +35,7 @@ def main() -> None:
     ap.add_argument("--plan-q", default="0.9")
     ap.add_argument("--itl-frac", default="1.0")
     ap.add_argument("--ttft-frac", default="1.0")
+    ap.add_argument("--scv", default="1.0", help="prefill_service_scv values")
     a = ap.parse_args()
     sc = Scenario(
         "azure2024-tune",
@@ -60,8 +61,9 @@ def main() -> None:
         [float(x) for x in a.plan_q.split(",")],
         [float(x) for x in a.itl_frac.split(",")],
         [float(x) for x in a.ttft_frac.split(",")],
+        [float(x) for x in a.scv.split(",")],
     )
-    for iq, tq, mu, pq, fi, ft in grid:
+    for iq, tq, mu, pq, fi, ft, scv in grid:
         cfg = config_for(sc, planning_quantile=pq)
         pol = SizingPolicy(
             itl_quantile=iq,
@@ -69,6 +71,7 @@ def main() -> None:
             prefill_max_utilization=mu,
             itl_target_fraction=fi,
             ttft_target_fraction=ft,
+            prefill_service_scv=scv,
         )
 
         def make(cfg=cfg, pol=pol):  # noqa: ANN202
@@ -79,7 +82,7 @@ def main() -> None:
         r = run_policy(ld, "ours", "ours", make, curves, cfg)
         s = r.sim
         print(
-            f"itl_q={iq} ttft_q={tq} max_util={mu} plan_q={pq} itl_frac={fi} ttft_frac={ft}: att {s.attainment:.5f} "
+            f"itl_q={iq} ttft_q={tq} max_util={mu} plan_q={pq} itl_frac={fi} ttft_frac={ft} scv={scv}: att {s.attainment:.5f} "
             f"(ttft {s.ttft_attainment:.5f} itl {s.itl_attainment:.5f}) gpu_h {s.gpu_hours:.1f} "
             f"x{s.gpu_hours / oracle.sim.gpu_hours:.3f} actions {s.scaling_actions} "
             f"decide {r.decide_ms_median:.2f} ms wall {r.wall_s:.1f} s",

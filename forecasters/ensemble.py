@@ -6,7 +6,9 @@ provisions for -- and keeps an exponentially weighted average of it (half-life `
 steps). Forecasts are the members' mean and quantile paths averaged with weights
     w_i ~ exp(-(L_i / L_best - 1) / temperature)
 (quantile averaging; `select=True` takes the best member only). A member is trusted only after
-`min_scored` scored steps; until then all weigh the same. Pure: no I/O, no clock.
+`min_scored` scored steps; until then the ensemble is cautious: mean = the members' average,
+each quantile path = the members' highest (when it cannot yet tell which model is right, it
+provisions for the most pessimistic one). Pure: no I/O, no clock.
 
 The planning quantile is learnt from the caller: the quantile the last forecast() asked for
 (DemandForecaster asks for the planner's planning_quantile), `quantile` until then.
@@ -17,13 +19,14 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from forecasters.base import Forecast, Forecaster
 from forecasters.robust import MAX_VALUE, sanitize
 
-DEFAULT_MEMBERS = ("kalman", "holt_winters", "seasonal_naive", "ewma")
+DEFAULT_MEMBERS = ("last", "ewma", "seasonal_naive")
 
 
 def pinball(y: float, u: float, q: float) -> float:
@@ -44,15 +47,22 @@ class EnsembleForecaster:
         horizon: int = 3,
         half_life: float = 120.0,
         temperature: float = 0.05,
-        min_scored: int = 30,
+        min_scored: int = 60,
         select: bool = False,
+        **member_options: Any,
     ) -> None:
+        """`member_options` (window, residual_window, ...) go to every member built by name."""
+        self.interval_s = float(interval_s)
         if factories is None:
             from forecasters.registry import make_forecaster
 
             names = tuple(members) if members else DEFAULT_MEMBERS
-            factories = [lambda n=n: make_forecaster(n, interval_s=interval_s) for n in names]
+            factories = [
+                lambda n=n: make_forecaster(n, interval_s=interval_s, **member_options)
+                for n in names
+            ]
         self.members: list[Forecaster] = [f() for f in factories]
+        self.window = getattr(self.members[0], "window", None) if self.members else None
         if not self.members:
             raise ValueError("an ensemble needs at least one member forecaster")
         self.quantile = float(quantile) if 0.0 < float(quantile) < 1.0 else 0.9
@@ -107,20 +117,27 @@ class EnsembleForecaster:
         else:
             fcs = [m.forecast(h, tuple(qs) or (self.quantile,)) for m in self.members]
         w = self.weights()
+        cautious = not self.trusted
         mean = sum(wi * _path(f.mean, h) for wi, f in zip(w, fcs, strict=True))
         out: dict[float, np.ndarray] = {}
         below = np.asarray(mean, dtype=float)
         for q in sorted(qs):
-            p = sum(wi * _path(f.upper(q), h) for wi, f in zip(w, fcs, strict=True))
+            paths = np.vstack([_path(f.upper(q), h) for f in fcs])
+            p = paths.max(axis=0) if cautious else w @ paths
             p = np.maximum(np.asarray(p, dtype=float), below)
             out[q] = p
             below = p
         return Forecast(mean=np.clip(np.asarray(mean, dtype=float), 0.0, MAX_VALUE), quantiles=out)
 
     # -- introspection ----------------------------------------------------------------------
+    @property
+    def trusted(self) -> bool:
+        """Enough scored steps to weigh members by their loss."""
+        return self.scored >= self.min_scored and self._weight_sum > 0
+
     def weights(self) -> np.ndarray:
         m = len(self.members)
-        if self.scored < self.min_scored or self._weight_sum <= 0:
+        if not self.trusted:
             return np.full(m, 1.0 / m)
         loss = self.loss / self._weight_sum
         best = float(loss.min())
@@ -136,7 +153,9 @@ class EnsembleForecaster:
 
 
 def _path(x: np.ndarray, h: int) -> np.ndarray:
-    a = np.nan_to_num(np.asarray(x, dtype=float).reshape(-1), nan=0.0, posinf=MAX_VALUE)
+    a = np.asarray(x, dtype=float).reshape(-1)
+    if not np.isfinite(a).all():  # (cheap check first: this runs ~10 times per observation)
+        a = np.nan_to_num(a, nan=0.0, posinf=MAX_VALUE, neginf=0.0)
     if a.size >= h:
         return a[:h]
     fill = a[-1] if a.size else 0.0

@@ -100,8 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--forecaster",
         default="default",
         metavar="NAME",
-        help="last, moving_average, ewma, holt_winters, arima, prophet, kalman, "
-        "seasonal_naive, default",
+        help="forecasting model: " + ", ".join(_forecaster_names()),
     )
     g.add_argument("--min-prefill", type=_nonneg_int, default=1, metavar="N", help="replicas")
     g.add_argument("--min-decode", type=_nonneg_int, default=1, metavar="N", help="replicas")
@@ -338,6 +337,12 @@ def _flag_names(message: str) -> str:
     return message
 
 
+def _forecaster_names() -> list[str]:
+    from forecasters.registry import available_forecasters
+
+    return list(available_forecasters())
+
+
 def _check_forecaster(name: str) -> None:
     from forecasters.registry import available_forecasters
 
@@ -435,8 +440,20 @@ def run(args: argparse.Namespace) -> int:
         "startup_s": config.startup_s,
         "planner_config": config.model_dump(),
     }
+    from planner.simulator import simulate_dry_run
+
+    simulated = simulate_dry_run(
+        result, spec.source, profiles.prefill_curves, config, profiles.decode_curves
+    )
     paths = write_outputs(
-        out, result, profiles, config, settings, spec.label, plot=not args.no_plot
+        out,
+        result,
+        profiles,
+        config,
+        settings,
+        spec.label,
+        plot=not args.no_plot,
+        extra={"simulated": simulated} if simulated is not None else None,
     )
     _print_summary(paths, spec.label, config, time.perf_counter() - t0)
     return 0
@@ -458,8 +475,10 @@ def write_outputs(
     settings: dict[str, Any],
     label: str,
     plot: bool = True,
+    extra: dict[str, Any] | None = None,
 ) -> Outputs:
-    """Write the three files via temporary names, then rename: no half-written outputs."""
+    """Write the three files via temporary names, then rename: no half-written outputs.
+    `extra` keys are added to report.json (e.g. "simulated": closed-loop figures)."""
     from planner.report import (
         build_report,
         evaluate_attainment,
@@ -479,6 +498,7 @@ def write_outputs(
     # Range warnings raised while planning/evaluating (e.g. ISL beyond the measured range).
     settings = {**settings, "profile_warnings": list(dict.fromkeys(profiles.warnings))}
     report = build_report(summary, attainment, settings)
+    report.update(extra or {})
     final = {"decisions.csv": out / "decisions.csv", "report.json": out / "report.json"}
     if plot:
         final["plot.png"] = out / "plot.png"

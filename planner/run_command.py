@@ -91,6 +91,7 @@ def build_runtime(
     """Wire the controller from `cfg`. `api_client`/`source` override the built ones (tests)."""
     from actuators.factory import build_actuator
     from planner.core import Planner
+    from planner.correction import CorrectedCurves, CorrectingPlanner
     from profiles import ProfileCurves, ProfileError, load_profile
 
     try:
@@ -98,7 +99,13 @@ def build_runtime(
     except ProfileError as exc:
         raise _usage(f"profile {cfg.profile!r}: {exc}") from None
     try:
-        planner = Planner(cfg.planner, curves)
+        if cfg.loop.latency_correction:
+            # Live engines drift from their profile; learn observed/expected latency (bounded,
+            # smoothed) and size with the corrected curves. No-op when metrics lack latency.
+            corrected = CorrectedCurves(curves)
+            planner = CorrectingPlanner(Planner(cfg.planner, corrected), corrected)
+        else:
+            planner = Planner(cfg.planner, curves)
     except ValueError as exc:  # e.g. pool minimums that cannot fit the GPU budget
         raise _usage(f"planner settings: {exc}") from None
     for warning in getattr(planner, "config_warnings", ()) or ():

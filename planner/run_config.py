@@ -94,6 +94,10 @@ class LoopConfig(_Strict):
         description="wait this long for a scale-up to become ready before stacking another; default planner.startup_s",
     )
     conflict_retries: int = Field(3, ge=0, le=20)
+    latency_correction: bool = Field(
+        True,
+        description="scale the profile by observed/expected latency when the metrics have it",
+    )
     backfill_intervals: int = Field(60, ge=1, description="history read on start")
     ready_stale_intervals: float = Field(
         3.0, gt=0, description="/readyz fails when metrics are older than this many intervals"

@@ -53,4 +53,11 @@ def test_options_are_passed_through() -> None:
 
 
 def test_default_is_a_fast_model() -> None:
-    assert registry.DEFAULT in {"kalman", "ewma", "moving_average", "last", "holt_winters"}
+    assert registry.DEFAULT in {
+        "kalman",
+        "ewma",
+        "moving_average",
+        "last",
+        "holt_winters",
+        "ensemble",
+    }

@@ -124,3 +124,23 @@ def test_week_scale_is_vectorised(h200, conv_trace):
     )
     assert 0.9 < r.attainment <= 1.0
     assert r.gpu_hours == pytest.approx(14 * n * 10 / 3600)
+
+
+def test_dry_run_gets_closed_loop_figures(h200, conv_trace):
+    from planner.config import PlannerConfig
+    from planner.core import Planner
+    from planner.dryrun import run_dry_run
+    from planner.simulator import simulate_dry_run
+    from planner.traces import TraceMetricsSource
+
+    src = TraceMetricsSource(conv_trace)
+    cfg = PlannerConfig()
+    start = math.floor(conv_trace.start / 60) * 60 + 600
+    res = run_dry_run(src, Planner(cfg, h200), start, start + 1200, 60.0, warmup_intervals=10)
+    sim = simulate_dry_run(res, src, h200, cfg)
+    assert sim is not None and 0.9 < sim["attainment"] <= 1.0
+    assert sim["requests"] == pytest.approx(sum(a.requests for a in res.actual))
+    gpus = sum(d.total_gpus for d in res.decisions)
+    assert sim["gpu_hours"] == pytest.approx(gpus * 60 / 3600)
+    odd = PlannerConfig(interval_s=45.0)  # not a whole number of 10 s bins: not simulated
+    assert simulate_dry_run(res, src, h200, odd) is None
