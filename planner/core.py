@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from planner import latency_model as lm
 from planner.budget import Allocation, PoolRequest, fit_budget, validate_budget
+from planner.burst import BurstTracker
 from planner.config import PlannerConfig
 from planner.sizing import SizingPolicy, SizingResult, size_decode, size_prefill
 from planner.stabilization import Stabilized, Stabilizer
@@ -42,9 +43,14 @@ class PlanningDemand:
     """Demand one forecast step is planned for (rate at the planning quantile)."""
 
     step: int  # 0 = the interval the decision is for
-    rate_rps: float
+    rate_rps: float  # prefill's planned rate
     isl: float
     osl: float
+    decode_rate_rps: float = math.nan  # decode's planned rate (burst-scaled); NaN: rate_rps
+
+    @property
+    def decode_rate(self) -> float:
+        return self.rate_rps if math.isnan(self.decode_rate_rps) else self.decode_rate_rps
 
 
 def horizon_steps(config: PlannerConfig) -> int:
@@ -83,6 +89,11 @@ class Planner:
             demand_forecaster = _make_demand_forecaster(config, forecaster_factory)
         self._demand = demand_forecaster
         self._stabilizer = Stabilizer(config.scale_down_window_s)
+        self._burst = (
+            BurstTracker(config.burst_window, config.burst_quantile, config.burst_fallback)
+            if config.burst_quantile is not None
+            else None
+        )
         self._observed = 0  # samples fed (gap fillers excluded)
         self._next_start: float | None = None  # end of the last observed interval
         self._last_isl = math.nan
@@ -106,6 +117,8 @@ class Planner:
                 gap_start = self._next_start + k * step
                 self._demand.observe(DemandSample(gap_start, step, math.nan, math.nan, math.nan))
         self._demand.observe(sample)
+        if self._burst is not None:
+            self._burst.observe(sample)
         self._observed += 1
         duration = sample.duration_s if sample.duration_s > 0 else step
         self._next_start = sample.start + duration
@@ -138,7 +151,7 @@ class Planner:
         notes.append(
             f"planned for q{cfg.planning_quantile:g} over {len(steps)} steps: prefill "
             f"{dp.rate_rps:.2f} req/s x {dp.isl:.0f} tok (step {dp.step}), decode "
-            f"{dd.rate_rps:.2f} req/s x {dd.osl:.0f} out tok (step {dd.step})"
+            f"{dd.decode_rate:.2f} req/s x {dd.osl:.0f} out tok (step {dd.step})"
         )
 
         fitted = self._fit(sized_p[kp].replicas, sized_d[kd].replicas, dp, dd)
@@ -182,6 +195,14 @@ class Planner:
         forecasts = self._demand.forecast(stale + h, cfg.planning_quantile)[stale:]
         if not forecasts:
             return None
+        burst = self._burst.factor if self._burst is not None else 1.0
+        if self._burst is not None and burst > 1.0:
+            notes.append(
+                f"decode planned for bursts x{burst:.2f} (p{cfg.burst_quantile * 100:g} of the "
+                f"last {self._burst.samples} peak/mean rate ratios)"
+                if self._burst.samples
+                else f"decode planned for bursts x{burst:.2f} (burst_fallback: no peak rates)"
+            )
         steps: list[PlanningDemand] = []
         for i, f in enumerate(forecasts):
             # The upper quantile when the forecaster gives one (never below the mean).
@@ -197,12 +218,14 @@ class Planner:
             isl = isl if _finite_pos(isl) else self._last_isl
             osl = osl if _finite_pos(osl) else self._last_osl
             rate = max(count, 0.0) / cfg.interval_s
+            pol = self.policy
             steps.append(
                 PlanningDemand(
                     i,
-                    rate,
+                    rate * (burst if pol.prefill_burst else 1.0),
                     isl if _finite_pos(isl) else 1.0,
                     osl if _finite_pos(osl) else 1.0,
+                    rate * (burst if pol.decode_burst else 1.0),
                 )
             )
         if self._observed < 3:
@@ -228,7 +251,7 @@ class Planner:
         p = self.policy
         return size_decode(
             self.decode_curves,
-            d.rate_rps,
+            d.decode_rate,
             d.isl,
             d.osl,
             self.config.sla.itl_ms,
@@ -252,8 +275,8 @@ class Planner:
 
         def decode_score(lo: int, hi: int) -> tuple[Any, Any]:
             return (
-                lm.itl_attainment_curve(dc, dd.rate_rps, dd.isl, dd.osl, lo, hi, cfg.sla.itl_ms),
-                lm.decode_served_curve(dc, dd.rate_rps, dd.isl, dd.osl, lo, hi),
+                lm.itl_attainment_curve(dc, dd.decode_rate, dd.isl, dd.osl, lo, hi, cfg.sla.itl_ms),
+                lm.decode_served_curve(dc, dd.decode_rate, dd.isl, dd.osl, lo, hi),
             )
 
         return fit_budget(
@@ -278,7 +301,7 @@ class Planner:
         ttft = lm.expected_ttft_ms(
             self.prefill_curves, dp.rate_rps, dp.isl, alloc.prefill, self.policy.prefill_service_scv
         )
-        itl = lm.expected_itl_ms(self.decode_curves, dd.rate_rps, dd.isl, dd.osl, alloc.decode)
+        itl = lm.expected_itl_ms(self.decode_curves, dd.decode_rate, dd.isl, dd.osl, alloc.decode)
         return Decision(
             timestamp=now,
             prefill=PoolDecision(

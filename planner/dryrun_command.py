@@ -165,6 +165,14 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--seed", type=int, default=0, help="seed for token draws (count-only traces)")
     g.add_argument(
+        "--peak-window-s",
+        type=_positive_float,
+        metavar="S",
+        help="sub-window for each interval's peak request rate, which the decode pool plans "
+        "bursts from (default: 10 for traces; for Prometheus, its peak_window_s, else none "
+        "and the planner assumes burst_fallback); Prometheus needs >= 2 scrape intervals",
+    )
+    g.add_argument(
         "--start",
         metavar="T",
         help="first interval: unix seconds, ISO date-time (UTC unless an offset is "
@@ -278,8 +286,13 @@ def _build_source(args: argparse.Namespace) -> SourceSpec:
     trace_path = Path(args.trace) if args.trace else default_trace_path()
     trace = load_trace(trace_path)
     tokens = load_trace(args.tokens_from) if args.tokens_from else None
+    peak = getattr(args, "peak_window_s", None)
     source = TraceMetricsSource(
-        trace, tokens_from=tokens, rate_scale=args.rate_scale, seed=args.seed
+        trace,
+        tokens_from=tokens,
+        rate_scale=args.rate_scale,
+        seed=args.seed,
+        peak_window_s=10.0 if peak is None else peak,
     )
     covered = source.time_range()
     assert covered is not None
@@ -292,6 +305,7 @@ def _build_source(args: argparse.Namespace) -> SourceSpec:
         "tokens_from": str(Path(args.tokens_from).resolve()) if args.tokens_from else None,
         "rate_scale": args.rate_scale,
         "seed": args.seed,
+        "peak_window_s": source.peak_window_s,
     }
     return SourceSpec(source, start, end, available, settings, label=trace_path.name)
 

@@ -77,7 +77,12 @@ def load_prometheus_config(args: argparse.Namespace) -> Any:
                 "(url, preset, selector, ...)"
             )
         data = dict(loaded)
-    for flag, key in (("prometheus", "url"), ("preset", "preset"), ("selector", "selector")):
+    for flag, key in (
+        ("prometheus", "url"),
+        ("preset", "preset"),
+        ("selector", "selector"),
+        ("peak_window_s", "peak_window_s"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             data[key] = value

@@ -127,6 +127,15 @@ class PrometheusConfig(_Strict):
         300.0, gt=0, description="how far back a boundary looks for a counter's last sample"
     )
     retries: int = Field(2, ge=0, le=10, description="retries of failed connections and 502-504")
+    peak_window_s: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "sub-window for each interval's peak request rate (bursts the interval mean hides); "
+            "at least two scrape intervals, and the planning interval must hold two or more "
+            "whole sub-windows. Unset: no peak data (the planner assumes burst_fallback)"
+        ),
+    )
 
     @field_validator("url")
     @classmethod
@@ -214,6 +223,7 @@ class PrometheusSource:
         osl = np.where(idle, math.nan, osl)
         ttft_mean, ttft_p95 = self._latency(g, "ttft", q.ttft_mean, q.ttft_p95)
         itl_mean, itl_p95 = self._latency(g, "itl", q.itl_mean, q.itl_p95)
+        peaks, w = self._peak_rates(g)
 
         def at(a: np.ndarray | None, i: int) -> float | None:
             return None if a is None else float(a[i])
@@ -229,9 +239,29 @@ class PrometheusSource:
                 ttft_p95_ms=at(ttft_p95, i),
                 itl_mean_ms=at(itl_mean, i),
                 itl_p95_ms=at(itl_p95, i),
+                peak_rate=at(peaks, i),
+                peak_window_s=None if peaks is None else w,
             )
             for i in range(n)
         ]
+
+    def _peak_rates(self, g: _Grid) -> tuple[np.ndarray | None, float]:
+        """Highest sub-window request rate per interval: the same request counter on a grid
+        of `peak_window_s`; None when unset or the interval holds fewer than two windows."""
+        w = self.config.peak_window_s
+        if w is None:
+            return None, math.nan
+        k = g.step / w
+        if k < 2 - 1e-9 or abs(k - round(k)) > 1e-6:
+            return None, w
+        k = round(k)
+        sub = _Grid(g.start, g.n * k, w)
+        q = self.config.queries.requests
+        counts = self._override(sub, "requests", q, one_series=False) if q else None
+        if counts is None:
+            counts = self._preset_requests(sub)
+        counts = np.maximum(np.nan_to_num(counts, nan=0.0), 0.0)
+        return counts.reshape(g.n, k).max(axis=1) / w, w
 
     def available_history(self, start: float, step_s: float, max_intervals: int) -> int:
         """How many whole intervals just before `start` (up to `max_intervals`) have data, so

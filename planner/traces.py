@@ -374,12 +374,20 @@ class TraceMetricsSource:
       a pure function of (seed, interval start, step), so any fetch of an interval returns the
       same numbers. For n > 64 the mean of n draws is taken from its normal limit (CLT).
     - `rate_scale` multiplies request counts (token means unchanged).
+    - Each sample's `peak_rate` is the highest rate over `peak_window_s` sub-windows of its
+      interval (None when the interval is not at least two whole sub-windows, or a binned
+      trace is coarser than the sub-window): the burst the interval mean hides.
     """
 
     _EXACT_DRAWS_MAX = 64
 
     def __init__(
-        self, trace: Trace, tokens_from: Trace | None = None, rate_scale: float = 1.0, seed: int = 0
+        self,
+        trace: Trace,
+        tokens_from: Trace | None = None,
+        rate_scale: float = 1.0,
+        seed: int = 0,
+        peak_window_s: float | None = 10.0,
     ) -> None:
         if not (rate_scale > 0 and math.isfinite(rate_scale)):
             raise ValueError(f"rate_scale must be a finite number > 0, got {rate_scale}")
@@ -403,6 +411,9 @@ class TraceMetricsSource:
         self.tokens_from = tokens_from
         self.rate_scale = float(rate_scale)
         self.seed = int(seed)
+        if peak_window_s is not None and not (peak_window_s > 0 and math.isfinite(peak_window_s)):
+            raise ValueError(f"peak_window_s must be a finite number > 0, got {peak_window_s}")
+        self.peak_window_s = peak_window_s
 
     def time_range(self) -> tuple[float, float] | None:
         return (self.trace.start, self.trace.end)
@@ -412,6 +423,7 @@ class TraceMetricsSource:
             raise MetricsSourceError(f"step must be a positive number of seconds, got {step_s}")
         n = interval_count(start, end, step_s)
         counts, isl, osl = self.bin(start, n, step_s)
+        peaks = self.peak_rates(start, n, step_s)
         return [
             DemandSample(
                 start=start + i * step_s,
@@ -419,9 +431,30 @@ class TraceMetricsSource:
                 requests=float(counts[i]),
                 isl_mean=float(isl[i]),
                 osl_mean=float(osl[i]),
+                peak_rate=None if peaks is None else float(peaks[i]),
+                peak_window_s=None if peaks is None else self.peak_window_s,
             )
             for i in range(n)
         ]
+
+    def peak_rates(self, start: float, n: int, step_s: float) -> np.ndarray | None:
+        """Highest sub-window rate (req/s) per interval, or None where it cannot be resolved."""
+        w = self.peak_window_s
+        if w is None or n == 0:
+            return None
+        k = step_s / w
+        if k < 2 - 1e-9 or abs(k - round(k)) > 1e-6:
+            return None
+        if isinstance(self.trace, BinnedTrace) and self.trace.bin_s > w + 1e-9:
+            return None  # re-binning would spread the burst out, not find it
+        k = round(k)
+        tr = self.trace
+        sub = (
+            _bin_requests(tr, start, n * k, w)[0]
+            if isinstance(tr, RequestTrace)
+            else _rebin(tr, start, n * k, w)[0]
+        )
+        return np.asarray(sub, dtype=float).reshape(n, k).max(axis=1) * self.rate_scale / w
 
     def bin(self, start: float, n: int, step_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(count, mean ISL, mean OSL) arrays for n intervals of step_s from `start`."""

@@ -18,7 +18,9 @@ class DemandSample:
 
     `requests` is a count in the interval (not a rate). ISL/OSL are means over the
     interval's requests and are NaN when the interval had no requests. Observed
-    latencies are None when the source does not have them.
+    latencies are None when the source does not have them. `peak_rate` is the highest
+    request rate (req/s) over the interval's sub-windows (e.g. 10 s): the burst inside the
+    interval that its mean hides; None when the source cannot resolve below the interval.
     """
 
     start: float  # unix seconds, bin start
@@ -30,6 +32,8 @@ class DemandSample:
     ttft_p95_ms: float | None = None
     itl_mean_ms: float | None = None
     itl_p95_ms: float | None = None
+    peak_rate: float | None = None
+    peak_window_s: float | None = None
 
     @property
     def rate(self) -> float:

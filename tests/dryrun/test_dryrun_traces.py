@@ -255,3 +255,38 @@ def test_time_range_covers_every_request(real):
     n = math.ceil((hi - lo) / 60)
     assert sum(s.requests for s in src.fetch(lo, hi, 60)) == tr.total_requests
     assert len(src.fetch(lo, hi, 60)) == n
+
+
+# ----------------------------------------------------------------------------- peak rates
+def test_peak_rate_is_the_busiest_sub_window_by_brute_force(real):
+    tr = load_trace(real(CODE))
+    samples = TraceMetricsSource(tr, rate_scale=3.0).fetch(tr.start, tr.start + 900, 60)
+    bursty = 0
+    for s in samples:
+        counts = [
+            ((tr.arrival_s >= s.start + w) & (tr.arrival_s < s.start + w + 10)).sum()
+            for w in range(0, 60, 10)
+        ]
+        assert s.peak_window_s == 10.0
+        assert s.peak_rate == pytest.approx(3.0 * max(counts) / 10.0)
+        bursty += max(counts) > 2 * (sum(counts) / 6)
+    assert bursty >= 3  # the code trace's bursts: a window with twice the minute's mean rate
+
+
+def test_peak_rate_from_10s_counts_and_where_it_cannot_be_known(real, tmp_path: Path):
+    tr = load_trace(real(COUNTS))
+    src = TraceMetricsSource(tr, tokens_from=load_trace(real(CONV)), rate_scale=4)
+    (s,) = src.fetch(tr.start, tr.start + 60, 60)
+    first = tr.requests[:6] * 4  # the trace's own 10 s bins
+    assert s.peak_rate == pytest.approx(first.max() / 10.0)
+    # Step not a whole number (>= 2) of windows, or a trace coarser than the window: None.
+    assert all(x.peak_rate is None for x in src.fetch(tr.start, tr.start + 150, 15))
+    assert all(x.peak_rate is None for x in src.fetch(tr.start, tr.start + 100, 10))
+    p = tmp_path / "agg.csv"
+    p.write_text("timestamp,requests,isl_mean,osl_mean\n0,60,100,10\n60,120,400,40\n")
+    coarse = TraceMetricsSource(load_trace(p)).fetch(0, 120, 60)
+    assert all(x.peak_rate is None and x.peak_window_s is None for x in coarse)
+    off = TraceMetricsSource(load_trace(real(CONV)), peak_window_s=None)
+    assert all(x.peak_rate is None for x in off.fetch(off.trace.start, off.trace.start + 120, 60))
+    with pytest.raises(ValueError, match="peak_window_s"):
+        TraceMetricsSource(load_trace(real(CONV)), peak_window_s=0)

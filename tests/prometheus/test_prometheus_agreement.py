@@ -45,6 +45,26 @@ def test_fetch_equals_trace_binning_exactly(backfilled, step):
     assert sum(g.requests for g in got) == sum(w.requests for w in want) > 19000
 
 
+def test_peak_rate_equals_the_trace_sub_window_peak(backfilled):
+    """peak_window_s: the same counter on a 30 s grid (two scrapes per window); each minute's
+    peak rate equals the trace's own 30 s binning, restart interval included."""
+    tr = backfilled.trace
+    start = backfilled.first_boundary
+    end = start + 58 * 60
+    got = _source(backfilled.url, peak_window_s=30.0).fetch(start, end, 60.0)
+    want = TraceMetricsSource(tr, peak_window_s=30.0).fetch(start, end, 60.0)
+    peaks = [g.peak_rate for g in got]
+    assert peaks == [w.peak_rate for w in want]
+    assert all(g.peak_window_s == 30.0 for g in got)
+    # Bursts are real here: some minute's busiest half carries well over half its requests.
+    assert max(g.peak_rate * 60.0 / g.requests for g in got if g.requests) > 1.1
+    assert all(p is not None and p * 60.0 >= g.requests for p, g in zip(peaks, got, strict=True))
+    # Unset, or a window that does not divide the interval: no peak data, never a guess.
+    assert all(g.peak_rate is None for g in _source(backfilled.url).fetch(start, end, 60.0))
+    odd = _source(backfilled.url, peak_window_s=45.0).fetch(start, start + 600, 60.0)
+    assert all(g.peak_rate is None and g.peak_window_s is None for g in odd)
+
+
 def test_observed_latency_is_the_trace_mean_and_prometheus_own_quantile(backfilled):
     tr = backfilled.trace
     start = backfilled.first_boundary
@@ -77,6 +97,8 @@ def test_dry_run_over_prometheus_agrees_with_dry_run_over_the_trace(backfilled, 
     common = ["--start", f"{start:.0f}", "--end", f"{end:.0f}", "--no-plot"]
     # A tight TTFT target so the prefill pool actually scales over the hour.
     common += ["--ttft-ms", "45", "--itl-ms", "20", "--interval-s", "60"]
+    # Peak rates over the same 30 s windows (two 15 s scrapes each) from both sources.
+    common += ["--peak-window-s", "30"]
     trace_out, prom_out = tmp_path / "trace", tmp_path / "prom"
     code, out, err = cli(
         ["dry-run", "--trace", str(default_trace_path()), "--out", str(trace_out), *common]
