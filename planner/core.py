@@ -24,6 +24,7 @@ from planner import latency_model as lm
 from planner.budget import Allocation, PoolRequest, fit_budget, validate_budget
 from planner.burst import BurstTracker
 from planner.config import PlannerConfig
+from planner.prompt_variability import PromptScvTracker
 from planner.sizing import SizingPolicy, SizingResult, size_decode, size_prefill
 from planner.stabilization import Stabilized, Stabilizer
 from planner.types import Decision, DemandForecast, DemandSample, Pool, PoolDecision
@@ -94,6 +95,7 @@ class Planner:
             if config.burst_quantile is not None
             else None
         )
+        self._scv = PromptScvTracker()
         self._observed = 0  # samples fed (gap fillers excluded)
         self._next_start: float | None = None  # end of the last observed interval
         self._last_isl = math.nan
@@ -119,6 +121,7 @@ class Planner:
         self._demand.observe(sample)
         if self._burst is not None:
             self._burst.observe(sample)
+        self._scv.observe(sample.requests, sample.isl_mean, sample.isl_scv)
         self._observed += 1
         duration = sample.duration_s if sample.duration_s > 0 else step
         self._next_start = sample.start + duration
@@ -232,6 +235,15 @@ class Planner:
             notes.append(f"warming up: forecasting from {self._observed} observation(s)")
         return steps, forecasts[0]
 
+    @property
+    def prefill_scv(self) -> float:
+        """Prefill service SCV the sizing uses now: measured x margin, else the fixed value."""
+        p = self.policy
+        measured = self._scv.scv
+        if measured is None or p.prefill_scv_margin is None:
+            return p.prefill_service_scv
+        return measured * p.prefill_scv_margin
+
     def _size_prefill(self, d: PlanningDemand) -> SizingResult:
         p = self.policy
         return size_prefill(
@@ -242,7 +254,7 @@ class Planner:
             min_replicas=self.config.prefill.min_replicas,
             quantile=p.ttft_quantile,
             max_utilization=p.prefill_max_utilization,
-            service_scv=p.prefill_service_scv,
+            service_scv=self.prefill_scv,
             target_fraction=p.ttft_target_fraction,
             with_latency=False,
         )
@@ -262,14 +274,13 @@ class Planner:
         )
 
     def _fit(self, want_p: int, want_d: int, dp: PlanningDemand, dd: PlanningDemand) -> Allocation:
-        cfg, pol = self.config, self.policy
+        cfg = self.config
         pc, dc = self.prefill_curves, self.decode_curves
+        scv = self.prefill_scv
 
         def prefill_score(lo: int, hi: int) -> tuple[Any, Any]:
             return (
-                lm.ttft_attainment_curve(
-                    pc, dp.rate_rps, dp.isl, lo, hi, cfg.sla.ttft_ms, pol.prefill_service_scv
-                ),
+                lm.ttft_attainment_curve(pc, dp.rate_rps, dp.isl, lo, hi, cfg.sla.ttft_ms, scv),
                 lm.prefill_served_curve(pc, dp.rate_rps, dp.isl, lo, hi),
             )
 
@@ -299,7 +310,7 @@ class Planner:
         sp, dp, stp = prefill
         sd, dd, std = decode
         ttft = lm.expected_ttft_ms(
-            self.prefill_curves, dp.rate_rps, dp.isl, alloc.prefill, self.policy.prefill_service_scv
+            self.prefill_curves, dp.rate_rps, dp.isl, alloc.prefill, self.prefill_scv
         )
         itl = lm.expected_itl_ms(self.decode_curves, dd.decode_rate, dd.isl, dd.osl, alloc.decode)
         return Decision(

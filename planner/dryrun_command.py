@@ -165,6 +165,12 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--seed", type=int, default=0, help="seed for token draws (count-only traces)")
     g.add_argument(
+        "--no-prompt-scv",
+        action="store_true",
+        help="leave each interval's prompt-length SCV out of the trace's demand, as a "
+        "Prometheus source does: prefill sizing then uses its fixed SCV instead of the measured",
+    )
+    g.add_argument(
         "--peak-window-s",
         type=_positive_float,
         metavar="S",
@@ -293,6 +299,7 @@ def _build_source(args: argparse.Namespace) -> SourceSpec:
         rate_scale=args.rate_scale,
         seed=args.seed,
         peak_window_s=10.0 if peak is None else peak,
+        prompt_scv=not getattr(args, "no_prompt_scv", False),
     )
     covered = source.time_range()
     assert covered is not None
@@ -306,6 +313,7 @@ def _build_source(args: argparse.Namespace) -> SourceSpec:
         "rate_scale": args.rate_scale,
         "seed": args.seed,
         "peak_window_s": source.peak_window_s,
+        "prompt_scv": source.prompt_scv,
     }
     return SourceSpec(source, start, end, available, settings, label=trace_path.name)
 

@@ -377,6 +377,8 @@ class TraceMetricsSource:
     - Each sample's `peak_rate` is the highest rate over `peak_window_s` sub-windows of its
       interval (None when the interval is not at least two whole sub-windows, or a binned
       trace is coarser than the sub-window): the burst the interval mean hides.
+    - Each sample's `isl_scv` is its prompt-length SCV (see isl_scvs); `prompt_scv=False`
+      leaves it out, as a Prometheus source does.
     """
 
     _EXACT_DRAWS_MAX = 64
@@ -388,6 +390,7 @@ class TraceMetricsSource:
         rate_scale: float = 1.0,
         seed: int = 0,
         peak_window_s: float | None = 10.0,
+        prompt_scv: bool = True,
     ) -> None:
         if not (rate_scale > 0 and math.isfinite(rate_scale)):
             raise ValueError(f"rate_scale must be a finite number > 0, got {rate_scale}")
@@ -414,6 +417,7 @@ class TraceMetricsSource:
         if peak_window_s is not None and not (peak_window_s > 0 and math.isfinite(peak_window_s)):
             raise ValueError(f"peak_window_s must be a finite number > 0, got {peak_window_s}")
         self.peak_window_s = peak_window_s
+        self.prompt_scv = prompt_scv
 
     def time_range(self) -> tuple[float, float] | None:
         return (self.trace.start, self.trace.end)
@@ -424,6 +428,7 @@ class TraceMetricsSource:
         n = interval_count(start, end, step_s)
         counts, isl, osl = self.bin(start, n, step_s)
         peaks = self.peak_rates(start, n, step_s)
+        scv = self.isl_scvs(start, n, step_s, counts)
         return [
             DemandSample(
                 start=start + i * step_s,
@@ -433,9 +438,28 @@ class TraceMetricsSource:
                 osl_mean=float(osl[i]),
                 peak_rate=None if peaks is None else float(peaks[i]),
                 peak_window_s=None if peaks is None else self.peak_window_s,
+                isl_scv=None if scv is None or not np.isfinite(scv[i]) else float(scv[i]),
             )
             for i in range(n)
         ]
+
+    def isl_scvs(
+        self, start: float, n: int, step_s: float, counts: np.ndarray
+    ) -> np.ndarray | None:
+        """Prompt-length SCV per interval (NaN where idle): exact for per-request traces; for
+        count-only traces, that of the token source their prompts are drawn from; None for
+        binned traces with only means."""
+        tr = self.trace
+        if not self.prompt_scv:
+            return None
+        if isinstance(tr, RequestTrace):
+            return _isl_scv_per_bin(tr, start, n, step_s)
+        if isinstance(self.tokens_from, RequestTrace):
+            x = self.tokens_from.isl
+            m = float(np.mean(x)) if x.size else 0.0
+            pooled = float(np.var(x) / (m * m)) if m > 0 else math.nan
+            return np.where(counts > 0, pooled, math.nan)
+        return None
 
     def peak_rates(self, start: float, n: int, step_s: float) -> np.ndarray | None:
         """Highest sub-window rate (req/s) per interval, or None where it cannot be resolved."""
@@ -517,6 +541,20 @@ def _bin_requests(
         isl = np.bincount(idx, weights=tr.isl[lo:hi], minlength=n) / counts
         osl = np.bincount(idx, weights=tr.osl[lo:hi], minlength=n) / counts
     return counts, isl, osl
+
+
+def _isl_scv_per_bin(tr: RequestTrace, start: float, n: int, step_s: float) -> np.ndarray:
+    end = start + n * step_s
+    lo, hi = np.searchsorted(tr.arrival_s, [start, end], side="left")
+    t = tr.arrival_s[lo:hi]
+    idx = np.minimum(((t - start) // step_s).astype(np.int64), n - 1) if n else t.astype(np.int64)
+    x = tr.isl[lo:hi].astype(float)
+    c = np.bincount(idx, minlength=n).astype(float)
+    s1 = np.bincount(idx, weights=x, minlength=n)
+    s2 = np.bincount(idx, weights=x * x, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = s1 / c
+        return np.where(mean > 0, np.maximum(s2 / c - mean * mean, 0.0) / (mean * mean), np.nan)
 
 
 def _rebin(

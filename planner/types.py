@@ -34,6 +34,7 @@ class DemandSample:
     itl_p95_ms: float | None = None
     peak_rate: float | None = None
     peak_window_s: float | None = None
+    isl_scv: float | None = None
 
     @property
     def rate(self) -> float:

@@ -290,3 +290,21 @@ def test_peak_rate_from_10s_counts_and_where_it_cannot_be_known(real, tmp_path: 
     assert all(x.peak_rate is None for x in off.fetch(off.trace.start, off.trace.start + 120, 60))
     with pytest.raises(ValueError, match="peak_window_s"):
         TraceMetricsSource(load_trace(real(CONV)), peak_window_s=0)
+
+
+def test_prompt_scv_per_interval_by_brute_force(real):
+    tr = load_trace(real(MOONCAKE))
+    samples = TraceMetricsSource(tr).fetch(tr.start, tr.start + 600, 60)
+    for s in samples:
+        x = tr.isl[(tr.arrival_s >= s.start) & (tr.arrival_s < s.start + 60)].astype(float)
+        assert s.isl_scv == pytest.approx(x.var() / x.mean() ** 2, rel=1e-9)
+    assert np.mean([s.isl_scv for s in samples]) > 1.0  # Mooncake's heavy-tailed prompts
+    off = TraceMetricsSource(tr, prompt_scv=False).fetch(tr.start, tr.start + 600, 60)
+    assert all(s.isl_scv is None for s in off)
+
+
+def test_count_only_trace_takes_its_token_source_scv(real):
+    tr, conv = load_trace(real(COUNTS)), load_trace(real(CONV))
+    s = TraceMetricsSource(tr, tokens_from=conv).fetch(tr.start, tr.start + 120, 60)
+    x = conv.isl.astype(float)
+    assert all(v.isl_scv == pytest.approx(x.var() / x.mean() ** 2) for v in s)
