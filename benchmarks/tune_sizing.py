@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import DAY, PROFILE, Scenario, baseline_factories, config_for, load, run_policy  # noqa: E402
 
 from forecasters.registry import make_forecaster  # noqa: E402
+from planner.baselines import HPAPolicy  # noqa: E402
 from planner.core import Planner  # noqa: E402
 from planner.sizing import SizingPolicy  # noqa: E402
 from profiles import load_profile  # noqa: E402
@@ -29,13 +30,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--forecaster", default="default")
     ap.add_argument("--days", type=float, default=3.0)
-    ap.add_argument("--itl-q", default="0.99,0.995,0.999")
+    ap.add_argument("--itl-q", default="0.95,0.99,0.999")
     ap.add_argument("--ttft-q", default="0.99")
     ap.add_argument("--max-util", default="0.9")
-    ap.add_argument("--plan-q", default="0.9")
+    ap.add_argument("--plan-q", default="0.95,0.97,0.99")
     ap.add_argument("--itl-frac", default="1.0")
     ap.add_argument("--ttft-frac", default="1.0")
-    ap.add_argument("--scv", default="1.0", help="prefill_service_scv values")
+    ap.add_argument("--scv", default="2.0", help="prefill_service_scv values (unmeasured)")
+    ap.add_argument("--burst-q", default="0.9", help="burst_quantile values ('none': off)")
+    ap.add_argument("--sdw", default="300", help="scale_down_window_s values")
+    ap.add_argument("--hpa", default="0.7,0.75,0.8,0.85", help="HPA targets for its frontier")
     a = ap.parse_args()
     sc = Scenario(
         "azure2024-tune",
@@ -54,6 +58,13 @@ def main() -> None:
         ld, "oracle", "oracle", baseline_factories(ld, curves, cfg0)["oracle"][1], curves, cfg0
     )
     print(f"oracle: att {oracle.sim.attainment:.5f} gpu_h {oracle.sim.gpu_hours:.1f}", flush=True)
+    for t in (float(x) for x in a.hpa.split(",") if x.strip()):
+        r = run_policy(ld, "hpa", "baseline", lambda t=t: HPAPolicy(cfg0, curves, t), curves, cfg0)
+        print(
+            f"hpa target {t:g}: att {r.sim.attainment:.5f} gpu_h {r.sim.gpu_hours:.1f} "
+            f"x{r.sim.gpu_hours / oracle.sim.gpu_hours:.3f}",
+            flush=True,
+        )
     grid = itertools.product(
         [float(x) for x in a.itl_q.split(",")],
         [float(x) for x in a.ttft_q.split(",")],
@@ -62,9 +73,11 @@ def main() -> None:
         [float(x) for x in a.itl_frac.split(",")],
         [float(x) for x in a.ttft_frac.split(",")],
         [float(x) for x in a.scv.split(",")],
+        [None if x.strip() == "none" else float(x) for x in a.burst_q.split(",")],
+        [float(x) for x in a.sdw.split(",")],
     )
-    for iq, tq, mu, pq, fi, ft, scv in grid:
-        cfg = config_for(sc, planning_quantile=pq)
+    for iq, tq, mu, pq, fi, ft, scv, bq, sdw in grid:
+        cfg = config_for(sc, planning_quantile=pq, burst_quantile=bq, scale_down_window_s=sdw)
         pol = SizingPolicy(
             itl_quantile=iq,
             ttft_quantile=tq,
@@ -82,7 +95,8 @@ def main() -> None:
         r = run_policy(ld, "ours", "ours", make, curves, cfg)
         s = r.sim
         print(
-            f"itl_q={iq} ttft_q={tq} max_util={mu} plan_q={pq} itl_frac={fi} ttft_frac={ft} scv={scv}: att {s.attainment:.5f} "
+            f"itl_q={iq} ttft_q={tq} max_util={mu} plan_q={pq} itl_frac={fi} ttft_frac={ft} "
+            f"scv={scv} burst_q={bq} sdw={sdw:g}: att {s.attainment:.5f} "
             f"(ttft {s.ttft_attainment:.5f} itl {s.itl_attainment:.5f}) gpu_h {s.gpu_hours:.1f} "
             f"x{s.gpu_hours / oracle.sim.gpu_hours:.3f} actions {s.scaling_actions} "
             f"decide {r.decide_ms_median:.2f} ms wall {r.wall_s:.1f} s",
