@@ -94,18 +94,33 @@ def build_runtime(
     from planner.correction import CorrectedCurves, CorrectingPlanner
     from profiles import ProfileCurves, ProfileError, load_profile
 
-    try:
-        curves = ProfileCurves(load_profile(cfg.profile))
-    except ProfileError as exc:
-        raise _usage(f"profile {cfg.profile!r}: {exc}") from None
+    def load(key: str, name: str) -> Any:
+        try:
+            return ProfileCurves(load_profile(name))
+        except ProfileError as exc:
+            raise _usage(f"{key} {name!r}: {exc}") from None
+
+    curves = load("profile", cfg.profile)
+    # No decode_profile: the decode pool runs the same engine config as prefill.
+    decode_curves = (
+        curves if cfg.decode_profile is None else load("decode_profile", cfg.decode_profile)
+    )
     try:
         if cfg.loop.latency_correction:
             # Live engines drift from their profile; learn observed/expected latency (bounded,
             # smoothed) and size with the corrected curves. No-op when metrics lack latency.
+            # Each pool's factor must scale its own profile, hence one wrapper per profile.
             corrected = CorrectedCurves(curves)
-            planner = CorrectingPlanner(Planner(cfg.planner, corrected), corrected)
+            corrected_decode = (
+                corrected if decode_curves is curves else CorrectedCurves(decode_curves)
+            )
+            planner = CorrectingPlanner(
+                Planner(cfg.planner, corrected, decode_curves=corrected_decode),
+                corrected,
+                decode_curves=corrected_decode,
+            )
         else:
-            planner = Planner(cfg.planner, curves)
+            planner = Planner(cfg.planner, curves, decode_curves=decode_curves)
     except ValueError as exc:  # e.g. pool minimums that cannot fit the GPU budget
         raise _usage(f"planner settings: {exc}") from None
     for warning in getattr(planner, "config_warnings", ()) or ():
@@ -158,7 +173,10 @@ def build_runtime(
         actuators=actuators,
         clock=clock,
         config=cfg.planner,
-        gpus_per_replica={p: curves.gpus_per_replica for p in Pool},
+        gpus_per_replica={
+            Pool.PREFILL: curves.gpus_per_replica,
+            Pool.DECODE: decode_curves.gpus_per_replica,
+        },
         loop=LoopSettings(
             prefill_interval_s=lc.prefill_interval_s,
             decode_interval_s=lc.decode_interval_s,

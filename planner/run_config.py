@@ -3,6 +3,7 @@
 planner: {sla: {ttft_ms: 200, itl_ms: 25}, interval_s: 60, startup_s: 120,
           budget: {max_gpus: 16}, prefill: {min_replicas: 1}, decode: {min_replicas: 1}}
 profile: dynamo-h200-llama3.1-8b-fp8-tp1          # bundled name or path
+# decode_profile: /etc/sla-planner/profiles/decode-tp2.yaml  # decode pool's own engine config
 metrics: {prometheus: {url: "http://prometheus:9090", preset: dynamo, selector: 'model="llama"'}}
 targets:
   prefill: {kind: PodCliqueScalingGroup, namespace: llm, name: llama-0-prefill}
@@ -107,6 +108,11 @@ class LoopConfig(_Strict):
 class RunConfig(_Strict):
     planner: PlannerConfig = PlannerConfig()
     profile: str = DEFAULT_PROFILE
+    decode_profile: str | None = Field(
+        None,
+        description="engine profile of the decode pool (bundled name or path), e.g. another "
+        "TP size; default: profile",
+    )
     metrics: MetricsConfig
     targets: TargetsConfig
     leader_election: LeaderElectionConfig = LeaderElectionConfig()
