@@ -603,6 +603,15 @@ def _print_summary(paths: Outputs, label: str, config: Any, wall_s: float) -> No
         f"  SLA attainment     {_pct(r['expected_sla_attainment'])} expected "
         f"(TTFT {config.sla.ttft_ms:g} ms: {_pct(r['expected_ttft_attainment'])}, "
         f"ITL {config.sla.itl_ms:g} ms: {_pct(r['expected_itl_attainment'])})",
+    ]
+    sim = r.get("simulated")
+    if sim:  # trace sources: the closed-loop figure, with startup delay and 10 s bursts
+        lines.append(
+            f"  simulated          {_pct(sim['attainment'])} of requests met both targets "
+            f"(closed loop, {sim['bin_s']:g} s bins, replicas ready {config.startup_s:g} s after "
+            "each decision)"
+        )
+    lines += [
         f"  peak GPUs          {r['peak_gpus']} (budget: {budget})",
         f"  scaling actions    {r['scaling_actions']} (prefill {r['prefill_scaling_actions']}, "
         f"decode {r['decode_scaling_actions']})",
