@@ -47,11 +47,7 @@ class PlanningDemand:
     rate_rps: float  # prefill's planned rate
     isl: float
     osl: float
-    decode_rate_rps: float = math.nan  # decode's planned rate (burst-scaled); NaN: rate_rps
-
-    @property
-    def decode_rate(self) -> float:
-        return self.rate_rps if math.isnan(self.decode_rate_rps) else self.decode_rate_rps
+    decode_rate_rps: float  # decode's planned rate (burst-scaled when the policy says so)
 
 
 def horizon_steps(config: PlannerConfig) -> int:
@@ -154,7 +150,7 @@ class Planner:
         notes.append(
             f"planned for q{cfg.planning_quantile:g} over {len(steps)} steps: prefill "
             f"{dp.rate_rps:.2f} req/s x {dp.isl:.0f} tok (step {dp.step}), decode "
-            f"{dd.decode_rate:.2f} req/s x {dd.osl:.0f} out tok (step {dd.step})"
+            f"{dd.decode_rate_rps:.2f} req/s x {dd.osl:.0f} out tok (step {dd.step})"
         )
 
         fitted = self._fit(sized_p[kp].replicas, sized_d[kd].replicas, dp, dd)
@@ -263,7 +259,7 @@ class Planner:
         p = self.policy
         return size_decode(
             self.decode_curves,
-            d.decode_rate,
+            d.decode_rate_rps,
             d.isl,
             d.osl,
             self.config.sla.itl_ms,
@@ -286,8 +282,10 @@ class Planner:
 
         def decode_score(lo: int, hi: int) -> tuple[Any, Any]:
             return (
-                lm.itl_attainment_curve(dc, dd.decode_rate, dd.isl, dd.osl, lo, hi, cfg.sla.itl_ms),
-                lm.decode_served_curve(dc, dd.decode_rate, dd.isl, dd.osl, lo, hi),
+                lm.itl_attainment_curve(
+                    dc, dd.decode_rate_rps, dd.isl, dd.osl, lo, hi, cfg.sla.itl_ms
+                ),
+                lm.decode_served_curve(dc, dd.decode_rate_rps, dd.isl, dd.osl, lo, hi),
             )
 
         return fit_budget(
@@ -312,7 +310,9 @@ class Planner:
         ttft = lm.expected_ttft_ms(
             self.prefill_curves, dp.rate_rps, dp.isl, alloc.prefill, self.prefill_scv
         )
-        itl = lm.expected_itl_ms(self.decode_curves, dd.decode_rate, dd.isl, dd.osl, alloc.decode)
+        itl = lm.expected_itl_ms(
+            self.decode_curves, dd.decode_rate_rps, dd.isl, dd.osl, alloc.decode
+        )
         return Decision(
             timestamp=now,
             prefill=PoolDecision(

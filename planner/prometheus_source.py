@@ -208,12 +208,7 @@ class PrometheusSource:
         q = self.config.queries
         g = _Grid(start, n, step_s)
 
-        requests = (
-            self._override(g, "requests", q.requests, one_series=False)
-            if q.requests
-            else self._preset_requests(g)
-        )
-        requests = np.maximum(np.nan_to_num(requests, nan=0.0), 0.0)
+        requests = self._request_counts(g)
         need_tokens = bool(np.any(requests > 0))
         isl = self._override(g, "isl", q.isl) if q.isl else self._mean(g, "isl", need_tokens)
         osl = self._override(g, "osl", q.osl) if q.osl else self._mean(g, "osl", need_tokens)
@@ -254,14 +249,16 @@ class PrometheusSource:
         k = g.step / w
         if k < 2 - 1e-9 or abs(k - round(k)) > 1e-6:
             return None, w
-        k = round(k)
-        sub = _Grid(g.start, g.n * k, w)
+        counts = self._request_counts(_Grid(g.start, g.n * round(k), w))
+        return counts.reshape(g.n, round(k)).max(axis=1) / w, w
+
+    def _request_counts(self, g: _Grid) -> np.ndarray:
+        """Requests per interval of `g` (override query or preset counter), >= 0, NaN as 0."""
         q = self.config.queries.requests
-        counts = self._override(sub, "requests", q, one_series=False) if q else None
-        if counts is None:
-            counts = self._preset_requests(sub)
-        counts = np.maximum(np.nan_to_num(counts, nan=0.0), 0.0)
-        return counts.reshape(g.n, k).max(axis=1) / w, w
+        counts = (
+            self._override(g, "requests", q, one_series=False) if q else self._preset_requests(g)
+        )
+        return np.maximum(np.nan_to_num(counts, nan=0.0), 0.0)
 
     def available_history(self, start: float, step_s: float, max_intervals: int) -> int:
         """How many whole intervals just before `start` (up to `max_intervals`) have data, so

@@ -23,6 +23,7 @@ class PromptScvTracker:
             raise ValueError(f"SCV window must be >= 1 interval, got {window}")
         # (requests, sum of lengths, sum of squared lengths) per interval
         self._rows: deque[tuple[float, float, float]] = deque(maxlen=int(window))
+        self._scv: float | None = None  # pooled once per observation, read many times a decision
 
     def observe(self, requests: float, isl_mean: float, isl_scv: float | None) -> None:
         if isl_scv is None or not all(math.isfinite(v) for v in (requests, isl_mean, isl_scv)):
@@ -32,11 +33,14 @@ class PromptScvTracker:
         s1 = requests * isl_mean
         s2 = requests * (isl_scv + 1.0) * isl_mean * isl_mean
         self._rows.append((requests, s1, s2))
+        n = sum(r[0] for r in self._rows)
+        if n < MIN_REQUESTS:
+            self._scv = None
+            return
+        m = sum(r[1] for r in self._rows) / n
+        self._scv = max(sum(r[2] for r in self._rows) / n / (m * m) - 1.0, 0.0)
 
     @property
     def scv(self) -> float | None:
-        n = sum(r[0] for r in self._rows)
-        if n < MIN_REQUESTS:
-            return None
-        m = sum(r[1] for r in self._rows) / n
-        return max(sum(r[2] for r in self._rows) / n / (m * m) - 1.0, 0.0)
+        """Pooled prompt-length SCV of the window; None until MIN_REQUESTS were seen."""
+        return self._scv

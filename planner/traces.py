@@ -471,22 +471,21 @@ class TraceMetricsSource:
             return None
         if isinstance(self.trace, BinnedTrace) and self.trace.bin_s > w + 1e-9:
             return None  # re-binning would spread the burst out, not find it
-        k = round(k)
+        sub = self._trace_bins(start, n * round(k), w)[0]
+        return np.asarray(sub, dtype=float).reshape(n, round(k)).max(axis=1) * self.rate_scale / w
+
+    def _trace_bins(
+        self, start: float, n: int, step_s: float
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The trace's own (count, mean ISL, mean OSL) per bin, unscaled, tokens not drawn."""
         tr = self.trace
-        sub = (
-            _bin_requests(tr, start, n * k, w)[0]
-            if isinstance(tr, RequestTrace)
-            else _rebin(tr, start, n * k, w)[0]
-        )
-        return np.asarray(sub, dtype=float).reshape(n, k).max(axis=1) * self.rate_scale / w
+        if isinstance(tr, RequestTrace):
+            return _bin_requests(tr, start, n, step_s)
+        return _rebin(tr, start, n, step_s)
 
     def bin(self, start: float, n: int, step_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(count, mean ISL, mean OSL) arrays for n intervals of step_s from `start`."""
-        tr = self.trace
-        if isinstance(tr, RequestTrace):
-            counts, isl, osl = _bin_requests(tr, start, n, step_s)
-        else:
-            counts, isl, osl = _rebin(tr, start, n, step_s)
+        counts, isl, osl = self._trace_bins(start, n, step_s)
         counts = counts * self.rate_scale
         if isl is None or osl is None:
             assert isinstance(self.tokens_from, RequestTrace)
@@ -529,26 +528,31 @@ class TraceMetricsSource:
         return means[:, 0], means[:, 1]
 
 
-def _bin_requests(
+def _request_bins(
     tr: RequestTrace, start: float, n: int, step_s: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, slice]:
+    """Bin index of each request arriving in [start, start + n * step_s), and their rows."""
     end = start + n * step_s
     lo, hi = np.searchsorted(tr.arrival_s, [start, end], side="left")
     t = tr.arrival_s[lo:hi]
     idx = np.minimum(((t - start) // step_s).astype(np.int64), n - 1) if n else t.astype(np.int64)
+    return idx, slice(lo, hi)
+
+
+def _bin_requests(
+    tr: RequestTrace, start: float, n: int, step_s: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    idx, rows = _request_bins(tr, start, n, step_s)
     counts = np.bincount(idx, minlength=n).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        isl = np.bincount(idx, weights=tr.isl[lo:hi], minlength=n) / counts
-        osl = np.bincount(idx, weights=tr.osl[lo:hi], minlength=n) / counts
+        isl = np.bincount(idx, weights=tr.isl[rows], minlength=n) / counts
+        osl = np.bincount(idx, weights=tr.osl[rows], minlength=n) / counts
     return counts, isl, osl
 
 
 def _isl_scv_per_bin(tr: RequestTrace, start: float, n: int, step_s: float) -> np.ndarray:
-    end = start + n * step_s
-    lo, hi = np.searchsorted(tr.arrival_s, [start, end], side="left")
-    t = tr.arrival_s[lo:hi]
-    idx = np.minimum(((t - start) // step_s).astype(np.int64), n - 1) if n else t.astype(np.int64)
-    x = tr.isl[lo:hi].astype(float)
+    idx, rows = _request_bins(tr, start, n, step_s)
+    x = tr.isl[rows].astype(float)
     c = np.bincount(idx, minlength=n).astype(float)
     s1 = np.bincount(idx, weights=x, minlength=n)
     s2 = np.bincount(idx, weights=x * x, minlength=n)
