@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,11 +12,13 @@ from planner import latency_model as lm
 from planner.budget import BudgetConfigError
 from planner.config import PlannerConfig
 from planner.core import Planner, horizon_steps
+from planner.dryrun_command import default_trace_path
 from planner.types import Decision, DemandSample
 
 pytest.importorskip("forecasters.demand")  # the forecasting engineer's DemandForecaster
 
-TRACE = Path(__file__).resolve().parents[3] / "shared/data/traces/AzureLLMInferenceTrace_conv.csv"
+# The copy bundled with the package (same file as ../shared/data): runs in any clone.
+TRACE = default_trace_path()
 BIN_S = 10.0
 SCALE = 30  # each trace request stands for 30: ~165 req/s, enough to move several replicas
 T0 = 1_700_000_000.0
