@@ -6,6 +6,6 @@ subresource) and MetricsOnly (publish for HPA/KEDA, change nothing). build_actua
 from a TargetConfig.
 """
 
-from actuators.base import Actuator, ActuatorError, ReplicaStatus
+from sla_planner.actuators.base import Actuator, ActuatorError, ReplicaStatus
 
 __all__ = ["Actuator", "ActuatorError", "ReplicaStatus"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from sla_planner.errors import SlaPlannerError
 
-class ActuatorError(RuntimeError):
+
+class ActuatorError(SlaPlannerError, RuntimeError):
     """The target could not be read or scaled; `retryable` says whether holding and retrying helps."""
 
     def __init__(self, message: str, *, retryable: bool = True) -> None:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from actuators.grove_names import check_object_name, podclique_name, scaling_group_name
+from sla_planner.actuators.grove_names import check_object_name, podclique_name, scaling_group_name
 
 TargetKind = Literal[
     "PodCliqueScalingGroup", "PodClique", "LeaderWorkerSet", "Deployment", "MetricsOnly"

@@ -6,8 +6,12 @@ from typing import Any
 
 from kubernetes import client
 
-from actuators.base import ReplicaStatus
-from actuators.scale_subresource import FIELD_MANAGER, ScaleSubresourceActuator, ScaleView
+from sla_planner.actuators.base import ReplicaStatus
+from sla_planner.actuators.scale_subresource import (
+    FIELD_MANAGER,
+    ScaleSubresourceActuator,
+    ScaleView,
+)
 
 
 class DeploymentActuator(ScaleSubresourceActuator):

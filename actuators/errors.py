@@ -9,7 +9,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from actuators.base import ActuatorError
+from sla_planner.actuators.base import ActuatorError
 
 
 class KubeActuatorError(ActuatorError):
@@ -56,70 +56,8 @@ def translate(
     not_found_hint: str = "",
 ) -> KubeActuatorError:
     """Map a client exception to a KubeActuatorError. `target` is the actuator description."""
-    where = f'resource "{op.resource}" (apiGroup "{op.api_group}") in namespace "{op.namespace}"'
-    plural = op.resource.split("/")[0]
-    needs = f'the planner needs get on "{plural}" and get, update on "{plural}/scale"'
     if isinstance(exc, ApiException) and exc.status:
-        status = int(exc.status)
-        detail = _server_message(exc)
-        if status == 404:
-            return KubeActuatorError(
-                f"{target}: target missing (404 NotFound: {detail}); holding at current replicas. "
-                "Fix: create the object or correct the target name/namespace in the config"
-                f"{f' ({not_found_hint})' if not_found_hint else ''}.",
-                reason="not_found",
-                retryable=True,  # Grove creates children after their PodCliqueSet: may appear
-                status=status,
-            )
-        if status == 403:
-            return KubeActuatorError(
-                f"{target}: forbidden (403: {detail}). Fix: grant verb "
-                f'"{op.verb}" on {where} to the planner\'s ServiceAccount (Role + RoleBinding); '
-                f"{needs}.",
-                reason="forbidden",
-                retryable=False,
-                status=status,
-            )
-        if status == 401:
-            return KubeActuatorError(
-                f"{target}: unauthorized (401: {detail}). Fix: check the ServiceAccount token "
-                "or kubeconfig credentials.",
-                reason="unauthorized",
-                retryable=False,
-                status=status,
-            )
-        if status == 409:
-            return KubeActuatorError(
-                f"{target}: conflict (409: {detail}); another writer changed the object. "
-                "Will re-read and retry; if it persists, check that no HPA/KEDA or other "
-                "controller also owns these replicas.",
-                reason="conflict",
-                retryable=True,
-                status=status,
-            )
-        if status in (400, 415, 422):
-            return KubeActuatorError(
-                f"{target}: rejected by the API server ({status}: {detail}). Fix: check the "
-                "replica bounds in the config against the object's constraints "
-                "(e.g. a PodClique's minAvailable).",
-                reason="invalid",
-                retryable=False,
-                status=status,
-            )
-        if status == 429 or status >= 500:
-            return KubeActuatorError(
-                f"{target}: Kubernetes API unavailable ({status}: {detail}); holding and "
-                "retrying next interval.",
-                reason="unavailable",
-                retryable=True,
-                status=status,
-            )
-        return KubeActuatorError(
-            f"{target}: unexpected API response {status}: {detail}",
-            reason="bad_response",
-            retryable=True,
-            status=status,
-        )
+        return _from_status(int(exc.status), _server_message(exc), target, op, not_found_hint)
     if isinstance(exc, (urllib3.exceptions.HTTPError, OSError)) or (
         isinstance(exc, ApiException) and not exc.status
     ):
@@ -142,6 +80,74 @@ def translate(
             retryable=True,
         )
     raise exc
+
+
+# Long on purpose: one branch per HTTP status, each with its own message and fix.
+def _from_status(
+    status: int, detail: str, target: str, op: Operation, not_found_hint: str
+) -> KubeActuatorError:
+    """The error for an HTTP status from the API server: what happened and the fix."""
+    where = f'resource "{op.resource}" (apiGroup "{op.api_group}") in namespace "{op.namespace}"'
+    plural = op.resource.split("/")[0]
+    needs = f'the planner needs get on "{plural}" and get, update on "{plural}/scale"'
+    if status == 404:
+        return KubeActuatorError(
+            f"{target}: target missing (404 NotFound: {detail}); holding at current replicas. "
+            "Fix: create the object or correct the target name/namespace in the config"
+            f"{f' ({not_found_hint})' if not_found_hint else ''}.",
+            reason="not_found",
+            retryable=True,  # Grove creates children after their PodCliqueSet: may appear
+            status=status,
+        )
+    if status == 403:
+        return KubeActuatorError(
+            f"{target}: forbidden (403: {detail}). Fix: grant verb "
+            f'"{op.verb}" on {where} to the planner\'s ServiceAccount (Role + RoleBinding); '
+            f"{needs}.",
+            reason="forbidden",
+            retryable=False,
+            status=status,
+        )
+    if status == 401:
+        return KubeActuatorError(
+            f"{target}: unauthorized (401: {detail}). Fix: check the ServiceAccount token "
+            "or kubeconfig credentials.",
+            reason="unauthorized",
+            retryable=False,
+            status=status,
+        )
+    if status == 409:
+        return KubeActuatorError(
+            f"{target}: conflict (409: {detail}); another writer changed the object. "
+            "Will re-read and retry; if it persists, check that no HPA/KEDA or other "
+            "controller also owns these replicas.",
+            reason="conflict",
+            retryable=True,
+            status=status,
+        )
+    if status in (400, 415, 422):
+        return KubeActuatorError(
+            f"{target}: rejected by the API server ({status}: {detail}). Fix: check the "
+            "replica bounds in the config against the object's constraints "
+            "(e.g. a PodClique's minAvailable).",
+            reason="invalid",
+            retryable=False,
+            status=status,
+        )
+    if status == 429 or status >= 500:
+        return KubeActuatorError(
+            f"{target}: Kubernetes API unavailable ({status}: {detail}); holding and "
+            "retrying next interval.",
+            reason="unavailable",
+            retryable=True,
+            status=status,
+        )
+    return KubeActuatorError(
+        f"{target}: unexpected API response {status}: {detail}",
+        reason="bad_response",
+        retryable=True,
+        status=status,
+    )
 
 
 def _is_timeout(exc: BaseException) -> bool:

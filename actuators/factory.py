@@ -7,14 +7,14 @@ from collections.abc import Callable
 
 from kubernetes import client
 
-from actuators.base import Actuator
-from actuators.config import TargetConfig
-from actuators.deployment import DeploymentActuator
-from actuators.grove_podclique import GrovePodCliqueActuator
-from actuators.grove_scaling_group import GroveScalingGroupActuator
-from actuators.leaderworkerset import LeaderWorkerSetActuator
-from actuators.metrics_only import MetricsOnlyActuator
-from actuators.scale_subresource import ScaleSubresourceActuator
+from sla_planner.actuators.base import Actuator
+from sla_planner.actuators.config import TargetConfig
+from sla_planner.actuators.deployment import DeploymentActuator
+from sla_planner.actuators.grove_podclique import GrovePodCliqueActuator
+from sla_planner.actuators.grove_scaling_group import GroveScalingGroupActuator
+from sla_planner.actuators.leaderworkerset import LeaderWorkerSetActuator
+from sla_planner.actuators.metrics_only import MetricsOnlyActuator
+from sla_planner.actuators.scale_subresource import ScaleSubresourceActuator
 
 KUBE_ACTUATORS: dict[str, type[ScaleSubresourceActuator]] = {
     "PodCliqueScalingGroup": GroveScalingGroupActuator,

@@ -8,8 +8,10 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
+from sla_planner.errors import SlaPlannerError
 
-class KubeConfigError(RuntimeError):
+
+class KubeConfigError(SlaPlannerError, RuntimeError):
     """No usable Kubernetes credentials; the message says what was tried and the fix."""
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actuators.custom_resource import CustomResourceScaleActuator
+from sla_planner.actuators.custom_resource import CustomResourceScaleActuator
 
 
 class LeaderWorkerSetActuator(CustomResourceScaleActuator):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actuators.base import Actuator, ActuatorError, ReplicaStatus
+from sla_planner.actuators.base import Actuator, ActuatorError, ReplicaStatus
 
 
 class MetricsOnlyActuator:

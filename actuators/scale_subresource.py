@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
-from actuators.base import ActuatorError, ReplicaStatus
-from actuators.errors import KubeActuatorError, Operation, translate
+from sla_planner.actuators.base import ActuatorError, ReplicaStatus
+from sla_planner.actuators.errors import KubeActuatorError, Operation, translate
 
 FIELD_MANAGER = "sla-planner"
 T = TypeVar("T")

@@ -2,9 +2,9 @@
 
     python benchmarks/des_prefill.py        # writes benchmarks/des_prefill.md (a few seconds)
 
-The benchmark judges every policy with planner/simulator.py, an analytic model (per-bin
+The benchmark judges every policy with planner/evaluation/simulator.py, an analytic model (per-bin
 Allen-Cunneen M/G/n wait plus a fluid backlog) close to the one the planner sizes with
-(planner/latency_model.py). This replays the same requests through an event-driven queue
+(planner/model/latency_model.py). This replays the same requests through an event-driven queue
 instead, so a bias of the analytic model in our planner's favour would show up here.
 
 Model: the READY prefill replicas are n(t) identical FCFS servers behind one queue. Request i
@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import BIN_S, PROFILE, Loaded, baseline_factories, config_for, load  # noqa: E402
 from run_benchmark import CONFIG_OVERRIDES, ours, scenarios  # noqa: E402
 
-from planner.dryrun import run_dry_run  # noqa: E402
-from planner.simulator import Schedule, ready_replicas, simulate_decisions  # noqa: E402
-from planner.traces import RequestTrace  # noqa: E402
-from planner.types import Decision  # noqa: E402
-from profiles import load_profile  # noqa: E402
-from profiles.interpolation import ProfileCurves  # noqa: E402
+from sla_planner.evaluation.simulator import Schedule, ready_replicas, simulate_decisions  # noqa: E402
+from sla_planner.model.types import Decision  # noqa: E402
+from sla_planner.offline.dryrun import run_dry_run  # noqa: E402
+from sla_planner.profiles.interpolation import ProfileCurves  # noqa: E402
+from sla_planner.profiles.registry import load_profile  # noqa: E402
+from sla_planner.sources.trace_files import RequestTrace  # noqa: E402
 
 # Policies compared: our default planner, HPA at its default and one tighter target, the
 # oracle and Dynamo's classic planner (constant forecaster). Names as in run_benchmark.py.
@@ -51,7 +51,7 @@ POLICIES = ("ours: default", "oracle", "hpa", "hpa (target 90%)", "dynamo_classi
 @dataclass(frozen=True)
 class ServerSchedule:
     """counts[j] servers from times[j] (ascending); counts[0] before times[0] too (warm start,
-    as planner.simulator.ready_replicas) and counts[-1] after the last change."""
+    as sla_planner.evaluation.simulator.ready_replicas) and counts[-1] after the last change."""
 
     times: np.ndarray
     counts: np.ndarray
@@ -126,7 +126,7 @@ def fcfs_start_times(
 
 def service_times_s(curves: Any, isl: np.ndarray) -> np.ndarray:
     """S_i = s_i / prefill_capacity_tps(s_i), s_i = max(isl_i, 1): mirrors
-    planner.latency_model.prefill_state (service = s / capacity)."""
+    sla_planner.model.latency_model.prefill_state (service = s / capacity)."""
     s = np.maximum(np.asarray(isl, dtype=float), 1.0)
     uniq, inv = np.unique(s, return_inverse=True)
     cap = np.array([float(curves.prefill_capacity_tps(x)) for x in uniq])
@@ -137,7 +137,7 @@ def des_ttft_ms(
     curves: Any, arrival_s: np.ndarray, isl: np.ndarray, servers: ServerSchedule
 ) -> np.ndarray:
     """Per-request TTFT (ms): queueing wait + the prompt's own idle TTFT, as the analytic
-    model composes it (planner.simulator._ttft_ok: prefill_ttft_ms(req_isl) + D + W)."""
+    model composes it (sla_planner.evaluation.sim_prefill._ttft_ok: prefill_ttft_ms(req_isl) + D + W)."""
     start = fcfs_start_times(arrival_s, service_times_s(curves, isl), servers)
     base = np.asarray(curves.prefill_ttft_ms(np.asarray(isl, dtype=float)), dtype=float)
     return (start - np.asarray(arrival_s, dtype=float)) * 1000.0 + base
@@ -149,7 +149,7 @@ def des_ttft_ms(
 def ready_prefill_per_bin(
     decisions: list[Decision], interval_s: float, startup_s: float, bin_s: float
 ) -> np.ndarray:
-    """Ready prefill replicas per fine bin, as planner.simulator.simulate derives them."""
+    """Ready prefill replicas per fine bin, as sla_planner.evaluation.simulator.simulate derives them."""
     sched = Schedule.from_decisions(decisions, interval_s)
     k = round(interval_s / bin_s)
     startup_bins = math.ceil(startup_s / bin_s - 1e-9)
@@ -269,9 +269,9 @@ def to_markdown(rows: list[Check], command: str, total_s: float) -> str:
         "",
         f"Command: `{command}` ({total_s:.0f} s). Profile `{PROFILE}`. For each per-request "
         "trace scenario of benchmarks/run_benchmark.py, the policy's dry-run decisions become "
-        "ready prefill replicas per 10 s bin (planner.simulator.Schedule.from_decisions + "
+        "ready prefill replicas per 10 s bin (sla_planner.evaluation.simulator.Schedule.from_decisions + "
         "ready_replicas, 120 s startup). *Analytic* = SimResult.ttft_attainment from "
-        "planner.simulator.simulate_decisions (what the benchmark scores). *DES* = share of "
+        "sla_planner.evaluation.simulator.simulate_decisions (what the benchmark scores). *DES* = share of "
         "the scored window's requests with TTFT <= target when the same requests are replayed "
         "through n(t) FCFS servers, each request costing isl / prefill_capacity_tps(isl) "
         "seconds of one server, TTFT = wait + prefill_ttft_ms(isl). Diff = analytic - DES "

@@ -1,9 +1,9 @@
 """Benchmark harness: scenarios (trace + SLA), policies (ours and baselines), one runner.
 
-Every policy goes through the same path: planner.dryrun.run_dry_run over the trace at the
-planning interval (decisions see only earlier data), then planner.simulator.simulate over the
+Every policy goes through the same path: sla_planner.offline.dryrun.run_dry_run over the trace at the
+planning interval (decisions see only earlier data), then sla_planner.evaluation.simulator.simulate over the
 same stretch at 10 s resolution. The oracle and static-peak schedules come from the simulator's
-own latency model (planner.baselines.oracle_needs).
+own latency model (sla_planner.evaluation.oracle.oracle_needs).
 """
 
 from __future__ import annotations
@@ -19,19 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from planner.baselines import (
-    DynamoClassicPolicy,
-    HPAPolicy,
-    SchedulePolicy,
-    oracle_needs,
-    oracle_schedule,
-    static_peak,
-)
-from planner.config import SLA, PlannerConfig
-from planner.dryrun import run_dry_run
-from planner.simulator import SimDemand, SimResult, demand_from_trace, simulate_decisions
-from planner.traces import Trace, TraceMetricsSource, load_trace
-from planner.types import Decision, DemandSample
+from sla_planner.evaluation.baseline_dynamo import DynamoClassicPolicy
+from sla_planner.evaluation.baseline_hpa import HPAPolicy
+from sla_planner.evaluation.oracle import SchedulePolicy, oracle_needs, oracle_schedule, static_peak
+from sla_planner.evaluation.sim_demand import SimDemand, demand_from_trace
+from sla_planner.evaluation.simulator import SimResult, simulate_decisions
+from sla_planner.model.config import SLA, PlannerConfig
+from sla_planner.model.types import Decision, DemandSample
+from sla_planner.offline.dryrun import run_dry_run
+from sla_planner.sources.trace_files import Trace, load_trace
+from sla_planner.sources.trace_source import TraceMetricsSource
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRACES = DATA / "traces"

@@ -17,7 +17,7 @@ The issue's targets are checked per scenario (benchmarks/frontier.py): >= 99% at
 <= 1.15x the oracle's GPU-hours, and fewer GPU-hours than HPA-style (its frontier over
 utilisation targets) and Dynamo-classic at equal attainment.
 Every policy runs through run_dry_run (decisions see only earlier data) and is judged by
-planner.simulator at 10 s resolution.
+sla_planner.evaluation.simulator at 10 s resolution.
 """
 
 from __future__ import annotations
@@ -52,19 +52,20 @@ from harness import (  # noqa: E402
     scored,
 )
 
-from forecasters.registry import DEFAULT as DEFAULT_FORECASTER  # noqa: E402
-from forecasters.registry import available_forecasters, make_forecaster  # noqa: E402
-from planner.core import Planner  # noqa: E402
-from planner.sizing import SizingPolicy  # noqa: E402
-from planner.traces import TraceMetricsSource, load_trace  # noqa: E402
-from profiles import load_profile  # noqa: E402
-from profiles.interpolation import ProfileCurves  # noqa: E402
+from sla_planner.forecasters.registry import DEFAULT as DEFAULT_FORECASTER  # noqa: E402
+from sla_planner.forecasters.registry import available_forecasters, make_forecaster  # noqa: E402
+from sla_planner.model.planner import Planner  # noqa: E402
+from sla_planner.model.sizing import SizingPolicy  # noqa: E402
+from sla_planner.profiles.interpolation import ProfileCurves  # noqa: E402
+from sla_planner.profiles.registry import load_profile  # noqa: E402
+from sla_planner.sources.trace_files import load_trace  # noqa: E402
+from sla_planner.sources.trace_source import TraceMetricsSource  # noqa: E402
 
 # Planner settings that differ from PlannerConfig defaults. planning_quantile 0.99 (tuned on
 # days 2-4 of the Azure 2024 week; 0.9 gave ~98% attainment) is proposed as the PlannerConfig
 # default; this is empty once it is.
 CONFIG_OVERRIDES: dict[str, Any] = {}  # PlannerConfig defaults are the tuned ones
-SIZING = SizingPolicy()  # planner/sizing.py's POLICY_* defaults (tuned)
+SIZING = SizingPolicy()  # planner/model/sizing.py's POLICY_* defaults (tuned)
 NO_PEAKS = "default, no peaks"
 SLOW = {"prophet", "arima", "holt_winters"}  # statsmodels/Prophet refits; skipped by --quick
 
@@ -259,7 +260,7 @@ def to_markdown(rows: list[Row], scs: list[Scenario], command: str, total_s: flo
         f"Command: `{command}` ({total_s / 60:.1f} min on {platform.machine()}, "
         f"Python {platform.python_version()}). Profile `{PROFILE}`, interval 60 s, startup "
         "120 s. Attainment = request-weighted share of requests meeting TTFT and ITL in the "
-        "closed-loop simulator (planner/simulator.py, 10 s bins). GPU-hours are paid from each "
+        "closed-loop simulator (planner/evaluation/simulator.py, 10 s bins). GPU-hours are paid from each "
         "decision. Planner time per decision = decide() (forecast + size + budget) plus the "
         "observe() before it (model updates; the ensemble scores its members there). "
         "Equal-attainment comparisons read a baseline's GPU-hours off its frontier over its "

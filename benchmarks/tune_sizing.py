@@ -18,15 +18,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import DAY, PROFILE, Scenario, baseline_factories, config_for, load, run_policy  # noqa: E402
 
-from forecasters.registry import make_forecaster  # noqa: E402
-from planner.baselines import HPAPolicy  # noqa: E402
-from planner.core import Planner  # noqa: E402
-from planner.sizing import SizingPolicy  # noqa: E402
-from profiles import load_profile  # noqa: E402
-from profiles.interpolation import ProfileCurves  # noqa: E402
+from sla_planner.evaluation.baseline_hpa import HPAPolicy  # noqa: E402
+from sla_planner.forecasters.registry import make_forecaster  # noqa: E402
+from sla_planner.model.planner import Planner  # noqa: E402
+from sla_planner.model.sizing import SizingPolicy  # noqa: E402
+from sla_planner.profiles.interpolation import ProfileCurves  # noqa: E402
+from sla_planner.profiles.registry import load_profile  # noqa: E402
 
 
-def main() -> None:
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--forecaster", default="default")
     ap.add_argument("--days", type=float, default=3.0)
@@ -40,7 +40,11 @@ def main() -> None:
     ap.add_argument("--burst-q", default="0.9", help="burst_quantile values ('none': off)")
     ap.add_argument("--sdw", default="300", help="scale_down_window_s values")
     ap.add_argument("--hpa", default="0.7,0.75,0.8,0.85", help="HPA targets for its frontier")
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    a = _args()
     sc = Scenario(
         "azure2024-tune",
         "azure2024_conversation_10s_counts.csv",

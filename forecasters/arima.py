@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from forecasters.blas import single_threaded_blas
-from forecasters.robust import RobustForecaster, refit_period
+from sla_planner.forecasters.blas import single_threaded_blas
+from sla_planner.forecasters.robust import RobustForecaster, refit_period
 
 DEFAULT_ORDERS: tuple[tuple[int, int, int], ...] = ((1, 1, 1), (0, 1, 1), (2, 1, 1))
 

@@ -19,12 +19,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
-from forecasters.base import Forecast, Forecaster
-from forecasters.robust import MAX_VALUE, sanitize
+from sla_planner.forecasters.base import Forecast, Forecaster
+from sla_planner.forecasters.robust import MAX_VALUE, sanitize
 
 DEFAULT_MEMBERS = ("last", "ewma", "seasonal_naive")
 
@@ -40,27 +39,17 @@ class EnsembleForecaster:
 
     def __init__(
         self,
+        factories: Sequence[Callable[[], Forecaster]],
         interval_s: float = 60.0,
-        members: Sequence[str] | None = None,
-        factories: Sequence[Callable[[], Forecaster]] | None = None,
         quantile: float = 0.9,
         horizon: int = 3,
         half_life: float = 120.0,
         temperature: float = 0.05,
         min_scored: int = 60,
         select: bool = False,
-        **member_options: Any,
     ) -> None:
-        """`member_options` (window, residual_window, ...) go to every member built by name."""
+        """`factories` make the members (the registry builds them by name: DEFAULT_MEMBERS)."""
         self.interval_s = float(interval_s)
-        if factories is None:
-            from forecasters.registry import make_forecaster
-
-            names = tuple(members) if members else DEFAULT_MEMBERS
-            factories = [
-                lambda n=n: make_forecaster(n, interval_s=interval_s, **member_options)
-                for n in names
-            ]
         self.members: list[Forecaster] = [f() for f in factories]
         self.window = getattr(self.members[0], "window", None) if self.members else None
         if not self.members:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from forecasters.base import Forecaster
+from sla_planner.forecasters.base import Forecaster
 
 
 @dataclass(frozen=True)

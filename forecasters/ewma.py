@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from forecasters.robust import RobustForecaster
+from sla_planner.forecasters.robust import RobustForecaster
 
 
 class EWMAForecaster(RobustForecaster):

@@ -14,8 +14,8 @@ import warnings
 
 import numpy as np
 
-from forecasters.blas import single_threaded_blas
-from forecasters.robust import RobustForecaster, refit_period, season_length
+from sla_planner.forecasters.blas import single_threaded_blas
+from sla_planner.forecasters.robust import RobustForecaster, refit_period, season_length
 
 MIN_ALPHA = 0.05
 

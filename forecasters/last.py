@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from forecasters.robust import RobustForecaster
+from sla_planner.forecasters.robust import RobustForecaster
 
 
 class LastValueForecaster(RobustForecaster):

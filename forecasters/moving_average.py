@@ -7,7 +7,7 @@ from collections import deque
 
 import numpy as np
 
-from forecasters.robust import RobustForecaster
+from sla_planner.forecasters.robust import RobustForecaster
 
 
 class MovingAverageForecaster(RobustForecaster):

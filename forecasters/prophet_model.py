@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from forecasters.blas import single_threaded_blas
-from forecasters.robust import RobustForecaster, refit_period
+from sla_planner.forecasters.blas import single_threaded_blas
+from sla_planner.forecasters.robust import RobustForecaster, refit_period
 
 _EPOCH_S = 1_700_000_000  # arbitrary origin for the synthetic clock
 

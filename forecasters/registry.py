@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from forecasters.arima import ARIMAForecaster
-from forecasters.base import Forecaster
-from forecasters.ensemble import EnsembleForecaster
-from forecasters.ewma import EWMAForecaster
-from forecasters.holt_winters import HoltWintersForecaster
-from forecasters.kalman import KalmanForecaster
-from forecasters.last import LastValueForecaster
-from forecasters.moving_average import MovingAverageForecaster
-from forecasters.prophet_model import ProphetForecaster
-from forecasters.seasonal_naive import SeasonalNaiveForecaster
+from sla_planner.forecasters.arima import ARIMAForecaster
+from sla_planner.forecasters.base import Forecaster
+from sla_planner.forecasters.ensemble import DEFAULT_MEMBERS, EnsembleForecaster
+from sla_planner.forecasters.ewma import EWMAForecaster
+from sla_planner.forecasters.holt_winters import HoltWintersForecaster
+from sla_planner.forecasters.kalman import KalmanForecaster
+from sla_planner.forecasters.last import LastValueForecaster
+from sla_planner.forecasters.moving_average import MovingAverageForecaster
+from sla_planner.forecasters.prophet_model import ProphetForecaster
+from sla_planner.forecasters.seasonal_naive import SeasonalNaiveForecaster
+
+_ENSEMBLE_OPTIONS = {"quantile", "horizon", "half_life", "temperature", "min_scored", "select"}
+
+
+def _ensemble(
+    interval_s: float = 60.0, members: Sequence[str] | None = None, **kw: Any
+) -> EnsembleForecaster:
+    """The ensemble over members made by name; options it does not take go to every member."""
+    own = {k: v for k, v in kw.items() if k in _ENSEMBLE_OPTIONS}
+    shared = {k: v for k, v in kw.items() if k not in _ENSEMBLE_OPTIONS}
+    names = tuple(members) if members else DEFAULT_MEMBERS
+    factories = [lambda n=n: make_forecaster(n, interval_s=interval_s, **shared) for n in names]
+    return EnsembleForecaster(factories, interval_s=interval_s, **own)
+
 
 _MODELS: dict[str, Callable[..., Forecaster]] = {
     "last": LastValueForecaster,
@@ -26,7 +40,7 @@ _MODELS: dict[str, Callable[..., Forecaster]] = {
     "kalman": KalmanForecaster,
     "seasonal_naive": SeasonalNaiveForecaster,
     # Blends the fast models above by their recent pinball loss (forecasters/ensemble.py).
-    "ensemble": EnsembleForecaster,
+    "ensemble": _ensemble,
 }
 
 # What "default" resolves to. EWMA tied Kalman and ARIMA on the Azure 2024 week (one-step MAE

@@ -18,7 +18,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from forecasters.base import Forecast
+from sla_planner.forecasters.base import Forecast
 
 SECONDS_PER_DAY = 86400.0
 # Demand values above this are nonsense for counts or token lengths; clipping keeps squares

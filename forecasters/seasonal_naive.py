@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from forecasters.robust import RobustForecaster, season_length
+from sla_planner.forecasters.robust import RobustForecaster, season_length
 
 
 class SeasonalNaiveForecaster(RobustForecaster):

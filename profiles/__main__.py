@@ -1,8 +1,8 @@
-"""`python -m profiles`: list, describe and import profiles (a maintainer's tool).
+"""`python -m sla_planner.profiles`: list, describe and import sla_planner.profiles (a maintainer's tool).
 
-python -m profiles list
-python -m profiles describe NAME|PATH
-python -m profiles import-dynamo DIR OUT.yaml --gpu H200 --model M --backend vllm [...]
+python -m sla_planner.profiles list
+python -m sla_planner.profiles describe NAME|PATH
+python -m sla_planner.profiles import-dynamo DIR OUT.yaml --gpu H200 --model M --backend vllm [...]
 """
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from profiles.describe import describe
-from profiles.dynamo_import import import_dynamo_dir
-from profiles.errors import ProfileError
-from profiles.native import save_profile
-from profiles.registry import list_bundled, load_profile
+from sla_planner.profiles.describe import describe
+from sla_planner.profiles.dynamo_import import import_dynamo_dir
+from sla_planner.profiles.errors import ProfileError
+from sla_planner.profiles.native import save_profile
+from sla_planner.profiles.registry import list_bundled, load_profile
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m profiles", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m sla_planner.profiles", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="names of the bundled profiles")
     show = sub.add_parser("describe", help="summarise a profile")

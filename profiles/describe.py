@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from profiles.interpolation import ProfileCurves
-from profiles.model import EngineProfile
+from sla_planner.profiles.interpolation import ProfileCurves
+from sla_planner.profiles.model import EngineProfile
 
 
 def _num(x: float) -> str:

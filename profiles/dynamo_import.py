@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from profiles.errors import ProfileError
-from profiles.model import DecodeData, EngineProfile, PrefillData
-from profiles.validation import (
+from sla_planner.profiles.errors import ProfileError
+from sla_planner.profiles.model import DecodeData, EngineProfile, PrefillData
+from sla_planner.profiles.validation import (
     DYNAMO_KEYS,
     check_throughput_consistency,
     fail,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from sla_planner.errors import SlaPlannerError
 
-class ProfileError(ValueError):
+
+class ProfileError(SlaPlannerError, ValueError):
     """A profile that cannot be used. The message names the file, the key and the fix."""
 
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import isotonic_regression
 
-from profiles.errors import ProfileRangeWarning
-from profiles.model import EngineProfile
-from profiles.validation import validate_profile
+from sla_planner.profiles.errors import ProfileRangeWarning
+from sla_planner.profiles.model import EngineProfile
+from sla_planner.profiles.validation import validate_profile
 
 # How the measured points become these curves (why, briefly):
 # - Prefill: TTFT is isotonic-smoothed against ISL, then linear between points.

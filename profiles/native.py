@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from profiles.errors import ProfileError
-from profiles.model import EngineProfile
-from profiles.validation import validate_profile
+from sla_planner.profiles.errors import ProfileError
+from sla_planner.profiles.model import EngineProfile
+from sla_planner.profiles.validation import validate_profile
 
 YAML_SUFFIXES = (".yaml", ".yml")
 JSON_SUFFIXES = (".json",)

@@ -6,14 +6,14 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from profiles.dynamo_import import import_dynamo_dir, is_dynamo_dir
-from profiles.errors import ProfileError
-from profiles.model import EngineProfile
-from profiles.native import NATIVE_SUFFIXES, load_native
+from sla_planner.profiles.dynamo_import import import_dynamo_dir, is_dynamo_dir
+from sla_planner.profiles.errors import ProfileError
+from sla_planner.profiles.model import EngineProfile
+from sla_planner.profiles.native import NATIVE_SUFFIXES, load_native
 
 
 def bundled_dir() -> Path:
-    return Path(str(resources.files("profiles") / "bundled"))
+    return Path(str(resources.files("sla_planner.profiles") / "bundled"))
 
 
 def list_bundled() -> list[str]:

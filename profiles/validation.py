@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from profiles.errors import ProfileError
-from profiles.model import EngineProfile
+from sla_planner.profiles.errors import ProfileError
+from sla_planner.profiles.model import EngineProfile
 
 
 @dataclass(frozen=True)

@@ -13,4 +13,6 @@ fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 python3 -m ruff check .
+python3 -m ruff format --check .
+bash scripts/lint_imports.sh
 python3 -m pytest -q "$@"

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from support.fake_kube import DEPLOYMENTS, LWS, PCLQ, PCSG, FakeKube
 
-# tests/ holds the shared `support` helpers; tests/conftest.py may already put it on sys.path.
-_TESTS_DIR = str(Path(__file__).resolve().parents[1])
-if _TESTS_DIR not in sys.path:
-    sys.path.insert(0, _TESTS_DIR)
-
-from support.fake_kube import DEPLOYMENTS, LWS, PCLQ, PCSG, FakeKube  # noqa: E402
-
-from actuators.deployment import DeploymentActuator  # noqa: E402
-from actuators.grove_podclique import GrovePodCliqueActuator  # noqa: E402
-from actuators.grove_scaling_group import GroveScalingGroupActuator  # noqa: E402
-from actuators.leaderworkerset import LeaderWorkerSetActuator  # noqa: E402
-from actuators.scale_subresource import ScaleSubresourceActuator  # noqa: E402
+from sla_planner.actuators.deployment import DeploymentActuator
+from sla_planner.actuators.grove_podclique import GrovePodCliqueActuator
+from sla_planner.actuators.grove_scaling_group import GroveScalingGroupActuator
+from sla_planner.actuators.leaderworkerset import LeaderWorkerSetActuator
+from sla_planner.actuators.scale_subresource import ScaleSubresourceActuator
 
 READY_DELAY_S = 60.0
 NS = "llm"

@@ -7,16 +7,16 @@ import yaml
 from pydantic import ValidationError
 from support.fake_kube import DEPLOYMENTS, LWS, PCLQ, PCSG
 
-from actuators.base import Actuator, ActuatorError, ReplicaStatus
-from actuators.config import TargetConfig
-from actuators.deployment import DeploymentActuator
-from actuators.factory import build_actuator
-from actuators.grove_names import podclique_name, scaling_group_name
-from actuators.grove_podclique import GrovePodCliqueActuator
-from actuators.grove_scaling_group import GroveScalingGroupActuator
-from actuators.kube_client import KubeConfigError, load_api_client
-from actuators.leaderworkerset import LeaderWorkerSetActuator
-from actuators.metrics_only import MetricsOnlyActuator
+from sla_planner.actuators.base import Actuator, ActuatorError, ReplicaStatus
+from sla_planner.actuators.config import TargetConfig
+from sla_planner.actuators.deployment import DeploymentActuator
+from sla_planner.actuators.factory import build_actuator
+from sla_planner.actuators.grove_names import podclique_name, scaling_group_name
+from sla_planner.actuators.grove_podclique import GrovePodCliqueActuator
+from sla_planner.actuators.grove_scaling_group import GroveScalingGroupActuator
+from sla_planner.actuators.kube_client import KubeConfigError, load_api_client
+from sla_planner.actuators.leaderworkerset import LeaderWorkerSetActuator
+from sla_planner.actuators.metrics_only import MetricsOnlyActuator
 
 NS = "llm"
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from actuators.base import ActuatorError
-from actuators.errors import KubeActuatorError
+from sla_planner.actuators.base import ActuatorError
+from sla_planner.actuators.errors import KubeActuatorError
 
 NS = "llm"
 
@@ -155,7 +155,7 @@ def test_invalid_replicas_are_refused_before_any_request(kind, make_actuator, fa
 
 
 def test_podclique_below_min_available_is_rejected_by_the_server(fake_kube, api_client):
-    from actuators.grove_podclique import GrovePodCliqueActuator
+    from sla_planner.actuators.grove_podclique import GrovePodCliqueActuator
 
     fake_kube.add_podclique(NS, "llama-0-worker", replicas=4, min_available=4)
     actuator = GrovePodCliqueActuator(api_client, NS, "llama-0-worker")

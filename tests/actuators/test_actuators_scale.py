@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actuators.base import Actuator, ReplicaStatus
+from sla_planner.actuators.base import Actuator, ReplicaStatus
 
 NS = "llm"  # the namespace make_actuator uses
 
@@ -69,7 +69,7 @@ def test_zero_ready_omitted_by_controller_reads_as_zero(kind, make_actuator, fak
 
 
 def test_observed_generation_marks_a_spec_the_controller_has_not_seen():
-    from actuators.scale_subresource import status_from_object
+    from sla_planner.actuators.scale_subresource import status_from_object
 
     fresh = {"metadata": {"generation": 3}, "spec": {"replicas": 4}}
     assert status_from_object(fresh, "readyReplicas") == ReplicaStatus(4, 0, False)

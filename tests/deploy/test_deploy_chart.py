@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from deploy_manifests import (
+from support.deploy_manifests import (
     CHART,
     NAMESPACE,
     RELEASE,

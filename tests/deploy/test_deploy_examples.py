@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from deploy_manifests import (
+from support.deploy_manifests import (
     EXAMPLES,
     NAMESPACE,
     RELEASE,
@@ -93,7 +93,7 @@ def test_validation_rejects_broken_examples():
 
 
 def test_grove_example_targets_are_the_objects_grove_creates():
-    from actuators.config import TargetConfig
+    from sla_planner.actuators.config import TargetConfig
 
     objects = _workloads()
     for rel, kind in [
@@ -120,7 +120,7 @@ def test_every_scaling_group_lists_cliques_that_exist():
 
 
 def test_lws_and_metrics_only_targets_name_example_objects():
-    from actuators.config import TargetConfig
+    from sla_planner.actuators.config import TargetConfig
 
     objects = _workloads()
     for rel in ["lws/values-lws.yaml", "keda/values-keda.yaml", "hpa/values-hpa.yaml"]:
@@ -180,9 +180,9 @@ def test_scalers_apply_the_published_count_exactly():
 
 def test_metrics_api_trigger_reads_the_planner_service_decision_field():
     pytest.importorskip("helm_python", reason="test dependency helm-python-sdk is not installed")
-    from deploy_manifests import render_chart
+    from support.deploy_manifests import render_chart
 
-    from planner.api import DecisionOut
+    from sla_planner.controller.api import DecisionOut
 
     values = _values("keda/values-keda.yaml")
     docs = render_chart(values)

@@ -8,13 +8,13 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from deploy_manifests import NAMESPACE, RELEASE, by_kind, render_chart
+from support.deploy_manifests import NAMESPACE, RELEASE, by_kind, render_chart
 from support.fake_kube import FakeKube
 
 pytest.importorskip("helm_python", reason="test dependency helm-python-sdk is not installed")
 
-from actuators.config import TargetConfig  # noqa: E402
-from actuators.factory import build_actuator  # noqa: E402
+from sla_planner.actuators.config import TargetConfig  # noqa: E402
+from sla_planner.actuators.factory import build_actuator  # noqa: E402
 
 _PATH = re.compile(
     r"^/apis?/(?:(?P<group>[^/]+)/)?(?P<version>v[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<res>[^/]+)"
@@ -95,7 +95,7 @@ def _exercise(targets: dict[str, dict], leader: bool) -> list[Access]:
     """Run what the planner does against the cluster; return the requests it made."""
     from kubernetes import client
 
-    from planner.leader import LeaderElector
+    from sla_planner.controller.leader import LeaderElector
 
     with FakeKube(ready_delay_s=0) as kube:
         api = kube.api_client()

@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from forecasters.evaluate import backtest
-from forecasters.registry import make_forecaster
+from sla_planner.forecasters.evaluate import backtest
+from sla_planner.forecasters.registry import make_forecaster
+
+pytestmark = pytest.mark.slow  # real week of data
 
 FAST = ["last", "moving_average", "ewma", "kalman", "seasonal_naive", "default"]
 

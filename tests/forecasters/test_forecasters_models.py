@@ -8,9 +8,9 @@ import warnings
 import numpy as np
 import pytest
 
-from forecasters.evaluate import backtest
-from forecasters.registry import make_forecaster
-from forecasters.robust import default_window
+from sla_planner.forecasters.evaluate import backtest
+from sla_planner.forecasters.registry import make_forecaster
+from sla_planner.forecasters.robust import default_window
 
 
 def _feed(model, values) -> None:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from forecasters.base import Forecaster
-from forecasters.registry import available_forecasters, make_forecaster
+from sla_planner.forecasters.base import Forecaster
+from sla_planner.forecasters.registry import available_forecasters, make_forecaster
 
 # Small refit periods and windows so the statsmodels/Prophet paths really run on short series.
 FAST_KW: dict[str, dict] = {

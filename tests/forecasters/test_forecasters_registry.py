@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from forecasters import registry
-from forecasters.base import Forecaster
-from forecasters.registry import available_forecasters, make_forecaster
+from sla_planner.forecasters import registry
+from sla_planner.forecasters.base import Forecaster
+from sla_planner.forecasters.registry import available_forecasters, make_forecaster
 
 NAMES = [
     "last",

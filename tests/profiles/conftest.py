@@ -7,22 +7,20 @@ profile, which holds the same measured values unchanged.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.paths import SHARED_DATA
 
-from profiles import EngineProfile, ProfileCurves, load_profile
-from profiles.dynamo_import import DECODE_DIR, PREFILL_DIR
+from sla_planner.profiles.dynamo_import import DECODE_DIR, PREFILL_DIR
+from sla_planner.profiles.interpolation import ProfileCurves
+from sla_planner.profiles.model import EngineProfile
+from sla_planner.profiles.registry import load_profile
 
 BUNDLED = "dynamo-h200-llama3.1-8b-fp8-tp1"
-SHARED_DIR = Path(
-    os.environ.get(
-        "SLA_PLANNER_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"
-    )
-)
+SHARED_DIR = SHARED_DATA
 DYNAMO_DIR = SHARED_DIR / "profiles" / BUNDLED
 
 Raw = dict[str, dict[str, np.ndarray]]

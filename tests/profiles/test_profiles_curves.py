@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from profiles import ProfileCurves, ProfileRangeWarning
+from sla_planner.profiles.errors import ProfileRangeWarning
+from sla_planner.profiles.interpolation import ProfileCurves
 
 ISL_LO, ISL_HI = 100.0, 16372.0
 CTX_LO, CTX_HI = 350.0, 13585.0

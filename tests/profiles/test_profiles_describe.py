@@ -1,12 +1,15 @@
-"""describe() and the `python -m profiles` maintainer tool."""
+"""describe() and the `python -m sla_planner.profiles` maintainer tool."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from profiles import describe, load_profile
-from profiles.__main__ import main
+import pytest
+
+from sla_planner.profiles.__main__ import main
+from sla_planner.profiles.describe import describe
+from sla_planner.profiles.registry import load_profile
 
 BUNDLED = "dynamo-h200-llama3.1-8b-fp8-tp1"
 
@@ -20,7 +23,7 @@ def test_describe_summarises_ranges_and_capacity(bundled):
     cap = f"{load_profile(BUNDLED).max_batched_tokens:,}"
     assert f"batches up to {cap} tokens" in text
     # Prefill capacity at ISL 500 and decode capacity at 4000 tokens / 25 ms, as computed.
-    from profiles import ProfileCurves
+    from sla_planner.profiles.interpolation import ProfileCurves
 
     c = ProfileCurves(bundled)
     assert f"{c.prefill_capacity_tps(500):,.0f} tokens/s" in text
@@ -50,8 +53,12 @@ def test_cli_import_dynamo_writes_a_loadable_profile(dynamo_dir, tmp_path, bundl
     assert profile.decode == bundled.decode
 
 
+@pytest.mark.slow  # a subprocess
 def test_module_runs_as_a_program():
     done = subprocess.run(
-        [sys.executable, "-m", "profiles", "list"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "sla_planner.profiles", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0 and BUNDLED in done.stdout

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from profiles import ProfileError, load_profile
-from profiles.dynamo_import import DECODE_DIR, PREFILL_DIR, import_dynamo_dir
+from sla_planner.profiles.dynamo_import import DECODE_DIR, PREFILL_DIR, import_dynamo_dir
+from sla_planner.profiles.errors import ProfileError
+from sla_planner.profiles.registry import load_profile
 
 
 def test_npz_import_keeps_every_measured_value(dynamo_dir, raw):

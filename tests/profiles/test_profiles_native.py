@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-import profiles
-from profiles import EngineProfile, ProfileError, list_bundled, load_profile
-from profiles.native import dumps_json, dumps_yaml, load_native, save_profile
-from profiles.registry import bundled_dir
+from sla_planner import profiles
+from sla_planner.profiles.errors import ProfileError
+from sla_planner.profiles.model import EngineProfile
+from sla_planner.profiles.native import dumps_json, dumps_yaml, load_native, save_profile
+from sla_planner.profiles.registry import bundled_dir, list_bundled, load_profile
 
 BUNDLED = "dynamo-h200-llama3.1-8b-fp8-tp1"
 

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import yaml
 
-from profiles import ProfileCurves, ProfileError, load_profile
-from profiles.dynamo_import import DECODE_DIR, PREFILL_DIR, import_dynamo_dir
+from sla_planner.profiles.dynamo_import import DECODE_DIR, PREFILL_DIR, import_dynamo_dir
+from sla_planner.profiles.errors import ProfileError
+from sla_planner.profiles.interpolation import ProfileCurves
+from sla_planner.profiles.registry import load_profile
 
 # (dynamo key, native section, native key, edit of the real array, expected words)
 CASES = [

@@ -25,7 +25,7 @@ Typical use::
 The counter value at scrape time T counts the requests that ARRIVED strictly before T, and the
 token and latency histograms attribute each request to its arrival time. So the difference of
 two scrapes at T1 < T2 is exactly the requests arriving in [T1, T2): the same binning a trace
-file gets in `planner.traces` (a real exporter records OSL and latencies at completion instead;
+file gets in `sla_planner.sources.trace_source` (a real exporter records OSL and latencies at completion instead;
 the test data makes that choice so the two dry runs are comparable exactly).
 """
 

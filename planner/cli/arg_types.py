@@ -1,0 +1,74 @@
+"""Argument types and time parsing shared by the subcommands: each bad value is one clear line."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from sla_planner.errors import UsageError
+
+
+def _typed(kind: type, check: Any, what: str) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not check(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+positive_float = _typed(float, lambda x: x > 0 and math.isfinite(x), "a number > 0")
+nonneg_float = _typed(float, lambda x: x >= 0 and math.isfinite(x), "a number >= 0")
+positive_int = _typed(int, lambda x: x > 0, "an integer > 0")
+nonneg_int = _typed(int, lambda x: x >= 0, "an integer >= 0")
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Show defaults that say something (not None/False) without repeating them."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.option_strings and not any(
+            action.default is x for x in (None, False, argparse.SUPPRESS)
+        ):
+            if "default" not in text:
+                text += " (default: %(default)s)"
+        return text
+
+
+_DURATION = re.compile(r"^\+(\d+(?:\.\d*)?)([smhd]?)$")
+_UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_time(text: str, origin: float, flag: str) -> float:
+    """unix seconds | ISO 8601 (naive = UTC) | +DURATION (s/m/h/d) after `origin`."""
+    t = text.strip()
+    m = _DURATION.match(t)
+    if m:
+        return origin + float(m.group(1)) * _UNIT_S[m.group(2)]
+    try:
+        return float(t)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"{flag} {text!r} is not a time; use unix seconds, an ISO date-time such as "
+            "2024-05-12T06:00:00 (UTC), or +DURATION such as +6h"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,258 @@
+"""`sla-planner dry-run`: what the planner would have done over past demand, and at what cost.
+
+Every flag has a default; with none at all it runs the embedded demo (the bundled Azure 2023
+conversation trace, the bundled H200 Llama-3.1-8B FP8 profile, TTFT 200 ms, ITL 25 ms,
+60 s intervals, 120 s startup, output in ./sla-planner-dry-run).
+
+Flags live in `dryrun_args`; the demand source comes from `dryrun_source` (trace files) or
+`dryrun_prometheus` (Prometheus); the files are written by `offline.outputs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sla_planner.cli.arg_types import iso
+from sla_planner.cli.dryrun_args import build_dryrun_parser
+from sla_planner.cli.dryrun_prometheus import build_prometheus_spec, wants_prometheus
+from sla_planner.cli.dryrun_source import SourceSpec, build_trace_spec
+from sla_planner.cli.messages import format_validation_error
+from sla_planner.errors import UsageError
+from sla_planner.offline.outputs import Outputs, PoolProfiles, write_outputs
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    build_dryrun_parser(subparsers).set_defaults(func=run)
+
+
+def _build_source(args: argparse.Namespace) -> SourceSpec:
+    """The demand to replay: Prometheus when its flags are given, else a trace file."""
+    if wants_prometheus(args):
+        from sla_planner.model.config import PlannerConfig
+
+        return build_prometheus_spec(args, PlannerConfig().history_window)
+    return build_trace_spec(args)
+
+
+def _build_config(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
+    from sla_planner.model.config import PlannerConfig
+
+    data = {
+        "sla": {"ttft_ms": args.ttft_ms, "itl_ms": args.itl_ms},
+        "interval_s": args.interval_s,
+        "startup_s": args.startup_s,
+        "budget": {"max_gpus": args.max_gpus},
+        "prefill": {"min_replicas": args.min_prefill, "max_replicas": args.max_prefill},
+        "decode": {"min_replicas": args.min_decode, "max_replicas": args.max_decode},
+        "forecaster": args.forecaster,
+    }
+    try:
+        return PlannerConfig.model_validate(data)
+    except ValidationError as e:
+        raise UsageError(_flag_names(format_validation_error(e))) from None
+
+
+_FLAG_OF = {
+    "sla.ttft_ms": "--ttft-ms",
+    "sla.itl_ms": "--itl-ms",
+    "interval_s": "--interval-s",
+    "startup_s": "--startup-s",
+    "budget.max_gpus": "--max-gpus",
+    "prefill": "--min-prefill/--max-prefill",
+    "decode": "--min-decode/--max-decode",
+    "forecaster": "--forecaster",
+}
+
+
+def _flag_names(message: str) -> str:
+    for loc, flag in _FLAG_OF.items():
+        message = message.replace(f"{loc}:", f"{flag}:")
+    return message
+
+
+def _check_forecaster(name: str) -> None:
+    from sla_planner.forecasters.registry import available_forecasters
+
+    names = list(available_forecasters())
+    if name not in names:
+        raise UsageError(f"--forecaster {name!r} is not known; choose one of: {', '.join(names)}")
+
+
+def _load_profiles(args: argparse.Namespace) -> PoolProfiles:
+    """A profile is measured at one TP size; latency at another can't be derived from it, so
+    --prefill-gpus/--decode-gpus must match the pool's profile (give a decode profile measured
+    at another TP size with --decode-profile)."""
+    from sla_planner.profiles.interpolation import ProfileCurves
+    from sla_planner.profiles.registry import load_profile
+
+    prefill = load_profile(args.profile)
+    decode = load_profile(args.decode_profile) if args.decode_profile else prefill
+    checks = (
+        ("--prefill-gpus", args.prefill_gpus, prefill, "--profile"),
+        ("--decode-gpus", args.decode_gpus, decode, "--decode-profile" if args.decode_profile else "--decode-profile or --profile"),
+    )  # fmt: skip
+    for flag, value, prof, fix in checks:
+        tp = prof.gpus_per_replica
+        if value is not None and value != tp:
+            raise UsageError(
+                f"{flag} {value} does not match profile {prof.name!r}, measured with {tp} "
+                f"GPU(s) per replica; latency at another TP size can't be derived from it: pass a "
+                f"profile measured at TP {value} ({fix}) or drop {flag}"
+            )
+    warnings: list[str] = []
+    pc = ProfileCurves(prefill, warn=warnings.append)
+    dc = pc if decode is prefill else ProfileCurves(decode, warn=warnings.append)
+    return PoolProfiles(prefill, decode, pc, dc, warnings)
+
+
+def run(args: argparse.Namespace) -> int:
+    # User input first (flags, trace, profile, output dir), so mistakes surface before work.
+    config = _build_config(args)
+    spec = _build_source(args)
+    profiles = _load_profiles(args)
+    _check_forecaster(args.forecaster)
+    out = _prepare_out(Path(args.out))
+
+    from sla_planner.model.planner import Planner
+    from sla_planner.offline.dryrun import run_dry_run
+
+    planner = Planner(config, profiles.prefill_curves, decode_curves=profiles.decode_curves)
+    n = math.ceil((spec.end - spec.start) / args.interval_s - 1e-9)
+    warm = spec.warmup_intervals if args.warmup is None else min(args.warmup, spec.warmup_intervals)
+    warm = min(warm, config.history_window)
+    t0 = time.perf_counter()
+    with _progress_bar(args.progress, n) as bar:
+        result = run_dry_run(
+            spec.source,
+            planner,
+            spec.start,
+            spec.end,
+            args.interval_s,
+            progress=lambda k: bar.update(1),
+            warmup_intervals=warm,
+        )
+    settings = _run_settings(args, spec, result, profiles, config)
+    from sla_planner.evaluation.simulator import simulate_dry_run
+
+    simulated = simulate_dry_run(
+        result, spec.source, profiles.prefill_curves, config, profiles.decode_curves
+    )
+    paths = write_outputs(
+        out,
+        result,
+        profiles,
+        config,
+        settings,
+        spec.label,
+        plot=not args.no_plot,
+        extra={"simulated": simulated} if simulated is not None else None,
+    )
+    _print_summary(paths, spec.label, config, time.perf_counter() - t0)
+    return 0
+
+
+def _run_settings(
+    args: argparse.Namespace, spec: SourceSpec, result: Any, profiles: PoolProfiles, config: Any
+) -> dict[str, Any]:
+    """What report.json records about the run, so it can be replayed."""
+    return {
+        **spec.settings,
+        "start": spec.start,
+        "end": spec.end,
+        "start_iso": iso(spec.start),
+        "end_iso": iso(spec.end),
+        "warmup_intervals": result.warmup_intervals,
+        "profile": profiles.prefill.name,
+        "profile_arg": args.profile,
+        "decode_profile": profiles.decode.name,
+        "gpu": profiles.prefill.gpu,
+        "model": profiles.prefill.model,
+        "backend": profiles.prefill.backend,
+        "prefill_gpus_per_replica": profiles.prefill.gpus_per_replica,
+        "decode_gpus_per_replica": profiles.decode.gpus_per_replica,
+        "forecaster": config.forecaster,
+        "sla": config.sla.model_dump(),
+        "budget_gpus": config.budget.max_gpus,
+        "interval_s": config.interval_s,
+        "startup_s": config.startup_s,
+        "planner_config": config.model_dump(),
+    }
+
+
+def _prepare_out(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory; pick a directory path")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot create the directory ({e.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise UsageError(f"--out {out}: directory is not writable; pick another --out")
+    return out
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _progress_bar(wanted: bool | None, total: int) -> Any:
+    show = sys.stderr.isatty() if wanted is None else wanted
+    if not show:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="interval", desc="dry run", file=sys.stderr, leave=False)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a (no requests)" if x is None or math.isnan(x) else f"{100 * x:.2f}%"
+
+
+def _print_summary(paths: Outputs, label: str, config: Any, wall_s: float) -> None:
+    r = paths.report
+    s = r["settings"]
+    budget = s["budget_gpus"] if s["budget_gpus"] is not None else "none"
+    lines = [
+        f"dry run: {r['intervals']} intervals of {config.interval_s:g} s over {label} "
+        f"({r['total_requests']:,.0f} requests), profile {s['profile']}, "
+        f"forecaster {config.forecaster}",
+        f"  GPU-hours          {r['gpu_hours']:.2f}",
+        f"  SLA attainment     {_pct(r['expected_sla_attainment'])} expected "
+        f"(TTFT {config.sla.ttft_ms:g} ms: {_pct(r['expected_ttft_attainment'])}, "
+        f"ITL {config.sla.itl_ms:g} ms: {_pct(r['expected_itl_attainment'])})",
+    ]
+    sim = r.get("simulated")
+    if sim:  # trace sources: the closed-loop figure, with startup delay and 10 s bursts
+        lines.append(
+            f"  simulated          {_pct(sim['attainment'])} of requests met both targets "
+            f"(closed loop, {sim['bin_s']:g} s bins, replicas ready {config.startup_s:g} s after "
+            "each decision)"
+        )
+    lines += [
+        f"  peak GPUs          {r['peak_gpus']} (budget: {budget})",
+        f"  scaling actions    {r['scaling_actions']} (prefill {r['prefill_scaling_actions']}, "
+        f"decode {r['decode_scaling_actions']})",
+        f"  decisions          {paths.decisions_csv}",
+        f"  report             {paths.report_json}",
+    ]
+    if paths.plot_png is not None:
+        lines.append(f"  plot               {paths.plot_png}")
+    for w in s.get("profile_warnings", [])[:3]:
+        lines.append(f"  profile warning    {' '.join(str(w).split())}")
+    lines.append(f"  wall time          {wall_s:.1f} s")
+    print("\n".join(lines))

@@ -1,0 +1,130 @@
+"""`sla-planner run --config FILE [--once] [--kubeconfig PATH]`: the in-cluster control loop.
+
+Builds everything from the RunConfig (profile, planner, Prometheus source, one actuator per
+pool, optional Lease leader election), serves the HTTP API in a background thread and runs the
+controller in the main thread until SIGTERM/SIGINT. `--once` runs a single tick, prints the
+decision as JSON and exits (handy to check a config against a cluster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from sla_planner.controller.clock import RealClock
+from sla_planner.controller.run_config import RunConfigError, load_run_config
+from sla_planner.controller.wiring import Runtime, build_runtime
+from sla_planner.errors import CommandError, UsageError
+
+log = logging.getLogger("sla_planner.run")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run the planner as an in-cluster controller (or metrics exporter)",
+        description=(
+            "Run the control loop: read demand from Prometheus, decide prefill/decode replicas "
+            "under the GPU budget, scale the targets (or publish for HPA/KEDA), and serve "
+            "/metrics, /healthz, /readyz, /api/v1/decision. Stops cleanly on SIGTERM."
+        ),
+    )
+    p.add_argument("--config", required=True, metavar="FILE", help="run config YAML")
+    p.add_argument(
+        "--once", action="store_true", help="run one tick, print the decision JSON, exit"
+    )
+    p.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        default=None,
+        help="kubeconfig to use (default: in-cluster ServiceAccount, else $KUBECONFIG)",
+    )
+    p.set_defaults(func=run)
+
+
+def configure_logging(level: str) -> None:
+    # One line per event, key=value after the logger name: greppable and parseable.
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_run_config(args.config)
+    except RunConfigError as exc:
+        raise UsageError(str(exc)) from None
+    configure_logging(cfg.log_level)
+    stop = threading.Event()
+    clock = RealClock(stop)
+    rt = build_runtime(cfg, clock=clock, kubeconfig=args.kubeconfig)
+    try:
+        if args.once:
+            return _run_once(rt)
+        return _serve(rt, stop)
+    finally:
+        rt.close()
+
+
+def _run_once(rt: Runtime) -> int:
+    from sla_planner.controller.api import decision_out
+
+    if rt.elector is not None:
+        rt.elector.try_acquire_or_renew()
+    try:
+        snap = rt.controller.tick(force=True)
+    finally:
+        if rt.elector is not None:
+            rt.elector.release()
+    out = decision_out(snap)
+    if out is None:
+        reasons = f"prefill: {snap.prefill.reason}; decode: {snap.decode.reason}"
+        raise CommandError(f"no decision could be made ({reasons})")
+    print(json.dumps(out.model_dump(), indent=2))
+    return 0
+
+
+def _serve(rt: Runtime, stop: threading.Event) -> int:
+    from sla_planner.controller.api import ApiServer, create_app
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("shutdown signal=%s: finishing the current tick", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    server = None
+    elector_thread = None
+    try:
+        if rt.config.server.enabled:
+            app = create_app(
+                snapshot=rt.controller.snapshot,
+                metrics=rt.metrics,
+                clock=rt.clock,
+                is_leader=rt.is_leader,
+                stale_after_s=rt.config.loop.ready_stale_intervals * rt.config.planner.interval_s,
+            )
+            server = ApiServer(app, rt.config.server.host, rt.config.server.port).start()
+            log.info("api_listening url=%s", server.url)
+        if rt.elector is not None:
+            elector_thread = threading.Thread(
+                target=rt.elector.run, args=(stop,), name="leader-election", daemon=True
+            )
+            elector_thread.start()
+        rt.controller.run(stop)
+    finally:
+        stop.set()
+        if elector_thread is not None:
+            elector_thread.join(timeout=10)  # releases the Lease on its way out
+        if server is not None:
+            server.stop()
+        for s, h in previous.items():
+            signal.signal(s, h)
+        log.info("stopped")
+    return 0

@@ -1,0 +1,171 @@
+"""Wire the in-cluster controller from a RunConfig: profiles, planner, demand source, one
+actuator per pool, optional Lease leader election, metrics exporter."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sla_planner.controller.clock import Clock
+from sla_planner.controller.controller import Controller
+from sla_planner.controller.exporter import PlannerMetrics
+from sla_planner.controller.pool_state import LoopSettings
+from sla_planner.controller.run_config import RunConfig
+from sla_planner.errors import CommandError, UsageError
+from sla_planner.model.types import Pool
+
+log = logging.getLogger("sla_planner.run")
+
+
+@dataclass
+class Runtime:
+    """Everything `run` wires together (built separately so tests can drive it)."""
+
+    config: RunConfig
+    controller: Controller
+    metrics: PlannerMetrics
+    clock: Clock
+    is_leader: Callable[[], bool]
+    elector: Any | None  # sla_planner.controller.leader.LeaderElector
+    api_client: Any | None
+
+    def close(self) -> None:
+        if self.api_client is not None:
+            self.api_client.close()
+
+
+def build_runtime(
+    cfg: RunConfig,
+    *,
+    clock: Clock,
+    kubeconfig: str | None = None,
+    api_client: Any | None = None,
+    source: Any | None = None,
+) -> Runtime:
+    """Wire the controller from `cfg`. `api_client`/`source` override the built ones (tests)."""
+    planner, curves, decode_curves = _build_planner(cfg)
+    if source is None:
+        from sla_planner.sources.prometheus_source import PrometheusSource
+
+        source = PrometheusSource(cfg.metrics.prometheus)
+    actuators, api_client = _build_actuators(cfg, api_client, kubeconfig)
+    metrics = PlannerMetrics()
+    elector, is_leader = _build_elector(cfg, api_client, clock, metrics)
+    controller = Controller(
+        planner=planner,
+        source=source,
+        actuators=actuators,
+        clock=clock,
+        config=cfg.planner,
+        gpus_per_replica={
+            Pool.PREFILL: curves.gpus_per_replica,
+            Pool.DECODE: decode_curves.gpus_per_replica,
+        },
+        loop=_loop_settings(cfg),
+        metrics=metrics,
+        is_leader=is_leader,
+    )
+    return Runtime(cfg, controller, metrics, clock, is_leader, elector, api_client)
+
+
+def _build_planner(cfg: RunConfig) -> tuple[Any, Any, Any]:
+    """(planner, prefill curves, decode curves) from the config's profile(s)."""
+    from sla_planner.model.correction import CorrectedCurves, CorrectingPlanner
+    from sla_planner.model.planner import Planner
+    from sla_planner.profiles.errors import ProfileError
+    from sla_planner.profiles.interpolation import ProfileCurves
+    from sla_planner.profiles.registry import load_profile
+
+    def load(key: str, name: str) -> Any:
+        try:
+            return ProfileCurves(load_profile(name))
+        except ProfileError as exc:
+            raise UsageError(f"{key} {name!r}: {exc}") from None
+
+    curves = load("profile", cfg.profile)
+    # No decode_profile: the decode pool runs the same engine config as prefill.
+    decode_curves = (
+        curves if cfg.decode_profile is None else load("decode_profile", cfg.decode_profile)
+    )
+    try:
+        if cfg.loop.latency_correction:
+            # Live engines drift from their profile; learn observed/expected latency (bounded,
+            # smoothed) and size with the corrected curves. No-op when metrics lack latency.
+            # Each pool's factor must scale its own profile, hence one wrapper per profile.
+            corrected = CorrectedCurves(curves)
+            corrected_decode = (
+                corrected if decode_curves is curves else CorrectedCurves(decode_curves)
+            )
+            planner: Any = CorrectingPlanner(
+                Planner(cfg.planner, corrected, decode_curves=corrected_decode),
+                corrected,
+                decode_curves=corrected_decode,
+            )
+        else:
+            planner = Planner(cfg.planner, curves, decode_curves=decode_curves)
+    except ValueError as exc:  # e.g. pool minimums that cannot fit the GPU budget
+        raise UsageError(f"planner settings: {exc}") from None
+    for warning in getattr(planner, "config_warnings", ()) or ():
+        log.warning("config_warning %s", warning)
+    return planner, curves, decode_curves
+
+
+def _build_actuators(
+    cfg: RunConfig, api_client: Any | None, kubeconfig: str | None
+) -> tuple[dict[Pool, Any], Any | None]:
+    """One actuator per pool, and the Kubernetes client when anything needs one."""
+    from sla_planner.actuators.factory import build_actuator
+
+    targets = {Pool.PREFILL: cfg.targets.prefill, Pool.DECODE: cfg.targets.decode}
+    needs_kube = cfg.leader_election.enabled or any(
+        t.kind != "MetricsOnly" or t.observe is not None for t in targets.values()
+    )
+    if api_client is None and needs_kube:
+        from sla_planner.actuators.kube_client import KubeConfigError, load_api_client
+
+        try:
+            api_client = load_api_client(kubeconfig)
+        except KubeConfigError as exc:
+            raise CommandError(str(exc)) from None
+    actuators = {p: build_actuator(t, api_client, pool=p.value) for p, t in targets.items()}
+    return actuators, api_client
+
+
+def _build_elector(
+    cfg: RunConfig, api_client: Any | None, clock: Clock, metrics: PlannerMetrics
+) -> tuple[Any | None, Callable[[], bool]]:
+    """(Lease elector, is_leader) when leader election is on; else (None, always leader)."""
+    le = cfg.leader_election
+    if not le.enabled:
+        return None, lambda: True
+    from kubernetes import client
+
+    from sla_planner.controller.leader import LeaderElector
+
+    elector = LeaderElector(
+        client.CoordinationV1Api(api_client),
+        namespace=le.resolved_namespace(),
+        name=le.lease_name,
+        identity=le.resolved_identity(),
+        clock=clock,
+        lease_duration_s=le.lease_duration_s,
+        renew_deadline_s=le.renew_deadline_s,
+        retry_period_s=le.retry_period_s,
+        on_change=metrics.set_leader,
+        on_error=lambda _why: metrics.count_error("leader_election"),
+    )
+    return elector, elector.is_leader
+
+
+def _loop_settings(cfg: RunConfig) -> LoopSettings:
+    lc = cfg.loop
+    return LoopSettings(
+        prefill_interval_s=lc.prefill_interval_s,
+        decode_interval_s=lc.decode_interval_s,
+        retry_interval_s=lc.retry_interval_s,
+        startup_grace_s=lc.startup_grace_s,
+        conflict_retries=lc.conflict_retries,
+        backfill_intervals=lc.backfill_intervals,
+    )

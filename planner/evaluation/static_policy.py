@@ -1,0 +1,27 @@
+"""A fixed replica count, all the time (static peak is one of these)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sla_planner.evaluation.baseline_common import make_decision
+from sla_planner.model.config import PlannerConfig
+from sla_planner.model.types import Decision, DemandSample
+
+
+# ------------------------------------------------------------------------------------------
+# Static
+# ------------------------------------------------------------------------------------------
+@dataclass
+class StaticPolicy:
+    config: PlannerConfig
+    prefill: int
+    decode: int
+    gpus: tuple[int, int] = (1, 1)
+    name: str = "static"
+
+    def observe(self, sample: DemandSample) -> None:  # static: demand is ignored
+        return None
+
+    def decide(self, now: float) -> Decision:
+        return make_decision(self.config, now, self.prefill, self.decode, self.gpus, self.name)

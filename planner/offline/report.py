@@ -1,0 +1,227 @@
+"""Dry-run outputs: decisions.csv, report.json, and the figures they hold.
+
+`evaluate_attainment` is the one place that judges whether an interval met the SLA; it uses
+the latency model (expected latency at the decided replicas and the demand that actually
+arrived). A closed-loop simulator can replace it with measured attainment.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sla_planner.model.config import SLA
+from sla_planner.model.types import Decision, DemandSample
+from sla_planner.offline.dryrun import DryRunResult
+
+DECISION_COLUMNS = (
+    "timestamp",
+    "prefill_replicas",
+    "decode_replicas",
+    "prefill_gpus",
+    "decode_gpus",
+    "predicted_requests",
+    "predicted_isl",
+    "predicted_osl",
+    "expected_ttft_ms",
+    "expected_itl_ms",
+)
+
+
+@dataclass(frozen=True)
+class Attainment:
+    """Expected SLA attainment: share of actual requests in intervals that meet the targets."""
+
+    overall: float  # both TTFT and ITL met; request-weighted; NaN when there were no requests
+    ttft: float  # TTFT alone
+    itl: float  # ITL alone
+    ttft_ms: tuple[float, ...]  # per interval, at decided replicas and ACTUAL demand (NaN: idle)
+    itl_ms: tuple[float, ...]
+    method: str = (
+        "expected: request-weighted share of actual requests in intervals whose modelled TTFT "
+        "and ITL (latency model at the decided replicas and the actual demand) meet the targets"
+    )
+
+
+LatencyFn = Callable[..., float]
+
+
+def evaluate_attainment(
+    decisions: Sequence[Decision],
+    actual: Sequence[DemandSample],
+    curves: Any,
+    sla: SLA,
+    ttft_fn: LatencyFn | None = None,
+    itl_fn: LatencyFn | None = None,
+    decode_curves: Any | None = None,
+) -> Attainment:
+    """Judge each interval by the latency the model expects for the replicas the planner
+    decided and the demand that really came; weight by that interval's request count.
+    `curves` serve prefill (and decode unless `decode_curves` is given)."""
+    dcurves = curves if decode_curves is None else decode_curves
+    if ttft_fn is None or itl_fn is None:
+        from sla_planner.model.decode_latency import expected_itl_ms
+        from sla_planner.model.prefill_latency import expected_ttft_ms
+
+        ttft_fn = ttft_fn or expected_ttft_ms
+        itl_fn = itl_fn or expected_itl_ms
+    if len(decisions) != len(actual):
+        raise ValueError(f"{len(decisions)} decisions for {len(actual)} intervals")
+    ttft: list[float] = []
+    itl: list[float] = []
+    total = ok = ok_ttft = ok_itl = 0.0
+    for d, a in zip(decisions, actual, strict=True):
+        if not (a.requests > 0):
+            ttft.append(math.nan)
+            itl.append(math.nan)
+            continue
+        rate = a.rate
+        t = _latency(ttft_fn, d.prefill.replicas, curves, rate, a.isl_mean)
+        i = _latency(itl_fn, d.decode.replicas, dcurves, rate, a.isl_mean, a.osl_mean)
+        ttft.append(t)
+        itl.append(i)
+        t_ok, i_ok = t <= sla.ttft_ms, i <= sla.itl_ms
+        total += a.requests
+        ok_ttft += a.requests * t_ok
+        ok_itl += a.requests * i_ok
+        ok += a.requests * (t_ok and i_ok)
+    share = (lambda x: x / total) if total > 0 else (lambda x: math.nan)
+    return Attainment(share(ok), share(ok_ttft), share(ok_itl), tuple(ttft), tuple(itl))
+
+
+def _latency(fn: LatencyFn, replicas: int, curves: Any, rate: float, *tokens: float) -> float:
+    if replicas <= 0:
+        return math.inf  # demand with no replica to serve it
+    return float(fn(curves, rate, *tokens, replicas))
+
+
+@dataclass(frozen=True)
+class Summary:
+    intervals: int
+    start: float
+    end: float
+    total_requests: float
+    gpu_hours: float
+    peak_gpus: int
+    mean_gpus: float
+    scaling_actions: int  # replica-count changes summed over both pools
+    prefill_scaling_actions: int
+    decode_scaling_actions: int
+    expected_sla_attainment: float
+    expected_ttft_attainment: float
+    expected_itl_attainment: float
+
+
+def summarize(result: DryRunResult, attainment: Attainment, interval_s: float) -> Summary:
+    """Cost and stability figures. Replicas are paid from the decision for the whole interval."""
+    ds = result.decisions
+    gpus = [d.prefill.gpus + d.decode.gpus for d in ds]
+    pre = sum(
+        a.prefill.replicas != b.prefill.replicas for a, b in zip(ds[:-1], ds[1:], strict=True)
+    )
+    dec = sum(a.decode.replicas != b.decode.replicas for a, b in zip(ds[:-1], ds[1:], strict=True))
+    return Summary(
+        intervals=len(ds),
+        start=ds[0].timestamp if ds else math.nan,
+        end=ds[-1].timestamp + interval_s if ds else math.nan,
+        total_requests=float(sum(a.requests for a in result.actual)),
+        gpu_hours=sum(gpus) * interval_s / 3600.0,
+        peak_gpus=max(gpus, default=0),
+        mean_gpus=sum(gpus) / len(gpus) if gpus else 0.0,
+        scaling_actions=pre + dec,
+        prefill_scaling_actions=pre,
+        decode_scaling_actions=dec,
+        expected_sla_attainment=attainment.overall,
+        expected_ttft_attainment=attainment.ttft,
+        expected_itl_attainment=attainment.itl,
+    )
+
+
+# Observed latency columns, appended after DECISION_COLUMNS only when the demand source has
+# them (Prometheus with latency histograms): (column, DemandSample field).
+OBSERVED_COLUMNS = (
+    ("observed_ttft_ms", "ttft_mean_ms"),
+    ("observed_ttft_p95_ms", "ttft_p95_ms"),
+    ("observed_itl_ms", "itl_mean_ms"),
+    ("observed_itl_p95_ms", "itl_p95_ms"),
+)
+
+
+def write_decisions_csv(
+    path: Path, decisions: Sequence[Decision], actual: Sequence[DemandSample] | None = None
+) -> None:
+    """One row per decision. With `actual` (the demand of each decision's interval, same
+    order), observed latencies the source measured are added as extra columns at the end."""
+    observed = [
+        (col, attr)
+        for col, attr in OBSERVED_COLUMNS
+        if actual and any(getattr(a, attr) is not None for a in actual)
+    ]
+    seen = {a.start: a for a in actual} if observed and actual else {}
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(DECISION_COLUMNS + tuple(col for col, _ in observed))
+        for d in sorted(decisions, key=lambda d: d.timestamp):
+            a = seen.get(d.timestamp)
+            extra = [
+                _num(math.nan if a is None or getattr(a, attr) is None else getattr(a, attr))
+                for _, attr in observed
+            ]
+            w.writerow(
+                [
+                    _num(d.timestamp),
+                    d.prefill.replicas,
+                    d.decode.replicas,
+                    d.prefill.gpus,
+                    d.decode.gpus,
+                    _num(d.forecast.requests),
+                    _num(d.forecast.isl),
+                    _num(d.forecast.osl),
+                    _num(d.prefill.expected_latency_ms),
+                    _num(d.decode.expected_latency_ms),
+                    *extra,
+                ]
+            )
+
+
+def _num(x: float) -> str:
+    """Compact, round-trippable numbers; inf/nan spelled so float() reads them back."""
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.6f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+
+
+def build_report(summary: Summary, attainment: Attainment, settings: Mapping[str, Any]) -> dict:
+    s = asdict(summary)
+    return {
+        "gpu_hours": s.pop("gpu_hours"),
+        "expected_sla_attainment": s.pop("expected_sla_attainment"),
+        "peak_gpus": s.pop("peak_gpus"),
+        "scaling_actions": s.pop("scaling_actions"),
+        **s,
+        "attainment_method": attainment.method,
+        "settings": dict(settings),
+    }
+
+
+def write_report_json(path: Path, report: Mapping[str, Any]) -> None:
+    # JSON has no inf/NaN: write null so every JSON reader accepts the file.
+    path.write_text(json.dumps(_json_safe(report), indent=2, sort_keys=False) + "\n")
+
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, Mapping):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_safe(v) for v in x]
+    return x

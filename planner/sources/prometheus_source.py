@@ -1,0 +1,345 @@
+"""Demand from Prometheus: a MetricsSource for the dry run over past metrics and the live loop.
+
+One implementation, two uses: `sla-planner dry-run --prometheus URL --start T --end T` asks
+for a past range; the in-cluster loop asks for the interval that just ended. Both get one
+DemandSample per interval: request count, mean ISL/OSL, and where the engine exports them the
+observed mean and p95 TTFT/ITL (ms).
+
+How an interval's numbers are computed (presets):
+- For each counter (requests, histogram `_sum`/`_count`/`_bucket`), one range query
+  `last_over_time(<metric>{<selector>}[<lookback>])` evaluated at the interval BOUNDARIES
+  start, start + step, ..., end: each series' newest raw sample at or before each boundary.
+- Per series, the difference between consecutive boundaries is the interval's increase
+  (`sla_planner.sources.prometheus_counters`: counter resets, gaps and vanished series handled there),
+  then summed over series. Means are increase(_sum) / increase(_count); p95 is Prometheus'
+  histogram_quantile algorithm over the summed per-`le` bucket increases; seconds -> ms.
+- Why not `increase(X[w])`: it extrapolates to the window edges, so even perfect data gives
+  per-interval counts off by up to a scrape's worth; boundary differences are exact when
+  scrapes land on the boundaries (and otherwise move a request by less than one scrape
+  interval, keeping totals). This is what lets a dry run over Prometheus agree exactly with
+  the dry run over the trace the metrics came from.
+
+Edges and holes:
+- No look-ahead: nothing after `end` is read. An interval that ends after the newest scrape
+  counts what was scraped so far (the live loop asks for completed intervals only).
+- Before the data begins (no series at a boundary yet) an interval counts 0 requests: the
+  source cannot tell "no traffic" from "not exported yet". `available_history()` finds where
+  data begins so the dry run does not warm the forecaster up on such zeros.
+- A hole in the middle longer than `lookback_s` (default 300 s, Prometheus' own lookback):
+  the growth across it is spread evenly over its intervals, not turned into zeros then a spike.
+  Shorter holes are bridged by the lookback (the growth lands where the next scrape does).
+- Zero-traffic intervals have requests=0 and NaN ISL/OSL; latency fields are NaN when the
+  interval had no observations and None when the engine does not export the histogram.
+
+Overrides (`queries:` in the config) replace any quantity with your own PromQL, evaluated at
+each interval END with `{window}` -> the interval as a duration (e.g. `60s`) and `{selector}`
+-> the configured matchers: requests = a count in the window (summed over result series),
+isl/osl = mean tokens per request, ttft_*/itl_* = seconds (one series).
+
+Long ranges are split so no request exceeds `max_points_per_query` points per series
+(Prometheus' limit is 11,000). Every failure raises MetricsSourceError with one message that
+names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from sla_planner.model.types import DemandSample
+from sla_planner.sources.base import MetricsSourceError
+from sla_planner.sources.prometheus_config import PrometheusConfig, QueryOverrides
+from sla_planner.sources.prometheus_counters import (
+    interval_quantiles,
+    parse_le,
+    ratio,
+    series_increases,
+    summed_increases,
+)
+from sla_planner.sources.prometheus_http import HttpSettings, Labels, PrometheusHttp, iso
+from sla_planner.sources.promql import (
+    PRESETS,
+    counter_at_boundaries,
+    render_override,
+    series_selector,
+)
+
+__all__ = ["PrometheusConfig", "PrometheusSource", "QueryOverrides"]
+
+
+class PrometheusSource:
+    """A MetricsSource over Prometheus. `http` is injectable (tests count and inspect the
+    requests); by default it is built from the config."""
+
+    def __init__(self, config: PrometheusConfig, http: PrometheusHttp | None = None) -> None:
+        self.config = config
+        self.preset = PRESETS[config.preset]
+        token = config.bearer_token.get_secret_value() if config.bearer_token else None
+        self.http = http or PrometheusHttp(
+            HttpSettings(
+                url=config.url,
+                timeout_s=config.timeout_s,
+                bearer_token=token,
+                bearer_token_file=config.bearer_token_file,
+                ca_file=config.ca_file,
+                insecure_skip_verify=config.insecure_skip_verify,
+                retries=config.retries,
+            )
+        )
+        self._resolved: dict[str, str] = {}  # quantity -> metric name that had series
+
+    def time_range(self) -> tuple[float, float] | None:
+        return None  # live and unbounded; see available_history() for where data begins
+
+    def close(self) -> None:
+        self.http.close()
+
+    # ------------------------------------------------------------------ MetricsSource
+
+    def fetch(self, start: float, end: float, step_s: float) -> list[DemandSample]:
+        if not (step_s > 0 and math.isfinite(step_s)):
+            raise MetricsSourceError(f"step must be a positive number of seconds, got {step_s}")
+        if not (math.isfinite(start) and math.isfinite(end)):
+            raise MetricsSourceError(f"start and end must be finite times, got {start}, {end}")
+        n = max(0, math.ceil((end - start) / step_s - 1e-9))
+        if n == 0:
+            return []
+        q = self.config.queries
+        g = _Grid(start, n, step_s)
+
+        requests = self._request_counts(g)
+        need_tokens = bool(np.any(requests > 0))
+        isl = self._override(g, "isl", q.isl) if q.isl else self._mean(g, "isl", need_tokens)
+        osl = self._override(g, "osl", q.osl) if q.osl else self._mean(g, "osl", need_tokens)
+        assert isl is not None and osl is not None
+        idle = requests <= 0
+        isl = np.where(idle, math.nan, isl)
+        osl = np.where(idle, math.nan, osl)
+        ttft_mean, ttft_p95 = self._latency(g, "ttft", q.ttft_mean, q.ttft_p95)
+        itl_mean, itl_p95 = self._latency(g, "itl", q.itl_mean, q.itl_p95)
+        peaks, w = self._peak_rates(g)
+
+        def at(a: np.ndarray | None, i: int) -> float | None:
+            return None if a is None else float(a[i])
+
+        return [
+            DemandSample(
+                start=start + i * step_s,
+                duration_s=float(step_s),
+                requests=float(requests[i]),
+                isl_mean=float(isl[i]),
+                osl_mean=float(osl[i]),
+                ttft_mean_ms=at(ttft_mean, i),
+                ttft_p95_ms=at(ttft_p95, i),
+                itl_mean_ms=at(itl_mean, i),
+                itl_p95_ms=at(itl_p95, i),
+                peak_rate=at(peaks, i),
+                peak_window_s=None if peaks is None else w,
+            )
+            for i in range(n)
+        ]
+
+    def _peak_rates(self, g: _Grid) -> tuple[np.ndarray | None, float]:
+        """Highest sub-window request rate per interval: the same request counter on a grid
+        of `peak_window_s`; None when unset or the interval holds fewer than two windows."""
+        w = self.config.peak_window_s
+        if w is None:
+            return None, math.nan
+        k = g.step / w
+        if k < 2 - 1e-9 or abs(k - round(k)) > 1e-6:
+            return None, w
+        counts = self._request_counts(_Grid(g.start, g.n * round(k), w))
+        return counts.reshape(g.n, round(k)).max(axis=1) / w, w
+
+    def _request_counts(self, g: _Grid) -> np.ndarray:
+        """Requests per interval of `g` (override query or preset counter), >= 0, NaN as 0."""
+        q = self.config.queries.requests
+        counts = (
+            self._override(g, "requests", q, one_series=False) if q else self._preset_requests(g)
+        )
+        return np.maximum(np.nan_to_num(counts, nan=0.0), 0.0)
+
+    def available_history(self, start: float, step_s: float, max_intervals: int) -> int:
+        """How many whole intervals just before `start` (up to `max_intervals`) have data, so
+        a dry run warms the forecaster up on real history, not on zeros before it began."""
+        if max_intervals <= 0:
+            return 0
+        g = _Grid(start - max_intervals * step_s, max_intervals, step_s)
+        q = self.config.queries
+        if q.requests:
+            expr = render_override(q.requests, step_s, self.config.selector)
+            data = self._range(expr, g.start + step_s, g.end, step_s)
+            present = [np.flatnonzero(np.isfinite(v)) for v in data.values()]
+            firsts = [int(p[0]) for p in present if p.size]
+            return max_intervals - min(firsts) if firsts else 0
+        found = self._first_with_series("requests", self.preset.requests, "", g)
+        if found is None:
+            return 0
+        firsts = [int(np.flatnonzero(np.isfinite(v))[0]) for v in found[1].values()]
+        return max_intervals - min(firsts)
+
+    # ------------------------------------------------------------------ presets
+
+    def _range(self, expr: str, t0: float, t1: float, step: float) -> dict[Labels, np.ndarray]:
+        return self.http.query_range(expr, t0, t1, step, self.config.max_points_per_query)
+
+    def _boundaries(self, g: _Grid, metric: str) -> dict[Labels, np.ndarray]:
+        lookback = max(g.step, self.config.lookback_s)
+        expr = counter_at_boundaries(metric, self.config.selector, lookback)
+        return self._range(expr, g.start, g.end, g.step)
+
+    def _first_with_series(
+        self, key: str, names: Sequence[str], suffix: str, g: _Grid
+    ) -> tuple[str, dict[Labels, np.ndarray]] | None:
+        """The first of `names` (+suffix) with any series in the range; remembered, so the
+        live loop does not re-probe older names every interval."""
+        cached = self._resolved.get(key)
+        ordered = ([cached] if cached else []) + [n for n in names if n != cached]
+        for name in ordered:
+            data = self._boundaries(g, name + suffix)
+            if data:
+                self._resolved[key] = name
+                return name, data
+        return None
+
+    def _preset_requests(self, g: _Grid) -> np.ndarray:
+        found = self._first_with_series("requests", self.preset.requests, "", g)
+        if found is None:
+            raise self._no_data(self.preset.requests, g)
+        return _summed(found[1], g.n)
+
+    def _mean(self, g: _Grid, key: str, required: bool) -> np.ndarray:
+        families = getattr(self.preset, key)
+        found = self._first_with_series(key, families, "_count", g)
+        if found is None:
+            if required:
+                raise self._no_data(tuple(f + "_count" for f in families), g)
+            return np.full(g.n, math.nan)
+        name, counts = found
+        sums = self._boundaries(g, name + "_sum")
+        return ratio(_summed(sums, g.n), _summed(counts, g.n))
+
+    def _latency(
+        self, g: _Grid, key: str, mean_q: str | None, p95_q: str | None
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        mean = 1000.0 * self._override(g, f"{key}_mean", mean_q) if mean_q else None
+        p95 = 1000.0 * self._override(g, f"{key}_p95", p95_q) if p95_q else None
+        if mean is not None and p95 is not None:
+            return mean, p95
+        found = self._first_with_series(key, getattr(self.preset, key), "_count", g)
+        if found is None:
+            return mean, p95  # this engine does not export it: leave None
+        name, counts = found
+        if mean is None:
+            sums = self._boundaries(g, name + "_sum")
+            mean = 1000.0 * ratio(_summed(sums, g.n), _summed(counts, g.n))
+        if p95 is None:
+            by_le: dict[float, np.ndarray] = {}
+            for labels, values in self._boundaries(g, name + "_bucket").items():
+                le = dict(labels).get("le")
+                if le is None:
+                    continue
+                inc = series_increases(values)
+                b = parse_le(le)
+                by_le[b] = by_le.get(b, 0.0) + inc
+            p95 = 1000.0 * interval_quantiles(0.95, by_le) if by_le else np.full(g.n, math.nan)
+        return mean, p95
+
+    # ------------------------------------------------------------------ overrides
+
+    def _override(
+        self, g: _Grid, name: str, template: str | None, one_series: bool = True
+    ) -> np.ndarray:
+        assert template is not None
+        expr = render_override(template, g.step, self.config.selector)
+        data = self._range(expr, g.start + g.step, g.end, g.step)  # one point per interval END
+        if not one_series:
+            if not data:
+                raise MetricsSourceError(
+                    f"the queries.{name} override {expr!r} returned no data from Prometheus at "
+                    f"{self.config.url} between {iso(g.start)} and {iso(g.end)}; run it in the "
+                    "Prometheus UI and fix its metric names or selector"
+                )
+            return np.nansum(np.array(list(data.values())), axis=0)
+        if len(data) > 1:
+            shown = ", ".join(_fmt_labels(k) for k in list(data)[:3])
+            raise MetricsSourceError(
+                f"the queries.{name} override {expr!r} returned {len(data)} series ({shown}); "
+                "it must return one: aggregate it, e.g. sum(...) / sum(...) or avg(...)"
+            )
+        return next(iter(data.values())) if data else np.full(g.n, math.nan)
+
+    # ------------------------------------------------------------------ diagnosis
+
+    def _no_data(self, names: Sequence[str], g: _Grid) -> MetricsSourceError:
+        sel = self.config.selector
+        shown = series_selector(names[0], sel)
+        base = (
+            f"no data for {shown} in Prometheus at {self.config.url} between {iso(g.start)} "
+            f"and {iso(g.end)} (preset {self.config.preset!r})"
+        )
+        try:
+            hint = self._diagnose(names, g)
+        except MetricsSourceError:
+            hint = "check --preset (dynamo|vllm) and --selector"
+        return MetricsSourceError(f"{base}: {hint}")
+
+    def _diagnose(self, names: Sequence[str], g: _Grid) -> str:
+        sel = self.config.selector
+        lookback = max(g.step, self.config.lookback_s)
+        for name in names:
+            if self.http.series(series_selector(name, sel), None, None):
+                return (
+                    f"{name} has data for this selector, but not in that time range; pick "
+                    "--start/--end where it has data"
+                )
+            if sel:
+                seen = self.http.series(name, g.start - lookback, g.end)
+                if seen:
+                    return (
+                        f"{name} exists but no series matches the selector {{{sel}}}; its "
+                        f"series have labels {_label_summary(seen)}: fix --selector"
+                    )
+        for preset, metrics in PRESETS.items():
+            if preset == self.config.preset:
+                continue
+            for other in metrics.requests:
+                if self.http.series(series_selector(other, sel), None, None):
+                    return f"Prometheus has {other}: use --preset {preset}"
+        return (
+            f"Prometheus has no series named {' or '.join(names)}; check that it scrapes the "
+            f"{self.config.preset} metrics, the --preset, or set a queries override for your "
+            "metric names"
+        )
+
+
+class _Grid:
+    """n intervals of `step` from `start`: boundaries start .. end inclusive."""
+
+    def __init__(self, start: float, n: int, step: float) -> None:
+        self.start, self.n, self.step = start, n, step
+        self.end = start + n * step
+
+
+def _summed(data: dict[Labels, np.ndarray], n: int) -> np.ndarray:
+    return summed_increases(list(data.values()), n)
+
+
+def _fmt_labels(labels: Labels) -> str:
+    return "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"
+
+
+def _label_summary(series: list[dict[str, str]], limit: int = 4) -> str:
+    values: dict[str, set[str]] = {}
+    for s in series:
+        for k, v in s.items():
+            if k not in ("__name__", "le"):
+                values.setdefault(k, set()).add(v)
+    parts = []
+    for k in sorted(values)[:limit]:
+        vs = sorted(values[k])
+        more = f", ... ({len(vs)})" if len(vs) > 3 else ""
+        parts.append(f"{k}=" + "|".join(vs[:3]) + more)
+    return ", ".join(parts) or "(none)"
