@@ -140,11 +140,6 @@ def run(args: argparse.Namespace) -> int:
             warmup_intervals=warm,
         )
     settings = _run_settings(args, spec, result, profiles, config)
-    from sla_planner.evaluation.simulator import simulate_dry_run
-
-    simulated = simulate_dry_run(
-        result, spec.source, profiles.prefill_curves, config, profiles.decode_curves
-    )
     paths = write_outputs(
         out,
         result,
@@ -153,10 +148,33 @@ def run(args: argparse.Namespace) -> int:
         settings,
         spec.label,
         plot=not args.no_plot,
-        extra={"simulated": simulated} if simulated is not None else None,
+        extra=_judgements(args, result, spec, profiles, config),
     )
     _print_summary(paths, spec.label, config, time.perf_counter() - t0)
     return 0
+
+
+def _judgements(
+    args: argparse.Namespace, result: Any, spec: SourceSpec, profiles: PoolProfiles, config: Any
+) -> dict[str, Any]:
+    """report.json's verdicts on a trace dry run: "judged" by the discrete-event replay (the
+    default judge, independent of the sizing) and "simulated" by the closed-loop model (a
+    quick estimate that shares the sizing's queueing model)."""
+    from sla_planner.evaluation.simulator import simulate_dry_run
+
+    out: dict[str, Any] = {}
+    if args.judge == "des":
+        from sla_planner.evaluation.des_replay import judge_dry_run
+
+        judged = judge_dry_run(result, spec.source, profiles.prefill, profiles.decode, config)
+        if judged is not None:
+            out["judged"] = judged
+    simulated = simulate_dry_run(
+        result, spec.source, profiles.prefill_curves, config, profiles.decode_curves
+    )
+    if simulated is not None:
+        out["simulated"] = simulated
+    return out
 
 
 def _run_settings(
@@ -236,12 +254,18 @@ def _print_summary(paths: Outputs, label: str, config: Any, wall_s: float) -> No
         f"(TTFT {config.sla.ttft_ms:g} ms: {_pct(r['expected_ttft_attainment'])}, "
         f"ITL {config.sla.itl_ms:g} ms: {_pct(r['expected_itl_attainment'])})",
     ]
-    sim = r.get("simulated")
-    if sim:  # trace sources: the closed-loop figure, with startup delay and 10 s bursts
+    judged = r.get("judged")
+    if judged:  # trace sources: every request replayed through the decided replicas
         lines.append(
-            f"  simulated          {_pct(sim['attainment'])} of requests met both targets "
-            f"(closed loop, {sim['bin_s']:g} s bins, replicas ready {config.startup_s:g} s after "
-            "each decision)"
+            f"  judged             {_pct(judged['attainment'])} of requests met both targets "
+            f"(discrete-event replay; p99 TTFT {judged['ttft_ms']['p99']:.0f} ms, "
+            f"p99 ITL {judged['itl_ms']['p99']:.1f} ms)"
+        )
+    sim = r.get("simulated")
+    if sim:  # trace sources: the model's closed-loop estimate, 10 s bins
+        lines.append(
+            f"  model estimate     {_pct(sim['attainment'])} of requests (closed-loop simulator, "
+            f"{sim['bin_s']:g} s bins, replicas ready {config.startup_s:g} s after each decision)"
         )
     lines += [
         f"  peak GPUs          {r['peak_gpus']} (budget: {budget})",

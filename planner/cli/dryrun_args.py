@@ -113,6 +113,13 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="output directory")
     g.add_argument("--no-plot", action="store_true", help="skip plot.png")
     g.add_argument(
+        "--judge",
+        choices=("des", "none"),
+        default="des",
+        help="judge the decisions by a discrete-event replay of every request (trace sources); "
+        "'none' skips it",
+    )
+    g.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,

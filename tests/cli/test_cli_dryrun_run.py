@@ -72,10 +72,15 @@ def test_default_run_with_no_arguments(cli, tmp_path: Path):
     assert report["total_requests"] == in_range.sum()
     for word in ("GPU-hours", "SLA attainment", "peak GPUs", "scaling actions", "decisions.csv"):
         assert word in proc.stdout
-    # The closed-loop figure is printed as report.json has it (not the optimistic interval mean).
+    # The judged figure (every request replayed) is printed as report.json has it, and the
+    # model's closed-loop estimate beside it.
+    judged = report["judged"]
+    assert 0.99 <= judged["attainment"] < 1.0
+    assert judged["requests"] == report["total_requests"]
+    assert f"judged             {100 * judged['attainment']:.2f}% of requests" in proc.stdout
     sim = report["simulated"]["attainment"]
     assert 0.99 <= sim < 1.0
-    assert f"simulated          {100 * sim:.2f}% of requests met both targets" in proc.stdout
+    assert f"model estimate     {100 * sim:.2f}% of requests" in proc.stdout
 
 
 def test_mooncake_with_budget_and_min_replicas(cli, tmp_path: Path, trace_slice):
