@@ -15,8 +15,9 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from sla_planner.errors import UsageError
 from sla_planner.profiles.describe import describe
 from sla_planner.profiles.dynamo_import import import_dynamo_dir
 from sla_planner.profiles.errors import ProfileError
@@ -146,10 +147,15 @@ def run_generate(args: argparse.Namespace, command: str) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse prints usage + error over two lines and exits; we want one line (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m sla_planner.profiles", description=__doc__.splitlines()[0]
-    )
+    parser = _Parser(prog="python -m sla_planner.profiles", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="names of the bundled profiles")
     show = sub.add_parser("describe", help="summarise a profile")
@@ -172,8 +178,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         if args.command == "generate":
             run_generate(args, f"python -m sla_planner.profiles {shlex.join(argv)}")
         elif args.command == "list":
@@ -193,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 license=args.license,
             )
             print(f"wrote {save_profile(profile, args.out, header=args.header)}")
-    except ProfileError as exc:
+    except (ProfileError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -17,6 +17,7 @@ import re
 import textwrap
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from sla_planner.profiles.aiconfigurator import (
     AicEstimator,
@@ -157,12 +158,12 @@ def generate(
     name: str | None = None,
     gpu: str | None = None,
     command: str = "",
-    **engine: str | int | None,
+    **engine: Any,  # AicEstimator's keywords: quant, gemm_quant, ..., moe_ep, backend_version
 ) -> EstimatedProfile:
     """`generate_profile`, with the provenance (`info`, `header()`) beside the profile."""
     if max_kv_tokens is not None:
         positive_int(max_kv_tokens, "max_kv_tokens")
-    est = AicEstimator(system, model, backend, tp, **engine)  # type: ignore[arg-type]
+    est = AicEstimator(system, model, backend, tp, **engine)
     settings, notes = _capped(est, sweep or SweepSettings())
     cap = settings.max_num_seqs or DEFAULT_MAX_NUM_SEQS
     kv = est.kv_capacity(settings.max_batched_tokens, cap, gpu_memory_utilization)
@@ -205,7 +206,7 @@ def generate(
 
 
 def generate_profile(
-    system: str, model: str, backend: str = "vllm", tp: int = 1, **options: object
+    system: str, model: str, backend: str = "vllm", tp: int = 1, **options: Any
 ) -> EngineProfile:
     """An engine profile in the native format, estimated by aiconfigurator (no GPU).
 
@@ -226,4 +227,4 @@ def generate_profile(
     Raises ProfileError (one line naming the problem and the valid choices), or
     AiconfiguratorNotInstalled when the optional extra is missing.
     """
-    return generate(system, model, backend, tp, **options).profile  # type: ignore[arg-type]
+    return generate(system, model, backend, tp, **options).profile

@@ -147,7 +147,10 @@ class SweepSettings:
         if self.isl_grid is not None:
             object.__setattr__(self, "isl_grid", _increasing_ints(self.isl_grid))
         if self.context_rows is not None:
-            object.__setattr__(self, "context_rows", tuple(float(c) for c in self.context_rows))
+            rows = tuple(float(c) for c in self.context_rows)
+            if not rows or not all(math.isfinite(c) for c in rows):
+                raise ProfileError(f"context_rows must be finite token counts, got {list(rows)}")
+            object.__setattr__(self, "context_rows", rows)
         if self.kv_usage is not None:
             kv = tuple(float(k) for k in self.kv_usage)
             if not kv or any(not 0.0 < k <= 1.0 for k in kv):

@@ -80,6 +80,7 @@ def test_prefill_margin_and_granularity() -> None:
         (dict(isl_grid=()), r"isl_grid must be strictly increasing"),
         (dict(kv_usage=(0.5, 1.5)), r"kv_usage fractions must lie in \(0, 1\]"),
         (dict(context_rows=(200.0,)), r"context row 200 is too short for decode_osl 500"),
+        (dict(context_rows=(float("nan"),)), r"context_rows must be finite token counts"),
         (dict(max_context_length=150), r"max_context_length 150 .*too small"),
         (dict(prefill_granularity=0), r"prefill_granularity must be a positive integer"),
         (dict(decode_osl=1), r"decode_osl must be >= 2"),
@@ -220,6 +221,22 @@ def test_cli_argument_errors_are_one_line(
     monkeypatch.chdir(tmp_path)
     assert main(["generate", *args]) == 2
     assert not list(tmp_path.iterdir())
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and needle in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--tp", "two"], "argument --tp: invalid int value: 'two'"),
+        (["--isl", "100,x"], "argument --isl: expected comma-separated numbers: 100,x"),
+        (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    ],
+)
+def test_cli_flag_errors_are_one_line_too(
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["generate", "--system", "h200_sxm", "--model", "M", *args, "x.yaml"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and needle in err and err.count("\n") == 1
 
