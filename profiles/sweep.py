@@ -206,7 +206,6 @@ class DecodePoint:
 class SweepResult:
     prefill: list[tuple[int, float]]  # (isl, ttft_ms)
     decode: list[DecodePoint]
-    chunk_tokens: int | None
     raised: int  # points the monotone envelope raised
     skipped_rows: list[float]  # contexts where not one request fits the KV cache
 
@@ -259,7 +258,7 @@ def run_sweep(engine: LatencyEstimator, settings: SweepSettings, max_kv_tokens: 
             UserWarning,
             stacklevel=2,
         )
-    return SweepResult(prefill, decode, chunk, raised, skipped)
+    return SweepResult(prefill, decode, raised, skipped)
 
 
 def _sig(value: float, digits: int = 7) -> float:

@@ -171,8 +171,8 @@ def test_kv_usage_fractions_are_clipped_to_whole_requests() -> None:
 def test_rows_whose_request_does_not_fit_are_skipped_with_a_warning() -> None:
     settings = SweepSettings(context_rows=(350.0, 8000.0))
     with pytest.warns(UserWarning, match=r"decode context rows \[8000.0\] skipped"):
-        profile, _ = _profile(settings, kv_tokens=5000)
-    assert set(profile.decode.context_length) == {350.0}
+        profile, (_, points) = _profile(settings, kv_tokens=5000)
+    assert set(profile.decode.context_length) == {350.0} and points.skipped_rows == [8000.0]
     with pytest.raises(ProfileError, match="holds no request at any decode context row"):
         _profile(SweepSettings(context_rows=(8000.0,)), kv_tokens=5000)
 
