@@ -179,19 +179,24 @@ def _steps(
     c: Claim, free: MutableMapping[str, int], order: int
 ) -> Iterable[tuple[tuple[float, float, float, int], int, int]]:
     a0, s0 = c.attainment(c.p, c.d), c.served(c.p, c.d)
-    for dp, dd in ((1, 0), (0, 1)):
-        n, hi = (c.p, c.hi_p) if dp else (c.d, c.hi_d)
-        if n >= hi or not fits(free, c.need(dp, dd)):
+    # One replica of either pool, or one of each: a deployment serving nothing (a pool at
+    # zero) only starts serving with both.
+    for dp, dd in ((1, 0), (0, 1), (1, 1)):
+        if c.p + dp > c.hi_p or c.d + dd > c.hi_d or not fits(free, c.need(dp, dd)):
             continue
         a1, s1 = c.attainment(c.p + dp, c.d + dd), c.served(c.p + dp, c.d + dd)
         gain_a = round(a1 - a0, _ROUND + 2)
         gain_s = round(s1 - s0, _ROUND + 2)
-        if gain_a <= 0 and gain_s <= 0 and (s0 <= 0 or _sibling_blocked(c, free, bool(dp))):
-            # Serving nothing yet, or its sibling pool is short and cannot grow: a replica
-            # here buys nothing, so leave the GPUs to others.
+        single = dp + dd == 1
+        if single and gain_a <= 0 and gain_s <= 0:
+            if s0 <= 0 or _sibling_blocked(c, free, bool(dp)):
+                # Serving nothing yet, or its sibling pool is short and cannot grow: this
+                # replica buys nothing, so leave the GPU to others.
+                continue
+        elif not single and gain_a <= 0 and gain_s <= 0:
             continue
-        cost = c.price_p if dp else c.price_d
-        short = (hi - n) / max(hi, 1)
+        cost = dp * c.price_p + dd * c.price_d
+        short = max((c.hi_p - c.p) / max(c.hi_p, 1) * dp, (c.hi_d - c.d) / max(c.hi_d, 1) * dd)
         key = (c.weight * gain_a / cost, gain_s / cost, short, -order)
         yield key, dp, dd
 

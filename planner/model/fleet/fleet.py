@@ -47,10 +47,16 @@ def allocate(
     stay = {n.name: VariantChoice(states[n.name].variant, None, None, None) for n in needs}
     plans = {n.name: _plan(n, states[n.name], stay[n.name], now, settings) for n in needs}
     claims, free = run_pass(plans, settings)
-    relief = _relief(plans, claims, free)
+    rooms = _rooms(plans, claims, free)
     choices = {
         n.name: choose_variant(
-            n, states[n.name], settings.prices, now, settings.hysteresis, relief.get(n.name, ())
+            n,
+            states[n.name],
+            settings.prices,
+            now,
+            settings.hysteresis,
+            rooms[n.name],
+            limited=_short(claims[n.name]),
         )
         for n in needs
     }
@@ -157,28 +163,19 @@ def _plan(
     return Plan(need, st, choice, held, running, want_p, want_d)
 
 
-def _relief(
+def _rooms(
     plans: Mapping[str, Plan], claims: Mapping[str, Claim], free: Mapping[str, int]
-) -> dict[str, list[str]]:
-    """Per budget-limited deployment, the other SLO-meeting variants whose wants fit what its
-    class could have: the free GPUs plus what lower classes hold above their minimums."""
-    out: dict[str, list[str]] = {}
+) -> dict[str, dict[str, int]]:
+    """Per deployment, the GPUs per type its priority class could give it beside what it runs:
+    the free GPUs plus what lower classes hold above their minimums."""
+    out: dict[str, dict[str, int]] = {}
     for name, plan in plans.items():
-        if not _short(claims[name]) or plan.held is not None:
-            continue
         room = dict(free)
         for other in claims.values():
             if other.rank > plan.need.rank:
                 for t, g in other.need(other.p - other.lo_p, other.d - other.lo_d).items():
                     room[t] = room.get(t, 0) + g
-        for vname, v in plan.need.variants.items():
-            if vname == plan.choice.variant or not v.meets_slo:
-                continue
-            need = {v.prefill.gpu_type: v.prefill.sized * v.prefill.gpus_per_replica}
-            t = v.decode.gpu_type
-            need[t] = need.get(t, 0) + v.decode.sized * v.decode.gpus_per_replica
-            if fits(room, need):
-                out.setdefault(name, []).append(vname)
+        out[name] = room
     return out
 
 

@@ -5,10 +5,10 @@ pools). A deployment moves to another variant when, on every tick for `hold_s` s
 - that variant is cheaper by at least `min_saving` of the current cost; or, for
   `rescue_hold_s` (short: the SLO is at stake),
 - the current variant cannot meet the SLO (sizing finds no size within the cluster), or
-- the current variant is held below its wants by the budget while the other one's wants fit
-  in what its priority class could have ("relief": free GPUs and what lower classes hold
-  above their minimums),
-so noise in the forecast never flips it back and forth. A deployment that runs nothing (new,
+- the current variant is held below its wants by the budget,
+and, in every case, that variant's wants fit what the deployment's priority class could give
+it beside what it runs (the free GPUs and what lower classes hold above their minimums): a
+move into a pool the budget cannot hold would only bounce back. So noise in the forecast never flips it back and forth. A deployment that runs nothing (new,
 or scaled to zero) moves at once: there is nothing to hold. A switch is make-before-break: the
 old replicas keep serving (and keep their GPUs, counted against the budget) until the new ones
 are ready, `startup_s` later; the caller starts one only where both fit.
@@ -16,8 +16,8 @@ are ready, `startup_s` later; the caller starts one only where both fit.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from sla_planner.model.fleet.config import Hysteresis
 from sla_planner.model.fleet.types import (
@@ -52,11 +52,25 @@ def want_cost(v: VariantNeed, prices: Mapping[str, float]) -> float:
     return total
 
 
+def want_gpus(v: VariantNeed) -> dict[str, int]:
+    """GPUs per type of what sizing wants on this variant."""
+    out: dict[str, int] = {}
+    for pool in (v.prefill, v.decode):
+        n = max(pool.sized, pool.limits.min_replicas)
+        out[pool.gpu_type] = out.get(pool.gpu_type, 0) + n * pool.gpus_per_replica
+    return out
+
+
 def cheapest(
-    need: DeploymentNeed, prices: Mapping[str, float], among: Collection[str] | None = None
+    need: DeploymentNeed, prices: Mapping[str, float], room: Mapping[str, int] | None = None
 ) -> str | None:
-    """The eligible (SLO-meeting) variant with the lowest want cost; config order breaks ties."""
-    names = [n for n, v in need.variants.items() if v.meets_slo and (among is None or n in among)]
+    """The eligible (SLO-meeting) variant with the lowest want cost, among those whose wants
+    fit `room` when given; config order breaks ties."""
+
+    def fits(v: VariantNeed) -> bool:
+        return room is None or all(g <= room.get(t, 0) for t, g in want_gpus(v).items())
+
+    names = [n for n, v in need.variants.items() if v.meets_slo and fits(v)]
     return min(names, key=lambda n: want_cost(need.variants[n], prices)) if names else None
 
 
@@ -66,15 +80,16 @@ def choose_variant(
     prices: Mapping[str, float],
     now: float,
     hysteresis: Hysteresis,
-    relief: Collection[str] = (),
+    room: Mapping[str, int] | None = None,
+    limited: bool = False,
 ) -> VariantChoice:
     """This tick's variant for a deployment that runs `state.variant`; see the module docstring.
-    `relief`: other variants whose wants fit the GPUs left free while the current one is
-    budget-limited."""
+    `room`: GPUs per type its class could give it beside what it runs (None: unlimited);
+    `limited`: the current variant is held below its wants this tick."""
     cur = state.variant
     if state.held is not None or cur not in need.variants:
         return VariantChoice(cur, None, None, None)
-    cand, why, rescue = _candidate(need, cur, prices, hysteresis, relief)
+    cand, why, rescue = _candidate(need, cur, prices, hysteresis, room, limited)
     if cand is None:
         return VariantChoice(cur, None, None, None)
     since = state.candidate_since if state.candidate == cand and state.candidate_since else now
@@ -105,20 +120,22 @@ def _candidate(
     cur: str,
     prices: Mapping[str, float],
     hysteresis: Hysteresis,
-    relief: Collection[str],
+    room: Mapping[str, int] | None,
+    limited: bool,
 ) -> tuple[str | None, str, bool]:
-    """(candidate, why, is it a rescue of the SLO rather than a saving)."""
-    best = cheapest(need, prices)
+    """(candidate, why, is it a rescue of the SLO rather than a saving). A candidate's wants
+    must fit `room`: moving to a variant the budget cannot hold would only bounce back."""
+    others = {n: v for n, v in need.variants.items() if n != cur}
+    best = cheapest(replace(need, variants=others), prices, room)
     if best is None:
         return None, "", False
     current = need.variants[cur]
     if not current.meets_slo:
         return best, f"{cur} cannot meet the SLO within the cluster", True
-    helped = cheapest(need, prices, [r for r in relief if r != cur])
-    if helped is not None:
-        return helped, f"{cur} is budget-limited; {helped}'s wants fit", True
+    if limited:
+        return best, f"{cur} is held below its wants by the budget; {best}'s fit", True
     cost_cur = want_cost(current, prices)
-    if best == cur or cost_cur <= 0:
+    if cost_cur <= 0:
         return None, "", False
     saving = (cost_cur - want_cost(need.variants[best], prices)) / cost_cur
     if saving >= max(hysteresis.min_saving, 1e-9):
