@@ -187,14 +187,15 @@ def _steps(
         a1, s1 = c.attainment(c.p + dp, c.d + dd), c.served(c.p + dp, c.d + dd)
         gain_a = round(a1 - a0, _ROUND + 2)
         gain_s = round(s1 - s0, _ROUND + 2)
-        single = dp + dd == 1
-        if single and gain_a <= 0 and gain_s <= 0:
-            if s0 <= 0 or _sibling_blocked(c, free, bool(dp)):
-                # Serving nothing yet, or its sibling pool is short and cannot grow: this
-                # replica buys nothing, so leave the GPU to others.
+        if gain_a <= 0 and gain_s <= 0:
+            if dp + dd == 2:
                 continue
-        elif not single and gain_a <= 0 and gain_s <= 0:
-            continue
+            sibling_short = c.d < c.hi_d if dp else c.p < c.hi_p
+            if sibling_short and (s0 <= 0 or _sibling_blocked(c, free, bool(dp))):
+                # Its sibling pool is short and either nothing is served yet (the joint step
+                # starts it) or it cannot grow: this replica alone buys nothing, so leave the
+                # GPU to others.
+                continue
         cost = dp * c.price_p + dd * c.price_d
         short = max((c.hi_p - c.p) / max(c.hi_p, 1) * dp, (c.hi_d - c.d) / max(c.hi_d, 1) * dd)
         key = (c.weight * gain_a / cost, gain_s / cost, short, -order)

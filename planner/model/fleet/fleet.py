@@ -158,8 +158,9 @@ def _plan(
         running, hist_p, hist_d = (0, 0), (), ()
     v = need.variants[choice.variant]
     window = settings.scale_down_window_s
-    want_p = pool_want(v.prefill, need, running[0], hist_p, now, window)
-    want_d = pool_want(v.decode, need, running[1], hist_d, now, window)
+    zero = st.prefill == 0 and st.decode == 0 and st.held is None
+    want_p = pool_want(v.prefill, need, running[0], hist_p, now, window, zero)
+    want_d = pool_want(v.decode, need, running[1], hist_d, now, window, zero)
     return Plan(need, st, choice, held, running, want_p, want_d)
 
 

@@ -92,7 +92,8 @@ def choose_variant(
     cand, why, rescue = _candidate(need, cur, prices, hysteresis, room, limited)
     if cand is None:
         return VariantChoice(cur, None, None, None)
-    since = state.candidate_since if state.candidate == cand and state.candidate_since else now
+    same = state.candidate == cand and state.candidate_since is not None
+    since = state.candidate_since if same and state.candidate_since is not None else now
     waited = now - since
     hold = hysteresis.rescue_hold_s if rescue else hysteresis.hold_s
     idle = state.prefill == 0 and state.decode == 0  # nothing runs: moving costs nothing

@@ -40,9 +40,13 @@ def pool_want(
     history: tuple[Recommendation, ...],
     now: float,
     window_s: float,
+    from_zero: bool | None = None,
 ) -> PoolWant:
     """The replicas one pool of the deployment's current variant asks for; see the module
-    docstring for the rules and their order."""
+    docstring for the rules and their order. `from_zero`: the deployment runs nothing now
+    (default: this pool runs nothing)."""
+    if from_zero is None:
+        from_zero = running == 0
     reasons: list[FleetReason] = []
     texts: list[str] = []
     if not need.has_history:
@@ -62,16 +66,16 @@ def pool_want(
             )
             text = f"{since} (idle window {need.idle_window_s:g} s): scaled to zero"
             return PoolWant(0, (FleetReason.SCALED_TO_ZERO,), text, ())
-        if base == 0:
+        if from_zero:
+            base = max(base, 1)
+            reasons.insert(0, FleetReason.WOKEN)
+            texts.insert(
+                0, f"{need.recent_requests:g} requests in the last interval: waking from zero"
+            )
+        elif base == 0:
             base = 1
-            if running == 0:
-                reasons.insert(0, FleetReason.WOKEN)
-                texts.insert(
-                    0, f"{need.recent_requests:g} requests in the last interval: waking from zero"
-                )
-            else:
-                reasons.insert(0, FleetReason.IDLE_HOLD)
-                texts.insert(0, "requests within the idle window: keeping one replica")
+            reasons.insert(0, FleetReason.IDLE_HOLD)
+            texts.insert(0, "requests within the idle window: keeping one replica")
     held = stabilize(history, base, now, window_s)
     want = held.replicas
     if want > base:
