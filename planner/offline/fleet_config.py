@@ -153,7 +153,7 @@ def _load_profiles(
 ) -> tuple[dict[str, LoadedProfile], list[str]]:
     from sla_planner.profiles.errors import ProfileError
     from sla_planner.profiles.interpolation import ProfileCurves
-    from sla_planner.profiles.registry import bundled_path, load_profile
+    from sla_planner.profiles.registry import bundled_path, list_bundled, load_profile
 
     out: dict[str, LoadedProfile] = {}
     warns: list[str] = []
@@ -163,14 +163,20 @@ def _load_profiles(
                 ref = pool.profile
                 if ref in out:
                     continue
+                where = f"deployments.{d.name}.variants.{v.name}.{pool_name}.profile"
                 local = ref if bundled_path(ref) is not None else str(_beside(base, ref))
+                if local != ref and not Path(local).exists():
+                    raise FleetConfigError(
+                        f"{path}: {where}: profile {ref!r} not found: not a bundled profile "
+                        f"({', '.join(list_bundled())}) nor a file or directory ({local}); "
+                        "fix the name or the path (relative paths are beside the config)"
+                    )
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         prof = load_profile(local)
                         curves = ProfileCurves(prof, warn=warns.append)
                 except (ProfileError, OSError, ValueError) as e:
-                    where = f"deployments.{d.name}.variants.{v.name}.{pool_name}.profile"
                     raise FleetConfigError(f"{path}: {where}: {' '.join(str(e).split())}") from None
                 out[ref] = LoadedProfile(curves, prof.gpu, prof.gpus_per_replica, prof.name)
     return out, warns
