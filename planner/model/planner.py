@@ -90,6 +90,7 @@ class Planner:
         self._last_isl = math.nan
         self._last_osl = math.nan
         self._seeded: tuple[int, int] | None = None
+        self._last_forecasts: list[DemandForecast] = []  # of the last planning_demand
 
     # -- inputs ----------------------------------------------------------------------------
     @property
@@ -173,13 +174,16 @@ class Planner:
 
     def planning_demand(
         self, now: float
-    ) -> tuple[list[PlanningDemand], DemandForecast, tuple[str, ...]] | None:
+    ) -> tuple[list[PlanningDemand], list[DemandForecast], tuple[str, ...]] | None:
         """The demand each forecast step is planned for at `now` (what decide() sizes), the
-        first step's forecast and the notes explaining it; None while there is no usable
+        forecast of each step and the notes explaining them; None while there is no usable
         history. The fleet planner sizes every variant of a deployment from this."""
         notes: list[str] = []
         plan = self._planning_demand(now, notes)
-        return None if plan is None else (plan[0], plan[1], tuple(notes))
+        if plan is None:
+            return None
+        steps, _ = plan
+        return steps, self._last_forecasts[: len(steps)], tuple(notes)
 
     # -- pieces ----------------------------------------------------------------------------
     def _planning_demand(
@@ -194,6 +198,7 @@ class Planner:
         stale = min(stale, _MAX_STALE_STEPS)
         h = horizon_steps(cfg)
         forecasts = self._demand.forecast(stale + h, cfg.planning_quantile)[stale:]
+        self._last_forecasts = forecasts
         if not forecasts:
             return None
         burst = self._burst.factor if self._burst is not None else 1.0

@@ -17,7 +17,9 @@ groups; a GPU type's budget is its count minus what switches in progress still h
       pool can carry its load, which one-replica steps never would.
    b. *Headroom up to the wants.* What sizing asks for carries margins beyond the model's
       target; leftover GPUs raise pools toward it, one replica at a time, by uncapped
-      attainment per dollar, then by the share of demand served, then by shortfall.
+      attainment per dollar, then by attainment at the forecast's mean demand (what a
+      squeezed deployment can still expect), then by the share of demand served (the
+      slower pool bounds it), then by shortfall.
    A lower class only gets what higher classes left: when the budget binds, lower classes
    shrink toward their minimums (the caller records the preemption).
 With no binding budget every deployment ends at its wants: the fleet then plans exactly as
@@ -74,8 +76,13 @@ class Claim:
     def attainment(self, p: int, d: int) -> float:
         return float(self.prefill.attainment[p] * self.decode.attainment[d])
 
+    def at_mean(self, p: int, d: int) -> float:
+        return self.prefill.expected(p) * self.decode.expected(d)
+
     def served(self, p: int, d: int) -> float:
-        return float(self.prefill.served[p] * self.decode.served[d])
+        """Share of demand the pair can serve at all: the pools are stages of one pipeline,
+        so the slower one bounds it."""
+        return float(min(self.prefill.served[p], self.decode.served[d]))
 
 
 def fits(free: MutableMapping[str, int], need: dict[str, int]) -> bool:
@@ -165,7 +172,7 @@ def best_jump(
 # ------------------------------------------------------------------------------------------
 def _headroom(members: list[Claim], free: MutableMapping[str, int]) -> None:
     while True:
-        best: tuple[tuple[float, float, float, int], Claim, int, int] | None = None
+        best: tuple[tuple[float, ...], Claim, int, int] | None = None
         for k, c in enumerate(members):
             for key, dp, dd in _steps(c, free, k):
                 if best is None or key > best[0]:
@@ -177,17 +184,18 @@ def _headroom(members: list[Claim], free: MutableMapping[str, int]) -> None:
 
 def _steps(
     c: Claim, free: MutableMapping[str, int], order: int
-) -> Iterable[tuple[tuple[float, float, float, int], int, int]]:
-    a0, s0 = c.attainment(c.p, c.d), c.served(c.p, c.d)
+) -> Iterable[tuple[tuple[float, ...], int, int]]:
+    a0, m0, s0 = c.attainment(c.p, c.d), c.at_mean(c.p, c.d), c.served(c.p, c.d)
     # One replica of either pool, or one of each: a deployment serving nothing (a pool at
     # zero) only starts serving with both.
     for dp, dd in ((1, 0), (0, 1), (1, 1)):
         if c.p + dp > c.hi_p or c.d + dd > c.hi_d or not fits(free, c.need(dp, dd)):
             continue
-        a1, s1 = c.attainment(c.p + dp, c.d + dd), c.served(c.p + dp, c.d + dd)
-        gain_a = round(a1 - a0, _ROUND + 2)
-        gain_s = round(s1 - s0, _ROUND + 2)
-        if gain_a <= 0 and gain_s <= 0:
+        p, d = c.p + dp, c.d + dd
+        gain_a = round(c.attainment(p, d) - a0, _ROUND + 2)
+        gain_m = round(c.at_mean(p, d) - m0, _ROUND + 2)
+        gain_s = round(c.served(p, d) - s0, _ROUND + 2)
+        if gain_a <= 0 and gain_m <= 0 and gain_s <= 0:
             if dp + dd == 2:
                 continue
             sibling_short = c.d < c.hi_d if dp else c.p < c.hi_p
@@ -198,7 +206,7 @@ def _steps(
                 continue
         cost = dp * c.price_p + dd * c.price_d
         short = max((c.hi_p - c.p) / max(c.hi_p, 1) * dp, (c.hi_d - c.d) / max(c.hi_d, 1) * dd)
-        key = (c.weight * gain_a / cost, gain_s / cost, short, -order)
+        key = (c.weight * gain_a / cost, c.weight * gain_m / cost, gain_s / cost, short, -order)
         yield key, dp, dd
 
 

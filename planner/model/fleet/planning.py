@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ from sla_planner.model.pool_plan import (
     size_prefill_for,
 )
 from sla_planner.model.sizing import SizingPolicy, SizingResult
-from sla_planner.model.types import DemandSample
+from sla_planner.model.types import DemandForecast, DemandSample
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,10 @@ class DeploymentPlanner:
             variants = {v.name: self._cold_variant(v, gpus) for v in self.variants}
             weight, notes = 0.0, ("no demand history yet",)
         else:
-            steps, forecast, notes = view
-            variants = {v.name: self._sized_variant(v, steps, gpus) for v in self.variants}
+            steps, forecasts, notes = view
+            forecast = forecasts[0]
+            means = [_at_mean(d, f) for d, f in zip(steps, forecasts, strict=True)]
+            variants = {v.name: self._sized_variant(v, steps, means, gpus) for v in self.variants}
             weight = max(d.rate_rps for d in steps)
         return DeploymentNeed(
             name=self.name,
@@ -131,19 +133,29 @@ class DeploymentPlanner:
 
     # -- pieces ----------------------------------------------------------------------------
     def _sized_variant(
-        self, v: VariantEngines, steps: Sequence[PlanningDemand], gpus: Mapping[str, int]
+        self,
+        v: VariantEngines,
+        steps: Sequence[PlanningDemand],
+        means: Sequence[PlanningDemand],
+        gpus: Mapping[str, int],
     ) -> VariantNeed:
         cfg, policy, scv = self.config, self.planner.policy, self.planner.prefill_scv
         sp = [size_prefill_for(v.prefill.curves, d, cfg, policy, scv) for d in steps]
         sd = [size_decode_for(v.decode.curves, d, cfg, policy) for d in steps]
         kp, kd = binding_step(sp), binding_step(sd)
         dp, dd = steps[kp], steps[kd]
-        p_score = prefill_scorer(v.prefill.curves, dp, cfg.sla.ttft_ms, scv)
-        d_score = decode_scorer(v.decode.curves, dd, cfg.sla.itl_ms)
+        p_scores = (
+            prefill_scorer(v.prefill.curves, dp, cfg.sla.ttft_ms, scv),
+            prefill_scorer(v.prefill.curves, means[kp], cfg.sla.ttft_ms, scv),
+        )
+        d_scores = (
+            decode_scorer(v.decode.curves, dd, cfg.sla.itl_ms),
+            decode_scorer(v.decode.curves, means[kd], cfg.sla.itl_ms),
+        )
         return VariantNeed(
             v.name,
-            _pool(v.prefill, sp[kp], p_score, cfg.prefill, gpus, dp, scv),
-            _pool(v.decode, sd[kd], d_score, cfg.decode, gpus, dd),
+            _pool(v.prefill, sp[kp], p_scores, cfg.prefill, gpus, dp, scv),
+            _pool(v.decode, sd[kd], d_scores, cfg.decode, gpus, dd),
         )
 
     def _cold_variant(self, v: VariantEngines, gpus: Mapping[str, int]) -> VariantNeed:
@@ -158,8 +170,8 @@ class DeploymentPlanner:
         cfg = self.config
         return VariantNeed(
             v.name,
-            _pool(v.prefill, cold(cfg.prefill), flat, cfg.prefill, gpus),
-            _pool(v.decode, cold(cfg.decode), flat, cfg.decode, gpus),
+            _pool(v.prefill, cold(cfg.prefill), (flat, flat), cfg.prefill, gpus),
+            _pool(v.decode, cold(cfg.decode), (flat, flat), cfg.decode, gpus),
         )
 
 
@@ -169,29 +181,44 @@ def pool_cap(engine: PoolEngine, limits: PoolLimits, gpus: Mapping[str, int]) ->
     return cap if limits.max_replicas is None else min(cap, limits.max_replicas)
 
 
+def _at_mean(d: PlanningDemand, f: DemandForecast) -> PlanningDemand:
+    """The step at the forecast's mean request count instead of its upper quantile."""
+    upper = max(x for x in (f.requests, f.requests_upper) if x is not None and math.isfinite(x))
+    ratio = f.requests / upper if upper > 0 and math.isfinite(f.requests) else 1.0
+    return replace(d, rate_rps=d.rate_rps * ratio, decode_rate_rps=d.decode_rate_rps * ratio)
+
+
+Scorer = Callable[[int, int], tuple[Any, Any]]
+
+
+def _curve(x: Any) -> np.ndarray:
+    # More replicas never attain less; enforced so the allocator's search is well posed.
+    return np.maximum.accumulate(np.clip(np.nan_to_num(np.asarray(x, float)), 0.0, 1.0))
+
+
 def _pool(
     engine: PoolEngine,
     sized: SizingResult,
-    scorer: Callable[[int, int], tuple[Any, Any]],
+    scorers: tuple[Scorer, Scorer],
     limits: PoolLimits,
     gpus: Mapping[str, int],
     demand: PlanningDemand | None = None,
     scv: float = 1.0,
 ) -> PoolNeed:
+    """`scorers`: at the planned demand and at the forecast's mean."""
     cap = pool_cap(engine, limits, gpus)
-    att, served = scorer(0, cap)
-    # More replicas never attain less; enforced so the allocator's search is well posed.
-    att = np.maximum.accumulate(np.clip(np.nan_to_num(np.asarray(att, float)), 0.0, 1.0))
-    served = np.maximum.accumulate(np.clip(np.nan_to_num(np.asarray(served, float)), 0.0, 1.0))
+    att, served = scorers[0](0, cap)
+    at_mean, _ = scorers[1](0, cap)
     return PoolNeed(
         engine.gpu_type,
         engine.gpus_per_replica,
         sized.replicas,
-        att,
-        served,
+        _curve(att),
+        _curve(served),
         sized.binding,
         sized.reason,
         limits,
         demand,
         scv,
+        _curve(at_mean),
     )

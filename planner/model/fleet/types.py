@@ -48,6 +48,13 @@ class PoolNeed:
     limits: PoolLimits
     demand: PlanningDemand | None = None  # the planned step that set the size (None: cold)
     service_scv: float = 1.0  # prefill's prompt-length SCV used for it
+    # Attainment at the forecast's mean demand (the planned one is at an upper quantile):
+    # what a squeezed pool can still be expected to attain. None: same as `attainment`.
+    attainment_mean: np.ndarray | None = None
+
+    def expected(self, n: int) -> float:
+        a = self.attainment if self.attainment_mean is None else self.attainment_mean
+        return float(a[n])
 
     @property
     def cap(self) -> int:
