@@ -29,6 +29,12 @@ def _finite(v: float | None, what: str) -> float | None:
     return v
 
 
+def _unique(names: list[str], what: str) -> None:
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"{what} must be unique; repeated: {', '.join(dup)}")
+
+
 class FleetSLO(_Strict):
     ttft_ms: float = Field(gt=0, description="time-to-first-token target, ms")
     itl_ms: float = Field(gt=0, description="inter-token latency target, ms")
@@ -133,10 +139,7 @@ class Deployment(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Deployment:
-        names = [v.name for v in self.variants]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"variant names must be unique; repeated: {', '.join(dup)}")
+        _unique([v.name for v in self.variants], "variant names")
         _finite(self.idle_window_s, "idle_window_s")
         return self
 
@@ -186,13 +189,10 @@ class FleetConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> FleetConfig:
-        names = [d.name for d in self.deployments]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"deployment names must be unique; repeated: {', '.join(dup)}")
+        _unique([d.name for d in self.deployments], "deployment names")
         classes = self.priority_classes
-        if classes is not None and len(set(classes)) != len(classes):
-            raise ValueError("priority_classes must not repeat a name")
+        if classes is not None:
+            _unique(classes, "priority_classes")
         kinds = {type(d.priority) for d in self.deployments}
         if len(kinds) > 1:
             raise ValueError(
