@@ -154,3 +154,17 @@ def test_a_pool_whose_sibling_wants_nothing_still_gets_its_wants():
     )
     alloc, _ = allocate([d], FleetState(), 60.0, settings({"A": 20}))
     assert replicas(alloc, "d") == (3, 0)
+
+
+def test_a_controller_seeds_the_state_from_what_the_cluster_runs():
+    # After a restart with no demand history, the fleet holds what the cluster runs (as the
+    # single planner's seed does), within the budget.
+    cold = need("d", variant("v", pool(sized=1), pool(sized=1)), has_history=False)
+    state = FleetState().with_cluster("d", "v", 3, 2)
+    alloc, state = allocate([cold], state, 0.0, settings({"A": 8}))
+    assert replicas(alloc, "d") == (3, 2)
+    assert alloc.by_name("d").prefill.reasons == (FleetReason.COLD,)
+    # The cluster changed outside the planner: the next tick starts from what it reports.
+    state = state.with_cluster("d", "v", 1, 1)
+    alloc, _ = allocate([cold], state, 60.0, settings({"A": 8}))
+    assert replicas(alloc, "d") == (1, 1)
