@@ -20,7 +20,7 @@ from sla_planner.errors import CommandError, SlaPlannerError, UsageError
 PROG = "sla-planner"
 
 # Subcommands always present, and ones other modules may provide (registered when importable).
-_COMMANDS = {"dry-run": "sla_planner.cli.dryrun"}
+_COMMANDS = {"dry-run": "sla_planner.cli.dryrun", "fleet": "sla_planner.cli.fleet"}
 _OPTIONAL_COMMANDS = {"run": "sla_planner.cli.run"}
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

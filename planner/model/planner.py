@@ -30,8 +30,15 @@ from sla_planner.model.planning_demand import (
     horizon_steps,
     planning_steps,
 )
+from sla_planner.model.pool_plan import (
+    binding_step,
+    decode_scorer,
+    prefill_scorer,
+    size_decode_for,
+    size_prefill_for,
+)
 from sla_planner.model.prompt_variability import PromptScvTracker
-from sla_planner.model.sizing import SizingPolicy, SizingResult, size_decode, size_prefill
+from sla_planner.model.sizing import SizingPolicy, SizingResult
 from sla_planner.model.stabilization import Stabilized, Stabilizer
 from sla_planner.model.types import Decision, DemandForecast, DemandSample, Pool, PoolDecision
 
@@ -83,6 +90,7 @@ class Planner:
         self._last_isl = math.nan
         self._last_osl = math.nan
         self._seeded: tuple[int, int] | None = None
+        self._last_forecasts: list[DemandForecast] = []  # of the last planning_demand
 
     # -- inputs ----------------------------------------------------------------------------
     @property
@@ -130,8 +138,7 @@ class Planner:
 
         sized_p = [self._size_prefill(d) for d in steps]
         sized_d = [self._size_decode(d) for d in steps]
-        kp = max(range(len(steps)), key=lambda i: (sized_p[i].replicas, -i))
-        kd = max(range(len(steps)), key=lambda i: (sized_d[i].replicas, -i))
+        kp, kd = binding_step(sized_p), binding_step(sized_d)
         dp, dd = steps[kp], steps[kd]
         notes.append(
             f"planned for q{cfg.planning_quantile:g} over {len(steps)} steps: prefill "
@@ -165,6 +172,19 @@ class Planner:
             refit = self._fit(stab_p.replicas, stab_d.replicas, dp, dd)
         return refit, stab_p, stab_d
 
+    def planning_demand(
+        self, now: float
+    ) -> tuple[list[PlanningDemand], list[DemandForecast], tuple[str, ...]] | None:
+        """The demand each forecast step is planned for at `now` (what decide() sizes), the
+        forecast of each step and the notes explaining them; None while there is no usable
+        history. The fleet planner sizes every variant of a deployment from this."""
+        notes: list[str] = []
+        plan = self._planning_demand(now, notes)
+        if plan is None:
+            return None
+        steps, _ = plan
+        return steps, self._last_forecasts[: len(steps)], tuple(notes)
+
     # -- pieces ----------------------------------------------------------------------------
     def _planning_demand(
         self, now: float, notes: list[str]
@@ -178,6 +198,7 @@ class Planner:
         stale = min(stale, _MAX_STALE_STEPS)
         h = horizon_steps(cfg)
         forecasts = self._demand.forecast(stale + h, cfg.planning_quantile)[stale:]
+        self._last_forecasts = forecasts
         if not forecasts:
             return None
         burst = self._burst.factor if self._burst is not None else 1.0
@@ -207,56 +228,18 @@ class Planner:
         return measured * p.prefill_scv_margin
 
     def _size_prefill(self, d: PlanningDemand) -> SizingResult:
-        p = self.policy
-        return size_prefill(
-            self.prefill_curves,
-            d.rate_rps,
-            d.isl,
-            self.config.sla.ttft_ms,
-            min_replicas=self.config.prefill.min_replicas,
-            quantile=p.ttft_quantile,
-            max_utilization=p.prefill_max_utilization,
-            service_scv=self.prefill_scv,
-            target_fraction=p.ttft_target_fraction,
-            with_latency=False,
-        )
+        return size_prefill_for(self.prefill_curves, d, self.config, self.policy, self.prefill_scv)
 
     def _size_decode(self, d: PlanningDemand) -> SizingResult:
-        p = self.policy
-        return size_decode(
-            self.decode_curves,
-            d.decode_rate_rps,
-            d.isl,
-            d.osl,
-            self.config.sla.itl_ms,
-            min_replicas=self.config.decode.min_replicas,
-            quantile=p.itl_quantile,
-            target_fraction=p.itl_target_fraction,
-            with_latency=False,
-        )
+        return size_decode_for(self.decode_curves, d, self.config, self.policy)
 
     def _fit(self, want_p: int, want_d: int, dp: PlanningDemand, dd: PlanningDemand) -> Allocation:
         cfg = self.config
-        pc, dc = self.prefill_curves, self.decode_curves
-        scv = self.prefill_scv
-
-        def prefill_score(lo: int, hi: int) -> tuple[Any, Any]:
-            return (
-                lm.ttft_attainment_curve(pc, dp.rate_rps, dp.isl, lo, hi, cfg.sla.ttft_ms, scv),
-                lm.prefill_served_curve(pc, dp.rate_rps, dp.isl, lo, hi),
-            )
-
-        def decode_score(lo: int, hi: int) -> tuple[Any, Any]:
-            return (
-                lm.itl_attainment_curve(
-                    dc, dd.decode_rate_rps, dd.isl, dd.osl, lo, hi, cfg.sla.itl_ms
-                ),
-                lm.decode_served_curve(dc, dd.decode_rate_rps, dd.isl, dd.osl, lo, hi),
-            )
-
+        scorer_p = prefill_scorer(self.prefill_curves, dp, cfg.sla.ttft_ms, self.prefill_scv)
+        scorer_d = decode_scorer(self.decode_curves, dd, cfg.sla.itl_ms)
         return fit_budget(
-            PoolRequest(want_p, cfg.prefill, self.gpus_prefill, prefill_score),
-            PoolRequest(want_d, cfg.decode, self.gpus_decode, decode_score),
+            PoolRequest(want_p, cfg.prefill, self.gpus_prefill, scorer_p),
+            PoolRequest(want_d, cfg.decode, self.gpus_decode, scorer_d),
             cfg.budget,
         )
 
