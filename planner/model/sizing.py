@@ -55,7 +55,10 @@ POLICY_SERVICE_SCV = 2.0
 # The measured SCV is a recent-window estimate: the margin covers a heavier-tailed mix arriving
 # (Mooncake measured 1.72 -> 2.15 planned) and Allen-Cunneen's approximation error.
 POLICY_SCV_MARGIN = 1.25
-_SEARCH_CAP = 1_000_000  # replicas; only hit by absurd inputs
+# Sizing never answers more than this many replicas: only absurd demand reaches it (a counter
+# glitch, a 1e18-token request), and the pools' max_replicas cap far below it anyway
+# (PoolLimits). Every search below is bounded by it, so sizing takes bounded time for any input.
+SEARCH_CAP = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -117,9 +120,11 @@ def _fewest_meeting(meets: Callable[[int], bool], lo: int) -> tuple[int, str]:
     utilisation cap; beyond it, the latency rule (doubling, then bisection)."""
     if meets(lo):
         return lo, "utilisation"
-    hi = lo * 2
-    while not meets(hi) and hi < _SEARCH_CAP:
-        lo, hi = hi, hi * 2
+    hi = min(lo * 2, SEARCH_CAP)
+    while hi < SEARCH_CAP and not meets(hi):
+        lo, hi = hi, min(hi * 2, SEARCH_CAP)
+    if hi == SEARCH_CAP and not meets(hi):
+        return hi, "latency"  # capped: the caller says so
     while hi - lo > 1:  # invariant: not meets(lo), meets(hi)
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if meets(mid) else (mid, hi)
@@ -135,10 +140,12 @@ def _decode_replicas_for(
     room = max(allowed - 1.0, 0.0)
     m_star = ((-z + math.sqrt(z * z + 4.0 * room)) / 2.0) ** 2
     if m_star <= 1e-9:
-        return m_star, _SEARCH_CAP
+        return m_star, SEARCH_CAP
     itl = float(curves.decode_itl_ms(m_star + 1.0, ctx))
-    n_needed = max(1, math.ceil(rate * osl * itl / (1000.0 * m_star) - 1e-9))
-    return m_star, min(n_needed, _SEARCH_CAP)
+    need = rate * osl * itl / (1000.0 * m_star)
+    if not need < SEARCH_CAP:  # also inf / NaN from absurd demand: ceil would overflow
+        return m_star, SEARCH_CAP
+    return m_star, max(1, math.ceil(need - 1e-9))
 
 
 def size_prefill(
@@ -187,8 +194,21 @@ def size_prefill(
         # requests must not queue at all. Keeps sizing monotone across the boundary.
         return lm.erlang_c(n, offered) <= miss
 
-    lo = max(1, math.ceil(offered / max_utilization - 1e-9))
+    least = offered / max_utilization
+    if not least < SEARCH_CAP:  # absurd demand (inf included): no search, the cap
+        return describe(
+            max(floor_n, SEARCH_CAP),
+            "utilisation",
+            f"{rate:.3g} req/s x {isl:.0f} tok needs more than {SEARCH_CAP} replicas: capped",
+        )
+    lo = max(1, math.ceil(least - 1e-9))
     n_needed, binding = _fewest_meeting(meets, lo)
+    if n_needed >= SEARCH_CAP and not meets(n_needed):
+        return describe(
+            max(floor_n, n_needed),
+            binding,
+            f"{rate:.3g} req/s x {isl:.0f} tok needs more than {SEARCH_CAP} replicas: capped",
+        )
     if not attainable:
         return describe(
             max(floor_n, n_needed),
