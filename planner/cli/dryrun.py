@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -66,16 +67,25 @@ _FLAG_OF = {
     "interval_s": "--interval-s",
     "startup_s": "--startup-s",
     "budget.max_gpus": "--max-gpus",
+    "prefill.min_replicas": "--min-prefill",
+    "prefill.max_replicas": "--max-prefill",
+    "decode.min_replicas": "--min-decode",
+    "decode.max_replicas": "--max-decode",
     "prefill": "--min-prefill/--max-prefill",
     "decode": "--min-decode/--max-decode",
     "forecaster": "--forecaster",
 }
 
 
+_FLAG_LOC = re.compile(
+    r"(?<![\w.-])(" + "|".join(re.escape(k) for k in sorted(_FLAG_OF, key=len, reverse=True)) + r"):"
+)
+
+
 def _flag_names(message: str) -> str:
-    for loc, flag in _FLAG_OF.items():
-        message = message.replace(f"{loc}:", f"{flag}:")
-    return message
+    """Settings paths in a validation message -> the flags that set them (one pass, so a flag
+    name is never rewritten again)."""
+    return _FLAG_LOC.sub(lambda m: f"{_FLAG_OF[m.group(1)]}:", message)
 
 
 def _check_forecaster(name: str) -> None:
