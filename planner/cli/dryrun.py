@@ -78,7 +78,9 @@ _FLAG_OF = {
 
 
 _FLAG_LOC = re.compile(
-    r"(?<![\w.-])(" + "|".join(re.escape(k) for k in sorted(_FLAG_OF, key=len, reverse=True)) + r"):"
+    r"(?<![\w.-])("
+    + "|".join(re.escape(k) for k in sorted(_FLAG_OF, key=len, reverse=True))
+    + r"):"
 )
 
 
