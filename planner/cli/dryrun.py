@@ -27,6 +27,10 @@ from sla_planner.cli.messages import format_validation_error
 from sla_planner.errors import UsageError
 from sla_planner.offline.outputs import Outputs, PoolProfiles, write_outputs
 
+# Decisions one dry run makes: ~69 days of 60 s intervals, up to about an hour of planning
+# (10-30 ms a decision). A trace spanning decades asks for millions: refused, not attempted.
+MAX_DRY_RUN_INTERVALS = 100_000
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     build_dryrun_parser(subparsers).set_defaults(func=run)
@@ -129,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     # User input first (flags, trace, profile, output dir), so mistakes surface before work.
     config = _build_config(args)
     spec = _build_source(args)
+    n = _interval_count(spec, args.interval_s)
     profiles = _load_profiles(args)
     _check_forecaster(args.forecaster)
     out = _prepare_out(Path(args.out))
@@ -137,7 +142,6 @@ def run(args: argparse.Namespace) -> int:
     from sla_planner.offline.dryrun import run_dry_run
 
     planner = Planner(config, profiles.prefill_curves, decode_curves=profiles.decode_curves)
-    n = math.ceil((spec.end - spec.start) / args.interval_s - 1e-9)
     warm = spec.warmup_intervals if args.warmup is None else min(args.warmup, spec.warmup_intervals)
     warm = min(warm, config.history_window)
     t0 = time.perf_counter()
@@ -169,6 +173,18 @@ def run(args: argparse.Namespace) -> int:
     )
     _print_summary(paths, spec.label, config, time.perf_counter() - t0)
     return 0
+
+
+def _interval_count(spec: SourceSpec, interval_s: float) -> int:
+    """Intervals to replay: each is a decision (~10-30 ms), so their number bounds the run."""
+    n = math.ceil((spec.end - spec.start) / interval_s - 1e-9)
+    if n > MAX_DRY_RUN_INTERVALS:
+        raise UsageError(
+            f"--start/--end span {n:,} intervals of {interval_s:g} s (from {iso(spec.start)} to "
+            f"{iso(spec.end)}); a dry run makes at most {MAX_DRY_RUN_INTERVALS:,} decisions: "
+            "pick a shorter range with --start/--end or a longer --interval-s"
+        )
+    return n
 
 
 def _run_settings(
