@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     spec = _build_source(args)
     n = _interval_count(spec, args.interval_s)
     profiles = _load_profiles(args)
+    _check_targets(config, profiles)
     _check_forecaster(args.forecaster)
     out = _prepare_out(Path(args.out))
 
@@ -161,18 +162,48 @@ def run(args: argparse.Namespace) -> int:
     simulated = simulate_dry_run(
         result, spec.source, profiles.prefill_curves, config, profiles.decode_curves
     )
+    extra: dict[str, Any] = {"warnings": _target_warnings(config, profiles, result.actual)}
+    if simulated is not None:
+        extra["simulated"] = simulated
     paths = write_outputs(
-        out,
-        result,
-        profiles,
-        config,
-        settings,
-        spec.label,
-        plot=not args.no_plot,
-        extra={"simulated": simulated} if simulated is not None else None,
+        out, result, profiles, config, settings, spec.label, plot=not args.no_plot, extra=extra
     )
     _print_summary(paths, spec.label, config, time.perf_counter() - t0)
     return 0
+
+
+_TARGET_FLAG = {"ttft_ms": "--ttft-ms", "itl_ms": "--itl-ms"}
+
+
+def _check_targets(config: Any, profiles: PoolProfiles) -> None:
+    """A target no request can meet (below the profile's floor) is refused before the run."""
+    from sla_planner.model.feasibility import impossible_targets
+
+    for t in impossible_targets(config.sla, profiles.prefill_curves, profiles.decode_curves):
+        flag = _TARGET_FLAG[t.target]
+        name = (profiles.prefill if t.target == "ttft_ms" else profiles.decode).name
+        raise UsageError(
+            f"{flag} {t.value_ms:g} is below what profile {name!r} can do: "
+            f"{t.message}; set {flag} to at least {math.ceil(t.floor_ms * 100) / 100:g} or "
+            "pass a faster profile"
+        )
+
+
+def _target_warnings(config: Any, profiles: PoolProfiles, actual: Any) -> list[str]:
+    """Targets below the idle latency of the replayed demand's mean request (request-weighted)."""
+    from sla_planner.model.feasibility import target_warnings
+
+    n = isl = osl = 0.0
+    for a in actual:
+        if a.requests > 0 and math.isfinite(a.isl_mean) and math.isfinite(a.osl_mean):
+            n += a.requests
+            isl += a.requests * a.isl_mean
+            osl += a.requests * a.osl_mean
+    if not n > 0:
+        return []
+    return target_warnings(
+        config.sla, profiles.prefill_curves, profiles.decode_curves, isl / n, osl / n
+    )
 
 
 def _interval_count(spec: SourceSpec, interval_s: float) -> int:
@@ -259,6 +290,7 @@ def _print_summary(paths: Outputs, label: str, config: Any, wall_s: float) -> No
         f"dry run: {r['intervals']} intervals of {config.interval_s:g} s over {label} "
         f"({r['total_requests']:,.0f} requests), profile {s['profile']}, "
         f"forecaster {config.forecaster}",
+        *(f"  warning            {w}" for w in r.get("warnings", [])),
         f"  GPU-hours          {r['gpu_hours']:.2f}",
         f"  SLA attainment     {_pct(r['expected_sla_attainment'])} expected "
         f"(TTFT {config.sla.ttft_ms:g} ms: {_pct(r['expected_ttft_attainment'])}, "

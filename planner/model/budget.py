@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sla_planner.errors import SlaPlannerError
+from sla_planner.errors import EXIT_USAGE, SlaPlannerError
 from sla_planner.model.config import Budget, PlannerConfig, PoolLimits
 
 # (lo, hi) -> (attainment, served fraction) for replicas lo..hi, each an array of hi - lo + 1.
@@ -40,7 +40,9 @@ _ROUND = 4  # attainment compared to 0.01 %: finer gains are noise in the model
 
 
 class BudgetConfigError(SlaPlannerError, ValueError):
-    """The budget and pool limits cannot be satisfied together."""
+    """The budget and pool limits cannot be satisfied together: a settings error (exit 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)
