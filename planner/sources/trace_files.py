@@ -38,6 +38,9 @@ __all__ = ["FORMATS", "BinnedTrace", "RequestTrace", "Trace", "TraceError", "loa
 # ~1.2 GB -- a month of a busy deployment's requests. Longer traces: aggregate them into an
 # aggregate CSV (counts and mean lengths per bin), which the dry run replays the same way.
 MAX_TRACE_ROWS = 50_000_000
+# Largest number a trace field may hold. Absurd values below it (a 1e18-token request) load, for
+# the planner's demand guard to clip; above it sums and squares of a few rows overflow to inf.
+MAX_TRACE_VALUE = 1e20
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,6 +190,11 @@ def _number(p: Path, line: int, name: str, value: object, *, integer_ok: bool = 
         raise TraceError(f"{p}:{line}: {name} {value!r} is not a number; fix the row") from None
     if not math.isfinite(x) or x < 0:
         raise TraceError(f"{p}:{line}: {name} {value!r} must be a finite number >= 0; fix the row")
+    if x > MAX_TRACE_VALUE:
+        raise TraceError(
+            f"{p}:{line}: {name} {value!r} is beyond any real trace (at most "
+            f"{MAX_TRACE_VALUE:g}); fix the row"
+        )
     return x
 
 

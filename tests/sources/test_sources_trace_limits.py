@@ -101,3 +101,17 @@ def test_not_utf8_names_the_line(tmp_path):
     p.write_bytes(AZURE_HEAD.encode() + b"2023-11-16 18:15:47.00,3,4\xe9\n")
     message = _load_bounded(p)
     assert ":3:" in message and "not UTF-8" in message
+
+
+def test_numbers_that_would_overflow_the_sums_are_refused(tmp_path):
+    p = tmp_path / "huge.csv"
+    p.write_text(AZURE_HEAD + "2023-11-16 18:15:47.00,1e308,5\n2023-11-16 18:15:48.00,1e308,5\n")
+    message = _load_bounded(p)
+    assert ":3:" in message and "ContextTokens" in message and "1e+20" in message
+
+
+def test_a_1e18_token_request_is_still_a_trace(tmp_path):
+    """Absurd but finite: kept, so the planner's demand guard (not the loader) handles it."""
+    p = tmp_path / "outlier.csv"
+    p.write_text(AZURE_HEAD + "2023-11-16 18:15:47.00,100,1000000000000000000\n")
+    assert float(load_trace(p).osl.max()) == 1e18
