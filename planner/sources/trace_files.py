@@ -113,6 +113,7 @@ def load_trace(path: str | Path) -> Trace:
         if not head or not head[-1][1].strip():
             raise TraceError(f"{p}: the file is empty; expected {_FORMAT_HELP}")
         first = head[-1][1]
+        _check_text(p, head[-1][0], first)
         every = itertools.chain(head, lines)
         if first.lstrip().startswith("{"):
             return _read_mooncake(p, every)
@@ -133,6 +134,19 @@ def load_trace(path: str | Path) -> Trace:
         f"{p}:1: unrecognised trace format (header {','.join(header)[:120]!r}); "
         f"expected {_FORMAT_HELP}"
     )
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def _check_text(p: Path, line: int, text: str) -> None:
+    """A first line with control bytes (NUL...) is binary data, whatever it decodes as."""
+    m = _CONTROL.search(text)
+    if m:
+        raise TraceError(
+            f"{p}:{line}: binary data (byte 0x{ord(m.group()):02x}), not a text trace; "
+            f"expected {_FORMAT_HELP}"
+        )
 
 
 def _text_of(lines: Lines, seen: list[int]) -> Iterator[str]:

@@ -86,3 +86,27 @@ def test_decode_sizing_is_bounded_for_absurd_demand(h200, rate, isl, osl):
 def test_prefill_sizing_at_huge_minimum_is_bounded(h200):
     r = finishes(lambda: size_prefill(h200, 5.0, ISL, TTFT, min_replicas=10**9))
     assert r.replicas == 10**9 and math.isfinite(r.quantile_ms)
+
+
+def test_budget_tables_are_capped_even_for_unvalidated_limits(h200):
+    """Scoring tables span the replica counts a pool may take; with validated settings those
+    are at most REPLICAS_LIMIT, and the fit caps them so even hand-built limits stay bounded."""
+    from sla_planner.model import latency_model as lm
+    from sla_planner.model.budget import PoolRequest, fit_budget
+    from sla_planner.model.config import REPLICAS_LIMIT, Budget, PoolLimits
+
+    unbounded = PoolLimits.model_construct(min_replicas=1, max_replicas=None)
+    budget = Budget.model_construct(
+        max_gpus=10**15, min_prefill_decode_ratio=None, max_prefill_decode_ratio=10.0
+    )
+
+    def score(lo, hi):
+        assert hi - lo <= REPLICAS_LIMIT
+        return lm.ttft_attainment_curve(h200, 50.0, ISL, lo, hi, TTFT), np.ones(hi - lo + 1)
+
+    a = finishes(
+        lambda: fit_budget(
+            PoolRequest(10**9, unbounded, 1, score), PoolRequest(1, unbounded, 1, score), budget
+        )
+    )
+    assert a.prefill <= REPLICAS_LIMIT and a.decode <= REPLICAS_LIMIT
