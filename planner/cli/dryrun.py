@@ -162,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
     simulated = simulate_dry_run(
         result, spec.source, profiles.prefill_curves, config, profiles.decode_curves
     )
-    extra: dict[str, Any] = {"warnings": _target_warnings(config, profiles, result.actual)}
+    warnings = [*_target_warnings(config, profiles, result.actual), *_guard_warnings(result)]
+    extra: dict[str, Any] = {"warnings": warnings}
     if simulated is not None:
         extra["simulated"] = simulated
     paths = write_outputs(
@@ -204,6 +205,16 @@ def _target_warnings(config: Any, profiles: PoolProfiles, actual: Any) -> list[s
     return target_warnings(
         config.sla, profiles.prefill_curves, profiles.decode_curves, isl / n, osl / n
     )
+
+
+def _guard_warnings(result: Any) -> list[str]:
+    """The demand guard's clips (model/robust_demand.py), as one line: how many decisions saw
+    clipped demand, and the first clip."""
+    clipped = [n for d in result.decisions for n in d.notes if n.startswith("demand guard:")]
+    if not clipped:
+        return []
+    hit = sum(any(n.startswith("demand guard:") for n in d.notes) for d in result.decisions)
+    return [f"{hit} decision(s) planned on clipped outliers; first: {clipped[0]}"]
 
 
 def _interval_count(spec: SourceSpec, interval_s: float) -> int:

@@ -98,3 +98,30 @@ def test_a_simulation_longer_than_its_cap_is_skipped_not_allocated(h200):
 def test_absurd_flags_are_one_usage_line(tmp_path, capsys, flags, needle):
     code, err, _ = run(capsys, *flags, "--out", str(tmp_path / "o"))
     assert code == 2 and len(err) == 1 and needle in err[0], err
+
+
+def test_a_clipped_outlier_is_reported_in_the_summary_and_report(tmp_path, capsys):
+    """Defect 4: one 1e18-output-token request made the dry run recommend 1,000,000 decode
+    replicas. Now the demand guard clips it, and the user is told."""
+    import csv
+    import json
+
+    rows = "".join(
+        f"2023-11-16 18:{m:02d}:{s:02d}.5,{300 + m},{40 + s}\n"
+        for m in range(10)
+        for s in range(0, 60, 5)
+    )
+    p = tmp_path / "outlier.csv"
+    p.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        + rows
+        + "2023-11-16 18:05:30.1,300,1000000000000000000\n"
+    )
+    out = tmp_path / "o"
+    code, err, stdout = run(capsys, "--trace", str(p), "--out", str(out))
+    assert code == 0, err
+    with (out / "decisions.csv").open() as f:
+        assert max(int(r["decode_replicas"]) for r in csv.DictReader(f)) <= 2
+    warnings = json.loads((out / "report.json").read_text())["warnings"]
+    assert any("demand guard" in w and "OSL" in w for w in warnings), warnings
+    assert "demand guard" in stdout

@@ -55,7 +55,7 @@ TRACES = {
     "negative": _file("neg.csv", AZURE + OK_ROWS + "2023-11-16 18:11:00.0,-10,4\n"),
     "overflowing": _file("big.csv", AZURE + OK_ROWS + "2023-11-16 18:11:00.0,1e300,4\n"),
     "one-1e18-token-request": _file(
-        "outlier.csv", AZURE + OK_ROWS + "2023-11-16 18:09:30.1,300,1000000000000000000\n"
+        "outlier.csv", AZURE + OK_ROWS + "2023-11-16 18:05:30.1,300,1000000000000000000\n"
     ),
     "wrong-columns": _file("cols.csv", "when,prompt,output\n1,2,3\n"),
     "binary-junk": _file("junk.csv", bytes(range(256)) * 64),
@@ -205,6 +205,7 @@ RUN_CONFIGS = {
     "unknown-key": _config_edit(lambda d: d["planner"].update(intervall_s=60)),
     "missing-profile": _config_edit(lambda d: d.pop("profile")),
     "bad-profile-path": _config_edit(lambda d: d.update(profile="/nonexistent/p.yaml")),
+    "zero-kv-profile": "zero-kv-profile",  # defect 4: `run --once` wrote spec.replicas 1e6
     "not-a-mapping": "just a string\n",
     "not-yaml": "planner: [unclosed\n",
     "empty": "",
@@ -215,7 +216,10 @@ RUN_CONFIGS = {
 def test_malformed_run_config(cli, tmp_path, case):
     spec = RUN_CONFIGS[case]
     path = tmp_path / "planner.yaml"
-    if case == "interval-inf":
+    if case == "zero-kv-profile":
+        profile = PROFILES["zero-kv-usage"](tmp_path)
+        path.write_text(yaml.safe_dump({**RUN_CONFIG, "profile": str(profile)}))
+    elif case == "interval-inf":
         path.write_text(yaml.safe_dump(RUN_CONFIG).replace("interval_s: 60", "interval_s: .inf"))
     elif case == "ttft-nan":
         path.write_text(yaml.safe_dump(RUN_CONFIG).replace("ttft_ms: 200", "ttft_ms: .nan"))
