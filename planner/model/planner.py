@@ -16,6 +16,7 @@ Timing of a decision made at `now` for the interval [now, now + interval):
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -38,6 +39,7 @@ from sla_planner.model.pool_plan import (
     size_prefill_for,
 )
 from sla_planner.model.prompt_variability import PromptScvTracker
+from sla_planner.model.robust_demand import DemandGuard
 from sla_planner.model.sizing import SizingPolicy, SizingResult
 from sla_planner.model.stabilization import Stabilized, Stabilizer
 from sla_planner.model.types import Decision, DemandForecast, DemandSample, Pool, PoolDecision
@@ -85,6 +87,9 @@ class Planner:
             else None
         )
         self._scv = PromptScvTracker()
+        # Outliers clipped before anything learns from them; their notes go on the next decision.
+        self._guard = DemandGuard()
+        self._guard_notes: deque[str] = deque(maxlen=8)
         self._observed = 0  # samples fed (gap fillers excluded)
         self._next_start: float | None = None  # end of the last observed interval
         self._last_isl = math.nan
@@ -108,6 +113,8 @@ class Planner:
             for k in range(min(missing, self.config.history_window)):
                 gap_start = self._next_start + k * step
                 self._demand.observe(DemandSample(gap_start, step, math.nan, math.nan, math.nan))
+        sample, clipped = self._guard.clip(sample)
+        self._guard_notes.extend(clipped)
         self._demand.observe(sample)
         if self._burst is not None:
             self._burst.observe(sample)
@@ -130,7 +137,8 @@ class Planner:
     # -- the decision ----------------------------------------------------------------------
     def decide(self, now: float) -> Decision:
         cfg = self.config
-        notes: list[str] = []
+        notes: list[str] = list(self._guard_notes)
+        self._guard_notes.clear()
         plan = self._planning_demand(now, notes)
         if plan is None:
             return self._cold_decision(now, notes)
