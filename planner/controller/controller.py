@@ -13,6 +13,13 @@ Rules it keeps, and why:
   grace) - stacking would over-provision before the first scale-up has had any effect.
 - Any failure (metrics, 404, 403, 409 beyond retries, API down, planner error) holds the pool at
   its last good state, says why (log line, reason, error counter) and retries on a short timer.
+- Missing data is never zero demand: while the newest demand data is incomplete (a scrape gap,
+  NaN samples) no pool is scaled down; a failed forecast holds.
+- The planning part of a tick runs under a deadline (tick_deadline): past it, the pools hold.
+  Tick starts and ends feed the loop's health (/healthz, and whether the Lease is renewed).
+- Leadership is checked again after the blocking calls, and every write goes through the
+  LeaseGuard (a fresh Lease check right before it); a decision growing a pool by orders of
+  magnitude is refused.
 - One pool changed and the other not: reported as partial (log, metric, decision endpoint).
 - Only the leader writes; standbys keep observing and deciding so a failover starts warm.
 - Start and every gain of leadership resume from the cluster: read replicas, seed the planner.
@@ -26,11 +33,13 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from sla_planner.actuators.base import Actuator, ActuatorError, ReplicaStatus
+from sla_planner.actuators.base import Actuator, ActuatorError, WriteGuard
 from sla_planner.controller.clock import Clock
-from sla_planner.controller.demand_feed import DemandFeed, PlanningCore
+from sla_planner.controller.demand_feed import DemandFeed, Failure, PlanningCore
 from sla_planner.controller.error_kinds import classify_actuator_error
 from sla_planner.controller.exporter import PlannerMetrics
+from sla_planner.controller.health import LoopHealth
+from sla_planner.controller.partial import report_partial
 from sla_planner.controller.pool_action import (
     ActionKind,
     budget_cap,
@@ -43,10 +52,12 @@ from sla_planner.controller.pool_state import (
     PoolState,
     current_snapshot,
     decided_snapshot,
-    partial_pairs,
     pool_decision,
 )
+from sla_planner.controller.reasons import ErrorKind, ReasonCode
+from sla_planner.controller.resume import resume_from_cluster
 from sla_planner.controller.snapshot import ControllerSnapshot, PoolSnapshot, log_decision
+from sla_planner.controller.tick_deadline import DeadlineExceeded, DeadlineRunner
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.types import Pool
 from sla_planner.sources.base import MetricsSource
@@ -68,7 +79,12 @@ class Controller:
         metrics: PlannerMetrics | None = None,
         is_leader: Callable[[], bool] | None = None,
         logger: logging.Logger | None = None,
+        write_guard: WriteGuard | None = None,
+        deadline: DeadlineRunner | None = None,
+        health: LoopHealth | None = None,
     ) -> None:
+        """`write_guard` fences every write (LeaseGuard); `deadline` runs the planning part of
+        a tick; `health` is told when ticks start and end (defaults: built here)."""
         self.planner = planner
         self.source = source
         self.actuators = dict(actuators)
@@ -90,10 +106,19 @@ class Controller:
         self._pools = {p: PoolState(p, intervals[p], next_due=-math.inf) for p in POOLS}
         keep = min(self.loop.backfill_intervals, config.history_window)
         self._feed = DemandFeed(planner, source, self.metrics, self.log, self.step_s, keep)
+        shortest = min(intervals.values())
+        self.deadline_s = self.loop.tick_deadline_s or shortest
+        self._deadline = deadline or DeadlineRunner("planner")
+        self.health = health or LoopHealth(
+            self.loop.liveness_stale_s or 3 * shortest,
+            clock.now,
+            self._deadline.stuck_for,
+        )
+        self._guard = write_guard
+        self._stop: threading.Event | None = None
         self._seeded = False
-        self._resume_error: tuple[str, str] | None = None
+        self._resume_error: Failure | None = None
         self._was_leader = False
-        self._last_tick: float | None = None
         self._partial = False
         self._lock = threading.Lock()
         self._snapshot: ControllerSnapshot | None = None
@@ -115,6 +140,7 @@ class Controller:
 
     def run(self, stop: threading.Event, max_ticks: int | None = None) -> int:
         """Tick until `stop` is set (SIGTERM) or `max_ticks` ticks ran. Returns ticks run."""
+        self._stop = stop  # also cuts a planning call short
         ticks = 0
         while not stop.is_set() and (max_ticks is None or ticks < max_ticks):
             self.tick()
@@ -128,8 +154,14 @@ class Controller:
 
     def tick(self, force: bool = False) -> ControllerSnapshot:
         """Do whatever is due at clock.now(): observe, decide, actuate. `force`: all pools due."""
+        self.health.tick_started()
+        try:
+            return self._tick(force)
+        finally:
+            self.health.tick_finished()
+
+    def _tick(self, force: bool) -> ControllerSnapshot:
         now = self.clock.now()
-        self._last_tick = now
         leader = bool(self._is_leader())
         if leader and not self._was_leader:
             # Gained leadership: resume from what the cluster runs now, and act at once.
@@ -148,17 +180,18 @@ class Controller:
         if not self._seeded:
             # Never act on a decision made without the cluster's replicas seeded in: the
             # stabiliser would not know what runs and could scale straight down.
-            kind, text = self._resume_error or ("api", "unknown error")
-            why = f"cluster state could not be read: {text}"
-            return self._hold(due, now, leader, f"hold_{kind}", why)
+            code, text = self._resume_error or (ReasonCode.HOLD_API, "unknown error")
+            return self._hold(due, now, leader, code, f"cluster state could not be read: {text}")
 
         needs_decision = bool(regular) or any(self._pools[p].retry_needs_decision for p in retry)
         if needs_decision:
-            failure = self._feed.observe(now) or self._feed.decide(now)
+            failure = self._plan(now)
             if failure is not None:
                 return self._hold(due, now, leader, *failure)
         if self._feed.decision is None:
-            return self._hold(due, now, leader, "hold_planner", "no decision yet")
+            return self._hold(due, now, leader, ReasonCode.HOLD_PLANNER, "no decision yet")
+        # Planning blocked (I/O, compute): leadership may have lapsed meanwhile.
+        leader = bool(self._is_leader())
 
         # Read both pools: the budget cap needs the other pool's state, and /metrics shows both.
         read_errors = {p: e for p in POOLS if (e := self._read_status(p)) is not None}
@@ -167,10 +200,12 @@ class Controller:
             if p in read_errors:
                 kind, text = read_errors[p]
                 self.metrics.count_error(kind)
-                self._fail(p, now, f"hold_{kind}", text, needs_decision=False)
+                self._fail(p, now, ReasonCode.hold(kind), text, needs_decision=False)
             else:
                 self._actuate(p, now, leader)
-        self._check_partial()
+        self._partial = report_partial(
+            self._pools, self.metrics, self.log, self.loop.retry_interval_s, self._partial
+        )
         return self._publish(now, leader)
 
     # --------------------------------------------------------------- internals
@@ -188,8 +223,23 @@ class Controller:
             self._pools[p].retry_due = None
         return regular, retry
 
+    def _plan(self, now: float) -> Failure | None:
+        """Observe and decide under the tick deadline; a failure or overrun is a hold."""
+        try:
+            return self._deadline.run(
+                lambda: self._feed.observe(now) or self._feed.decide(now),
+                self.deadline_s,
+                self._stop,
+            )
+        except DeadlineExceeded as exc:
+            self.metrics.count_error(ErrorKind.DEADLINE)
+            self.log.warning(
+                "tick_deadline_exceeded deadline_s=%g error=%r", self.deadline_s, str(exc)
+            )
+            return ReasonCode.HOLD_DEADLINE, f"planning did not finish in time: {exc}"
+
     def _hold(
-        self, due: set[Pool], now: float, leader: bool, code: str, why: str
+        self, due: set[Pool], now: float, leader: bool, code: ReasonCode, why: str
     ) -> ControllerSnapshot:
         """Hold every due pool at its last good state (a failure before actuation)."""
         for p in due:
@@ -204,43 +254,15 @@ class Controller:
 
     def _resume(self, now: float) -> None:
         """Read what the cluster runs and seed the planner with it (start, restart, new leader)."""
-        statuses: dict[Pool, ReplicaStatus] = {}
-        for p in POOLS:
-            try:
-                statuses[p] = self.actuators[p].status()
-            except ActuatorError as exc:
-                kind = classify_actuator_error(exc)
-                self.metrics.count_error(kind)
-                self._resume_error = (kind, str(exc))
-                self.log.warning(
-                    "resume_failed pool=%s kind=%s error=%r: holding until the target can be read",
-                    p.value,
-                    kind,
-                    str(exc),
-                )
-                return
-        for p, st in statuses.items():
-            s = self._pools[p]
-            s.status = st
-            s.target = st.desired
-            s.last_ok_at = now
-            if st.ready < st.desired:
-                # When that scale-up began is unknown: count the grace from now (conservative).
-                s.starting_since = now
+        err = resume_from_cluster(self._pools, self.actuators, self.planner, now, self.log)
+        if err is not None:
+            self.metrics.count_error(err[0])
+            self._resume_error = (ReasonCode.hold(err[0]), err[1])
+            return
         self._resume_error = None
-        seed = getattr(self.planner, "seed", None)
-        if callable(seed):
-            seed(statuses[Pool.PREFILL].desired, statuses[Pool.DECODE].desired, now)
         self._seeded = True
-        self.log.info(
-            "resumed prefill_replicas=%d prefill_ready=%d decode_replicas=%d decode_ready=%d",
-            statuses[Pool.PREFILL].desired,
-            statuses[Pool.PREFILL].ready,
-            statuses[Pool.DECODE].desired,
-            statuses[Pool.DECODE].ready,
-        )
 
-    def _read_status(self, p: Pool) -> tuple[str, str] | None:
+    def _read_status(self, p: Pool) -> tuple[ErrorKind, str] | None:
         try:
             self._pools[p].status = self.actuators[p].status()
         except ActuatorError as exc:
@@ -271,30 +293,39 @@ class Controller:
             leader=leader,
             grace_s=self.grace_s,
             now=now,
+            data_gap=self._feed.incomplete,
+            max_step_factor=self.loop.max_step_factor,
         )
         if action.kind is ActionKind.STANDBY:
-            self._set(p, now, action.replicas, "standby", action.reason, False)
+            self._set(p, now, action.replicas, ReasonCode.STANDBY, action.reason, False)
+            return
+        if action.kind is ActionKind.HOLD_ABSURD:
+            self.metrics.count_error(ErrorKind.ABSURD_DECISION)
+            self._set(p, now, s.target, ReasonCode.HOLD_ABSURD, action.reason, True)
+            return
+        if action.kind is ActionKind.HOLD_INCOMPLETE:
+            self._set(p, now, s.target, ReasonCode.HOLD_INCOMPLETE, action.reason, True)
             return
         if action.kind is ActionKind.HOLD_STARTING:
-            self._set(p, now, s.target, "hold_starting", action.reason, True)
+            self._set(p, now, s.target, ReasonCode.HOLD_STARTING, action.reason, True)
             self._schedule_retry(p, now, needs_decision=False)
             return
         if action.startup_timeout:
-            self.metrics.count_error("startup_timeout")
+            self.metrics.count_error(ErrorKind.STARTUP_TIMEOUT)
         want = action.replicas
         assert want is not None
         if action.kind is ActionKind.STEADY:
             s.target = want
             s.failing = None
             s.last_ok_at = now
-            self._set(p, now, want, "steady", action.reason, False)
+            self._set(p, now, want, ReasonCode.STEADY, action.reason, False)
             return
-        err = self._scale_with_retries(p, want)
+        err = self._scale(p, want)
         if err is not None:
             kind, text = err
-            self._fail(p, now, f"hold_{kind}", text, needs_decision=False)
+            self._fail(p, now, ReasonCode.hold(kind), text, needs_decision=False)
             return
-        code = "scale_up" if want > st.desired else "scale_down"
+        code = ReasonCode.SCALE_UP if want > st.desired else ReasonCode.SCALE_DOWN
         if want > st.desired:
             s.starting_since = now
         s.target = want
@@ -304,54 +335,28 @@ class Controller:
         s.status = replace(st, desired=want, ready=min(st.ready, want))
         self._set(p, now, want, code, action.reason, False)
 
-    def _scale_with_retries(self, p: Pool, replicas: int) -> tuple[str, str] | None:
-        """None on success, else (error kind, text). 409: re-read and rewrite a few times."""
-        for attempt in range(self.loop.conflict_retries + 1):
-            if not self._is_leader():  # fencing: leadership may have lapsed since the tick began
-                return "standby", "lost leadership before writing"
-            try:
-                self.actuators[p].scale(replicas)
-                return None
-            except ActuatorError as exc:
-                kind = classify_actuator_error(exc)
-                if kind != "conflict" or attempt == self.loop.conflict_retries:
-                    self.metrics.count_error(kind)
-                    return kind, str(exc)
-                self.log.info("conflict pool=%s attempt=%d: re-reading", p.value, attempt + 1)
-                if (err := self._read_status(p)) is not None:
-                    self.metrics.count_error(err[0])
-                    return err
-        raise AssertionError("unreachable")
+    def _scale(self, p: Pool, replicas: int) -> tuple[ErrorKind, str] | None:
+        """None on success, else (error kind, text). The actuator is the one retry layer (409:
+        re-read and rewrite a bounded number of times); the guard fences each write."""
+        if not self._is_leader():  # leadership may have lapsed since the tick began
+            self.metrics.count_error(ErrorKind.NOT_LEADER)
+            return ErrorKind.NOT_LEADER, "lost leadership before writing"
+        try:
+            self.actuators[p].scale(replicas, guard=self._guard)
+            return None
+        except ActuatorError as exc:
+            kind = classify_actuator_error(exc)
+            self.metrics.count_error(kind)
+            return kind, str(exc)
 
-    def _fail(self, p: Pool, now: float, code: str, why: str, *, needs_decision: bool) -> None:
+    def _fail(
+        self, p: Pool, now: float, code: ReasonCode, why: str, *, needs_decision: bool
+    ) -> None:
         """Hold `p` at its last good target because something failed; retry soon."""
         s = self._pools[p]
         s.failing = why
         self._set(p, now, s.target, code, f"holding at {s.target}: {why}", True)
         self._schedule_retry(p, now, needs_decision=needs_decision)
-
-    def _check_partial(self) -> None:
-        """Partial: one pool moved while the other has been failing to follow since."""
-        partial = partial_pairs(self._pools)
-        was = self._partial
-        self._partial = bool(partial)
-        for ok, bad in partial:
-            text = (
-                f"PARTIAL: {ok.value} is at {self._pools[ok].target} but {bad.value} could not "
-                f"follow ({self._pools[bad].failing}); retrying {bad.value} every "
-                f"{self.loop.retry_interval_s:.0f} s"
-            )
-            self.metrics.count_error("partial_actuation")
-            self.log.warning(
-                "partial_actuation scaled=%s held=%s reason=%r", ok.value, bad.value, text
-            )
-            for x in (ok, bad):
-                sn = self._pools[x].snapshot
-                if sn is not None and not sn.reason.startswith("PARTIAL"):
-                    self._pools[x].snapshot = replace(sn, reason=f"{text}; {sn.reason}")
-                self.metrics.count_decision(x.value, "partial")
-        if was and not partial:
-            self.log.info("partial_actuation_resolved")
 
     def _schedule_retry(self, p: Pool, now: float, *, needs_decision: bool) -> None:
         s = self._pools[p]
@@ -360,7 +365,7 @@ class Controller:
         s.retry_due = due if due < s.next_due else None  # else the regular tick comes first
 
     def _set(
-        self, p: Pool, now: float, desired: int | None, code: str, reason: str, held: bool
+        self, p: Pool, now: float, desired: int | None, code: ReasonCode, reason: str, held: bool
     ) -> None:
         s = self._pools[p]
         if not held:
@@ -387,6 +392,7 @@ class Controller:
             notes=self._feed.notes,
             last_metrics_ok_at=self._feed.last_ok_at,
             last_tick_at=now,
+            data_incomplete=self._feed.incomplete,
         )
         self.metrics.update(snap)
         for ps in (snap.prefill, snap.decode):

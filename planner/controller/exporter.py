@@ -39,9 +39,13 @@ _GAUGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "last_decision": ("sla_planner_last_decision_timestamp_seconds", "Unix time of the last decision.", ()),
 }  # fmt: skip
 _COUNTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "decisions": ("sla_planner_decisions", "Pool decisions by outcome (scale_up, scale_down, steady, hold_*, standby, partial).", ("pool", "reason")),
-    "errors": ("sla_planner_errors", "Errors by kind (metrics, not_found, forbidden, conflict, api, planner, partial_actuation, leader_election, startup_timeout).", ("kind",)),
+    "decisions": ("sla_planner_decisions", "Pool decisions by outcome (controller.reasons.ReasonCode: scale_up, scale_down, steady, standby, partial, hold_*).", ("pool", "reason")),
+    "errors": ("sla_planner_errors", "Errors by kind (controller.reasons.ErrorKind: metrics, metrics_incomplete, forecast, planner, deadline, absurd_decision, not_leader, not_found, forbidden, conflict, invalid, api, partial_actuation, leader_election, startup_timeout).", ("kind",)),
 }  # fmt: skip
+
+
+def _label(code: str) -> str:
+    return str(getattr(code, "value", code))
 
 
 class PlannerMetrics:
@@ -75,10 +79,12 @@ class PlannerMetrics:
         self.gpu_budget.set(math.nan)
 
     def count_decision(self, pool: str, reason_code: str) -> None:
-        self.decisions.labels(pool=pool, reason=reason_code).inc()
+        """`reason_code`: a controller.reasons.ReasonCode (a str enum; its value is the label)."""
+        self.decisions.labels(pool=pool, reason=_label(reason_code)).inc()
 
     def count_error(self, kind: str) -> None:
-        self.errors.labels(kind=kind).inc()
+        """`kind`: a controller.reasons.ErrorKind (a str enum; its value is the label)."""
+        self.errors.labels(kind=_label(kind)).inc()
 
     def set_leader(self, leader: bool) -> None:
         self.is_leader.set(1 if leader else 0)

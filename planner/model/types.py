@@ -21,6 +21,8 @@ class DemandSample:
     latencies are None when the source does not have them. `peak_rate` is the highest
     request rate (req/s) over the interval's sub-windows (e.g. 10 s): the burst inside the
     interval that its mean hides; None when the source cannot resolve below the interval.
+    `incomplete` says why the interval's data is known to be incomplete (a scrape gap, NaN
+    samples): its counts are then a lower bound, never evidence of a demand drop.
     """
 
     start: float  # unix seconds, bin start
@@ -35,6 +37,7 @@ class DemandSample:
     peak_rate: float | None = None
     peak_window_s: float | None = None
     isl_scv: float | None = None
+    incomplete: str | None = None
 
     @property
     def rate(self) -> float:
