@@ -48,8 +48,17 @@ class PoolDecisionOut(_Model):
     )
     targetMs: float | None = Field(description="SLA target: TTFT for prefill, ITL for decode")
     reason: str
-    reasonCode: str = Field(description="scale_up, scale_down, steady, standby, hold_<why>")
+    reasonCode: str = Field(
+        description="controller.reasons.ReasonCode: scale_up, scale_down, steady, standby, "
+        "partial, hold_<why>"
+    )
     held: bool = Field(description="true when the pool is held at its last good state")
+    binding: str | None = Field(
+        None, description="what set sizing's size (model.pool_reasons.Binding), e.g. latency"
+    )
+    limit: str | None = Field(
+        None, description="what overrode sizing (model.pool_reasons.Limit), e.g. budget, none"
+    )
 
 
 class GpusOut(_Model):
@@ -103,8 +112,10 @@ def _pool_out(ps: PoolSnapshot) -> PoolDecisionOut:
         expectedLatencyMs=_finite(ps.expected_latency_ms),
         targetMs=_finite(ps.target_ms),
         reason=ps.reason,
-        reasonCode=ps.reason_code,
+        reasonCode=str(ps.reason_code),
         held=ps.held,
+        binding=None if ps.binding is None else str(ps.binding),
+        limit=None if ps.limit is None else str(ps.limit),
     )
 
 

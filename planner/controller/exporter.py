@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from sla_planner.model.pool_reasons import Binding, Limit
+
 if TYPE_CHECKING:
     from sla_planner.controller.snapshot import ControllerSnapshot
 
@@ -37,6 +39,8 @@ _GAUGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "is_leader": ("sla_planner_is_leader", "1 when this instance holds the leader Lease.", ()),
     "partial": ("sla_planner_partial_actuation", "1 while one pool was scaled and the other could not be (retried every tick).", ()),
     "last_decision": ("sla_planner_last_decision_timestamp_seconds", "Unix time of the last decision.", ()),
+    "binding": ("sla_planner_sizing_binding", "1 for what set the pool's sizing (model.pool_reasons.Binding: idle, minimum, latency, utilisation, kv, unattainable, no_history), 0 for the others.", ("pool", "reason")),
+    "limit": ("sla_planner_limit", "1 for what overrode the pool's sizing (model.pool_reasons.Limit: none, budget, max_replicas, ratio_bounds, stabilisation, ratio_raised), 0 for the others.", ("pool", "reason")),
 }  # fmt: skip
 _COUNTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "decisions": ("sla_planner_decisions", "Pool decisions by outcome (controller.reasons.ReasonCode: scale_up, scale_down, steady, standby, partial, hold_*).", ("pool", "reason")),
@@ -64,6 +68,8 @@ class PlannerMetrics:
     is_leader: Gauge
     partial: Gauge
     last_decision: Gauge
+    binding: Gauge
+    limit: Gauge
     decisions: Counter
     errors: Counter
 
@@ -104,6 +110,13 @@ class PlannerMetrics:
                 self.expected_latency.labels(pool=pool).set(ps.expected_latency_ms)
             if ps.target_ms is not None:
                 self.target_latency.labels(pool=pool).set(ps.target_ms)
+            for gauge, enum, value in (
+                (self.binding, Binding, ps.binding),
+                (self.limit, Limit, ps.limit),
+            ):
+                if value is not None:  # one series per code: 1 for the current one
+                    for code in enum:
+                        gauge.labels(pool=pool, reason=code.value).set(1 if code == value else 0)
         if snap.forecast is not None:
             self.forecast_requests.set(snap.forecast.requests)
             self.forecast_isl.set(snap.forecast.isl)

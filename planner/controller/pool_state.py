@@ -111,4 +111,6 @@ def decided_snapshot(
         reason_code=code,
         held=held,
         updated_at=now,
+        binding=pd.binding if pd else None,
+        limit=pd.limit if pd else None,
     )

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from sla_planner.controller.reasons import ReasonCode
+from sla_planner.model.pool_reasons import Binding, Limit
 from sla_planner.model.types import DemandForecast, Pool
 
 
@@ -23,6 +24,8 @@ class PoolSnapshot:
     reason_code: ReasonCode
     held: bool
     updated_at: float | None
+    binding: Binding | None = None  # the planner's: what set sizing's size
+    limit: Limit | None = None  # the planner's: what overrode it
 
 
 @dataclass(frozen=True)

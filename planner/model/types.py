@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 
+from sla_planner.model.pool_reasons import Binding, Limit
+
 
 class Pool(str, Enum):
     PREFILL = "prefill"
@@ -66,6 +68,8 @@ class PoolDecision:
     expected_latency_ms: float  # TTFT for prefill, ITL for decode, at `replicas`
     target_ms: float
     reason: str = ""
+    binding: Binding | None = None  # what set sizing's size (None: not from the planner)
+    limit: Limit | None = None  # what overrode it (Limit.NONE: nothing)
 
 
 @dataclass(frozen=True)

@@ -121,26 +121,82 @@ class IncompleteTail:
         return self.inner.time_range()
 
 
-def test_incomplete_tail_never_scales_down_but_may_scale_up(kube, api_client, clock, tmp_path):
-    trace = write_step_trace(tmp_path / "t.csv", TRACE_T0, [(40, 50.0), (30, 100.0)])
-    cfg = planner_config(scale_down_window_s=0)
+def test_no_scale_down_while_the_newest_data_is_incomplete(kube, api_client, clock, tmp_path):
+    # Demand drops at minute 35; the complete intervals show it, and the 3-minute scale-down
+    # window would let the pools shrink from minute 38 on - but from minute 36 the newest
+    # interval comes back incomplete, and a count that is a lower bound cannot justify less.
+    trace = write_step_trace(tmp_path / "t.csv", TRACE_T0, [(35, 100.0), (35, 20.0)])
+    cfg = planner_config(scale_down_window_s=180)
     source = IncompleteTail(trace_source(trace))
     ctl, metrics = controller(kube, api_client, clock, source, Planner(cfg, curves()), cfg)
     clock.set(TRACE_T0 + 20 * STEP)
-    drive(ctl, clock, 15 * STEP)
+    drive(ctl, clock, 16 * STEP)
     sized = replicas(kube)
-    source.n = 1  # the newest interval shows a tenth of its requests
+    source.n = 1
     seen = []
-    drive(ctl, clock, 4 * STEP, lambda t, s: seen.append((replicas(kube), s.decode.reason_code)))
-    assert all(p >= sized[0] and d >= sized[1] for (p, d), _ in seen), seen
-    assert ctl.snapshot().decode.reason_code in (ReasonCode.HOLD_INCOMPLETE, ReasonCode.STEADY)
-    assert sample_value(
-        metrics, "sla_planner_errors_total", kind=ErrorKind.METRICS_INCOMPLETE.value
-    )
-    # Demand doubles (the complete intervals before the tail show it): scale-ups go ahead.
-    drive(ctl, clock, 10 * STEP)
-    grown = replicas(kube)
-    assert grown[0] > sized[0] and grown[1] > sized[1], (sized, grown)
-    # Complete again: the planner follows demand down as before.
-    source.n = 0
-    assert ctl.snapshot().is_leader
+    drive(ctl, clock, 5 * STEP, lambda t, s: seen.append((replicas(kube), s.decode.reason_code)))
+    assert all(p >= sized[0] and d >= sized[1] for (p, d), _ in seen), (sized, seen)
+    assert seen[-1][1] == ReasonCode.HOLD_INCOMPLETE
+    assert "no scale-down" in ctl.snapshot().decode.reason
+    kind = ErrorKind.METRICS_INCOMPLETE.value
+    assert sample_value(metrics, "sla_planner_errors_total", kind=kind) >= 5
+    source.n = 0  # complete again: the pools follow demand down
+    drive(ctl, clock, 2 * STEP)
+    now = replicas(kube)
+    assert now[0] < sized[0] and now[1] < sized[1], (sized, now)
+
+
+def test_scale_up_goes_ahead_on_incomplete_data(kube, api_client, clock, tmp_path):
+    trace = write_step_trace(tmp_path / "t.csv", TRACE_T0, [(35, 30.0), (35, 100.0)])
+    cfg = planner_config(scale_down_window_s=0)
+    source = IncompleteTail(trace_source(trace), n=1)  # the newest interval is always partial
+    ctl, _ = controller(kube, api_client, clock, source, Planner(cfg, curves()), cfg)
+    clock.set(TRACE_T0 + 20 * STEP)
+    drive(ctl, clock, 14 * STEP)
+    before = replicas(kube)
+    drive(ctl, clock, 6 * STEP)  # the complete intervals before the tail show 100 req/s
+    after = replicas(kube)
+    assert after[0] > before[0] and after[1] > before[1], (before, after)
+
+
+class AbsurdPlanner:
+    """A real Planner whose decode decision is replaced by an absurd one while `absurd` is set
+    (what a degenerate profile made of it: 1,000,000 replicas)."""
+
+    def __init__(self, inner: Planner) -> None:
+        self.inner, self.absurd = inner, False
+
+    def observe(self, sample: DemandSample) -> None:
+        self.inner.observe(sample)
+
+    def seed(self, prefill: int, decode: int, now: float) -> None:
+        self.inner.seed(prefill, decode, now)
+
+    def decide(self, now: float):
+        d = self.inner.decide(now)
+        if not self.absurd:
+            return d
+        return replace(d, decode=replace(d.decode, replicas=1_000_000, gpus=1_000_000))
+
+
+def test_a_decision_growing_a_pool_by_orders_of_magnitude_is_refused(
+    kube, api_client, clock, tmp_path
+):
+    trace = write_step_trace(tmp_path / "t.csv", TRACE_T0, [(60, 50.0)])
+    cfg = planner_config(budget={"max_gpus": None})
+    planner = AbsurdPlanner(Planner(cfg, curves()))
+    ctl, metrics = controller(kube, api_client, clock, trace_source(trace), planner, cfg)
+    clock.set(TRACE_T0 + 20 * STEP)
+    drive(ctl, clock, 5 * STEP)
+    sized = replicas(kube)
+    kube.clear_log()
+    planner.absurd = True
+    drive(ctl, clock, 3 * STEP)
+    assert replicas(kube) == sized
+    assert not any(DECODE_NAME in w.path for w in kube.writes())
+    snap = ctl.snapshot()
+    assert snap.decode.held and snap.decode.reason_code == ReasonCode.HOLD_ABSURD
+    assert "refusing 1000000 replicas" in snap.decode.reason
+    assert snap.prefill.reason_code != ReasonCode.HOLD_ABSURD  # the other pool goes on
+    kind = ErrorKind.ABSURD_DECISION.value
+    assert sample_value(metrics, "sla_planner_errors_total", kind=kind) >= 1
