@@ -175,7 +175,9 @@ class LeaderElector:
             raise NotLeaderError(f"cannot confirm the Lease before writing: {exc}") from None
         spec = lease.spec or client.V1LeaseSpec()
         seen = lease.metadata.resource_version if lease.metadata else None
-        if spec.holder_identity != self.identity or (version is not None and seen != version):
+        with self._lock:  # our own renewal may have landed while we read
+            ours = (version, self._lease_version)
+        if spec.holder_identity != self.identity or (version is not None and seen not in ours):
             raise NotLeaderError(
                 f"the Lease {self.namespace}/{self.name} is now held by "
                 f"{spec.holder_identity or 'nobody'} (version {seen}, ours {version})"
