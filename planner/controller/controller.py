@@ -13,13 +13,10 @@ Rules it keeps, and why:
   grace) - stacking would over-provision before the first scale-up has had any effect.
 - Any failure (metrics, 404, 403, 409 beyond retries, API down, planner error) holds the pool at
   its last good state, says why (log line, reason, error counter) and retries on a short timer.
-- Missing data is never zero demand: while the newest demand data is incomplete (a scrape gap,
-  NaN samples) no pool is scaled down; a failed forecast holds.
-- The planning part of a tick runs under a deadline (tick_deadline): past it, the pools hold.
-  Tick starts and ends feed the loop's health (/healthz, and whether the Lease is renewed).
-- Leadership is checked again after the blocking calls, and every write goes through the
-  LeaseGuard (a fresh Lease check right before it); a decision growing a pool by orders of
-  magnitude is refused.
+- Never act on bad data or stale leadership: no scale-down while the newest demand data is
+  incomplete, a failed forecast holds, planning runs under a deadline (tick_deadline) and
+  feeds the loop's health (health), every write is fenced (lease_guard), absurd growth is
+  refused (pool_action).
 - One pool changed and the other not: reported as partial (log, metric, decision endpoint).
 - Only the leader writes; standbys keep observing and deciding so a failover starts warm.
 - Start and every gain of leadership resume from the cluster: read replicas, seed the planner.
@@ -52,6 +49,7 @@ from sla_planner.controller.pool_state import (
     PoolState,
     current_snapshot,
     decided_snapshot,
+    other_pool_gpus,
     pool_decision,
 )
 from sla_planner.controller.reasons import ErrorKind, ReasonCode
@@ -128,10 +126,6 @@ class Controller:
     def snapshot(self) -> ControllerSnapshot | None:
         with self._lock:
             return self._snapshot
-
-    @property
-    def last_metrics_ok_at(self) -> float | None:
-        return self._feed.last_ok_at
 
     def next_wakeup(self) -> float:
         times = [s.next_due for s in self._pools.values()]
@@ -270,14 +264,6 @@ class Controller:
             return kind, str(exc)
         return None
 
-    def _budget_cap(self, p: Pool) -> int | None:
-        """Most replicas `p` may have given what the other pool holds right now."""
-        other = Pool.DECODE if p is Pool.PREFILL else Pool.PREFILL
-        o = self._pools[other]
-        # The other pool may still run what it was asked for before, or more than it was asked.
-        held = max(o.status.desired if o.status is not None else 0, o.target or 0)
-        return budget_cap(self.config.budget.max_gpus, held * self.gpr[other], self.gpr[p])
-
     def _actuate(self, p: Pool, now: float, leader: bool) -> None:
         s = self._pools[p]
         assert self._feed.decision is not None and s.status is not None
@@ -288,7 +274,9 @@ class Controller:
             st,
             target=s.target,
             since=s.starting_since,
-            cap=self._budget_cap(p),
+            cap=budget_cap(
+                self.config.budget.max_gpus, other_pool_gpus(self._pools, p, self.gpr), self.gpr[p]
+            ),
             budget_gpus=self.config.budget.max_gpus,
             leader=leader,
             grace_s=self.grace_s,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from sla_planner.actuators.base import ReplicaStatus
@@ -49,6 +50,14 @@ class PoolState:
 
 def pool_decision(decision: Decision, p: Pool) -> PoolDecision:
     return decision.prefill if p is Pool.PREFILL else decision.decode
+
+
+def other_pool_gpus(pools: Mapping[Pool, PoolState], p: Pool, gpr: Mapping[Pool, int]) -> int:
+    """GPUs the pool other than `p` holds right now: it may still run what it was asked for
+    before, or more than it was asked (the budget cap of `p` must allow for both)."""
+    other = Pool.DECODE if p is Pool.PREFILL else Pool.PREFILL
+    o = pools[other]
+    return max(o.status.desired if o.status is not None else 0, o.target or 0) * gpr[other]
 
 
 def partial_pairs(pools: dict[Pool, PoolState]) -> list[tuple[Pool, Pool]]:
