@@ -184,8 +184,9 @@ class Controller:
                 return self._hold(due, now, leader, *failure)
         if self._feed.decision is None:
             return self._hold(due, now, leader, ReasonCode.HOLD_PLANNER, "no decision yet")
-        # Planning blocked (I/O, compute): leadership may have lapsed meanwhile.
-        leader = bool(self._is_leader())
+        # Planning blocked (I/O, compute): leadership may have lapsed meanwhile (a gain waits
+        # for the next tick, which resumes from the cluster first).
+        leader = leader and bool(self._is_leader())
 
         # Read both pools: the budget cap needs the other pool's state, and /metrics shows both.
         read_errors = {p: e for p in POOLS if (e := self._read_status(p)) is not None}

@@ -27,7 +27,11 @@ Edges and holes:
   data begins so the dry run does not warm the forecaster up on such zeros.
 - A hole in the middle longer than `lookback_s` (default 300 s, Prometheus' own lookback):
   the growth across it is spread evenly over its intervals, not turned into zeros then a spike.
-  Shorter holes are bridged by the lookback (the growth lands where the next scrape does).
+  So is a shorter one that leaves an interval boundary without a fresh request-counter sample
+  (a scrape gap) or with a NaN one (`sources.prometheus_coverage`).
+- Intervals at the edges that a scrape gap or NaN samples leave incomplete (nothing after them
+  to complete them, or nothing before) say so in `DemandSample.incomplete`, with their count as
+  a lower bound: the live loop never reads them as a demand drop.
 - Zero-traffic intervals have requests=0 and NaN ISL/OSL; latency fields are NaN when the
   interval had no observations and None when the engine does not export the histogram.
 
