@@ -24,7 +24,7 @@ from sla_planner.model import latency_model as lm
 from sla_planner.model.budget import Allocation, PoolRequest, fit_budget, validate_budget
 from sla_planner.model.burst import BurstTracker
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.decision_reasons import pool_reason
+from sla_planner.model.decision_reasons import pool_limit, pool_reason
 from sla_planner.model.planning_demand import (
     PlanningDemand,
     finite_pos,
@@ -38,6 +38,7 @@ from sla_planner.model.pool_plan import (
     size_decode_for,
     size_prefill_for,
 )
+from sla_planner.model.pool_reasons import Binding, Limit
 from sla_planner.model.prompt_variability import PromptScvTracker
 from sla_planner.model.robust_demand import DemandGuard
 from sla_planner.model.sizing import SizingPolicy, SizingResult
@@ -270,6 +271,8 @@ class Planner:
         itl = lm.expected_itl_ms(
             self.decode_curves, dd.decode_rate_rps, dd.isl, dd.osl, alloc.decode
         )
+        why_p = (sp, fitted.prefill, stp, alloc.prefill, fitted, alloc, cfg.prefill.max_replicas)
+        why_d = (sd, fitted.decode, std, alloc.decode, fitted, alloc, cfg.decode.max_replicas)
         return Decision(
             timestamp=now,
             prefill=PoolDecision(
@@ -279,9 +282,9 @@ class Planner:
                 wanted_replicas=sp.replicas,
                 expected_latency_ms=ttft,
                 target_ms=cfg.sla.ttft_ms,
-                reason=pool_reason(
-                    sp, fitted.prefill, stp, alloc.prefill, fitted, alloc, cfg.prefill.max_replicas
-                ),
+                reason=pool_reason(*why_p),
+                binding=Binding(sp.binding),
+                limit=pool_limit(*why_p),
             ),
             decode=PoolDecision(
                 pool=Pool.DECODE,
@@ -290,9 +293,9 @@ class Planner:
                 wanted_replicas=sd.replicas,
                 expected_latency_ms=itl,
                 target_ms=cfg.sla.itl_ms,
-                reason=pool_reason(
-                    sd, fitted.decode, std, alloc.decode, fitted, alloc, cfg.decode.max_replicas
-                ),
+                reason=pool_reason(*why_d),
+                binding=Binding(sd.binding),
+                limit=pool_limit(*why_d),
             ),
             forecast=forecast,
             budget_gpus=cfg.budget.max_gpus,
@@ -319,7 +322,10 @@ class Planner:
         nan = math.nan
 
         def pool(p: Pool, replicas: int, gpus: int, wanted: int, target: float) -> PoolDecision:
-            return PoolDecision(p, replicas, gpus, wanted, nan, target, why)
+            limit = _cold_limit(replicas, wanted, alloc)
+            return PoolDecision(
+                p, replicas, gpus, wanted, nan, target, why, Binding.NO_HISTORY, limit
+            )
 
         return Decision(
             timestamp=now,
@@ -329,6 +335,17 @@ class Planner:
             budget_gpus=cfg.budget.max_gpus,
             notes=tuple(notes),
         )
+
+
+def _cold_limit(replicas: int, wanted: int, alloc: Allocation) -> Limit:
+    """What overrode the replicas held without demand history (see decision_reasons)."""
+    if replicas == wanted:
+        return Limit.NONE
+    if replicas > wanted:
+        return Limit.RATIO_RAISED if alloc.ratio_adjusted else Limit.STABILISATION
+    if alloc.budget_limited:
+        return Limit.BUDGET
+    return Limit.RATIO_BOUNDS if alloc.ratio_adjusted else Limit.MAX_REPLICAS
 
 
 def _make_demand_forecaster(
