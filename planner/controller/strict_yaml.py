@@ -8,8 +8,10 @@ from typing import Any
 
 import yaml
 
+from sla_planner.errors import UsageError
 
-class DuplicateKeyError(yaml.constructor.ConstructorError):
+
+class DuplicateKeyError(UsageError, yaml.constructor.ConstructorError):
     """A mapping repeats a key; `key`, `line` (1-based) and `first_line` say where."""
 
     def __init__(self, key: object, line: int, first_line: int, mark: yaml.Mark) -> None:

@@ -101,7 +101,6 @@ def test_prefill_drain_waits_for_batch_in_progress(profile: dict) -> None:
     assert drained[0].t_removed == pytest.approx(99.9 + S)
 
 
-
 _OVERSIZED = """
 import numpy as np
 from sla_planner.evaluation.des import Requests, Schedule, replay
