@@ -5,16 +5,32 @@ Validated with pydantic so a bad value is rejected with a message naming the fie
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sla_planner.model.error_budget import ErrorBudgetSettings
+from sla_planner.model.reactive import ReactiveSettings
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SLA(_Strict):
+class SLO(_Strict):
+    """The operator's objective: `attainment` of requests meet TTFT <= ttft_ms AND mean
+    ITL <= itl_ms. None: no attainment target, fixed-margin sizing (the planner before SLO
+    targeting; sla_planner.model.planner.Planner)."""
+
     ttft_ms: float = Field(200.0, gt=0, description="time-to-first-token target, ms")
     itl_ms: float = Field(25.0, gt=0, description="inter-token latency target, ms")
+    # Below 0.5 a planner would be told that most requests may miss: a typo, not an SLO.
+    attainment: float | None = Field(
+        0.99, ge=0.5, lt=1.0, allow_inf_nan=False, description="share of requests to meet both"
+    )
+
+
+SLA = SLO  # the old name (configs and code written before SLO targeting)
 
 
 class PoolLimits(_Strict):
@@ -47,7 +63,7 @@ class Budget(_Strict):
 
 
 class PlannerConfig(_Strict):
-    sla: SLA = SLA()
+    slo: SLO = SLO()
     interval_s: float = Field(60.0, gt=0, description="decision interval, seconds")
     startup_s: float = Field(120.0, ge=0, description="time for a new replica to become ready")
     budget: Budget = Budget()
@@ -70,3 +86,23 @@ class PlannerConfig(_Strict):
     # The factor assumed while a source gives no peak rates (Prometheus without
     # peak_window_s): 1.1 is the p90 measured on the Azure 2024 week at 10 s sub-windows.
     burst_fallback: float = Field(1.1, ge=1.0, le=4.0)
+    # How the planner corrects its margin from measured attainment (slo.attainment set).
+    error_budget: ErrorBudgetSettings = ErrorBudgetSettings()
+    # The fast path between predictive ticks (sla_planner.model.reactive): scale up at once
+    # on a burst beyond the plan.
+    reactive: ReactiveSettings = ReactiveSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_name(cls, data: Any) -> Any:
+        """`sla:` is the old name of `slo:`; configs written before SLO targeting still load."""
+        if isinstance(data, dict) and "sla" in data:
+            if "slo" in data:
+                raise ValueError("give slo or its old name sla, not both")
+            data = {("slo" if k == "sla" else k): v for k, v in data.items()}
+        return data
+
+    @property
+    def sla(self) -> SLO:
+        """The SLO under its old name (code written before SLO targeting reads config.sla)."""
+        return self.slo
