@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -164,8 +163,12 @@ def decode_need(
         need = target + 1
     if need <= target:
         return target, None
-    what = f"{waiting:.0f} waiting for a slot" if waiting > 0 else (
-        f"{running:.0f} running > {ready} x {per:.0f} ITL-feasible" if over else f"KV {kv:.0%}"
+    what = (
+        f"{waiting:.0f} waiting for a slot"
+        if waiting > 0
+        else (
+            f"{running:.0f} running > {ready} x {per:.0f} ITL-feasible" if over else f"KV {kv:.0%}"
+        )
     )
     n = _bounded(target, need, s.max_step)
     return n, f"decode: {what}: {target} -> {n}"

@@ -41,7 +41,7 @@ from sla_planner.model.slo_sizing import (
 )
 from sla_planner.model.types import Decision, DemandForecast, DemandSample, Pool
 
-_PLANS_KEPT = 64  # decisions remembered to match measured windows with their expectation
+_PLANS_KEPT = 64  # decisions remembered to match measured windows with their plan
 _BUCKET = math.log(1.01)  # lengths within 1% share one decode table
 _SHARES_KEPT = 256
 
@@ -71,9 +71,9 @@ class SloPlanner(Planner):
             raise ValueError("SloPlanner needs slo.attainment; use Planner for fixed margins")
         self._demand = _Recording(self._demand)
         self.error_budget = ErrorBudgetController(target, config.error_budget)
+        self._plans: deque[tuple[float, bool]] = deque(maxlen=_PLANS_KEPT)
         self._ratios: deque[float] = deque(maxlen=config.burst_window)
         self._subwindows = DEFAULT_SUBWINDOWS
-        self._plans: deque[tuple[float, float, bool]] = deque(maxlen=_PLANS_KEPT)
         self._shares: dict[tuple[int, int], DecodeShare] = {}
 
     # -- inputs ----------------------------------------------------------------------------
@@ -89,8 +89,7 @@ class SloPlanner(Planner):
 
     def observe_attainment(self, sample: AttainmentSample) -> None:
         """Measured finished/met requests of a window, in time order."""
-        expected, limited = self._plan_for(sample)
-        self.error_budget.observe(sample, expected, limited)
+        self.error_budget.observe(sample, self._limited_at((sample.start + sample.end) / 2.0))
 
     def note_reactive(self, pool: Pool, replicas: int, now: float) -> None:
         """A reactive scale-up happened at `now`: hold it like a recommendation (HPA's
@@ -101,23 +100,22 @@ class SloPlanner(Planner):
     def budget_status(self) -> BudgetStatus:
         return self.error_budget.status()
 
-    def _plan_for(self, sample: AttainmentSample) -> tuple[float | None, bool]:
-        """The expectation and limitation of the plan in force at the window's middle."""
-        mid = (sample.start + sample.end) / 2.0
-        found: tuple[float | None, bool] = (None, False)
-        for t, expected, limited in self._plans:
-            if t <= mid + 1e-9:
-                found = (expected, limited)
-        return found
+    def _limited_at(self, t: float) -> bool:
+        """Whether the plan in force at `t` was held away from its goal (or unknown)."""
+        limited = True
+        for time, held in self._plans:
+            if time <= t + 1e-9:
+                limited = held
+        return limited
 
     # -- the decision ----------------------------------------------------------------------
     def decide(self, now: float) -> Decision:
-        cfg = self.config
         notes: list[str] = []
         plan = self._planning_demand(now, notes)
         if plan is None:
-            self._plans.append((now, math.nan, False))
-            return self._cold_decision(now, notes)
+            decision = self._cold_decision(now, notes)
+            self._record(decision, limited=True)
+            return decision
         planned, first = plan
         notes = [n for n in notes if not n.startswith("decode planned for bursts")]
         forecasts = self._demand.last[-len(planned) :]
@@ -127,8 +125,8 @@ class SloPlanner(Planner):
         goal = self.error_budget.goal
         sized = [size_step(models, s, mix, goal, ds) for s, ds in zip(steps, shares, strict=True)]
         if not all(s.reachable for s in sized):
-            self._plans.append((now, math.nan, False))
             decision = super().decide(now)
+            self._record(decision, limited=True)
             why = "SLO goal out of reach of the latency model: fixed-margin sizing"
             return _with_notes(decision, (why,))
         kp = max(range(len(sized)), key=lambda i: (sized[i].prefill, -i))
@@ -140,13 +138,20 @@ class SloPlanner(Planner):
         expected = expected_attainment(
             models, steps[0], mix, final.prefill, final.decode, shares[0]
         )
-        limited = final.prefill < want_p or final.decode < want_d
-        self._plans.append((now, expected, limited))
+        capped = final.prefill < want_p or final.decode < want_d
+        floor = (want_p, want_d) == (models.min_prefill, models.min_decode)
         notes.append(self._slo_note(goal, expected, len(steps)))
         notes.extend(final.notes)
         sp = _result(want_p, sized[kp], steps[kp], goal, "prefill")
         sd = _result(want_d, sized[kd], steps[kd], goal, "decode")
-        return self._decision(now, first, notes, fitted, final, (sp, dp, stab_p), (sd, dd, stab_d))
+        decision = self._decision(
+            now, first, notes, fitted, final, (sp, dp, stab_p), (sd, dd, stab_d)
+        )
+        self._record(decision, limited=capped or floor)
+        return decision
+
+    def _record(self, d: Decision, limited: bool) -> None:
+        self._plans.append((d.timestamp, limited))
 
     def _models(self) -> PoolModels:
         cfg, p = self.config, self.policy
@@ -167,7 +172,10 @@ class SloPlanner(Planner):
     def _decode_share(self, models: PoolModels, step: StepDemand) -> DecodeShare:
         """DecodeShare depends only on the mean lengths: tabulated once per 1% bucket of ISL
         and OSL (at the bucket's own value, so a result does not depend on call order)."""
-        key = (round(math.log(max(step.isl, 1.0)) / _BUCKET), round(math.log(max(step.osl, 1.0)) / _BUCKET))
+        key = (
+            round(math.log(max(step.isl, 1.0)) / _BUCKET),
+            round(math.log(max(step.osl, 1.0)) / _BUCKET),
+        )
         ds = self._shares.get(key)
         if ds is None:
             if len(self._shares) >= _SHARES_KEPT:
@@ -177,9 +185,9 @@ class SloPlanner(Planner):
         return ds
 
     def _mix(self) -> BurstMix:
-        """Decode's sub-interval bursts: the recent peak/mean ratios, else burst_fallback."""
+        """Sub-interval bursts: the recent peak/mean ratios, else burst_fallback."""
         cfg = self.config
-        if cfg.burst_quantile is None or not self.policy.decode_burst:
+        if cfg.burst_quantile is None:
             return BurstMix()
         ratios = list(self._ratios) or [cfg.burst_fallback]
         return BurstMix.from_ratios(ratios, self._subwindows)
@@ -203,7 +211,7 @@ class SloPlanner(Planner):
         )
         return (
             f"SLO {st.target:.3%}: sized to {goal:.4%} expected attainment over {n_steps} "
-            f"steps (margin x{st.margin:.2f}, model error x{st.kappa:.2f}); {expected:.4%} "
+            f"steps (margin x{st.margin:.2f}); {expected:.4%} "
             f"expected this interval at the chosen replicas; {measured}"
         )
 

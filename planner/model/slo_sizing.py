@@ -6,21 +6,23 @@ burst factor -- each safe alone, together far past any target. Here the pools ge
 GPUs whose *expected request-weighted attainment* reaches one goal g (set by the error-budget
 controller, sla_planner.model.error_budget):
 
-    A(n_p, n_d) = sum_i w_i lambda_i a_p(n_p; lambda_i) D_i(n_d) / sum_i w_i lambda_i >= g
+    A(n_p, n_d) = sum_j v_j a_p(n_p; lambda_j) a_d(n_d; lambda_j) / sum_j v_j >= g
 
+over rate nodes lambda_j with request weights v_j:
 - Forecast uncertainty: the request rate of the step is Normal(mean, sd), sd read off the
-  forecaster's upper quantile; i runs over Gauss-Hermite nodes (weights w_i). Requests, not
-  intervals, are what an SLO counts, so a node weighs by its rate lambda_i.
-- a_p: the share of requests whose TTFT meets the target with n_p prefill replicas at rate
-  lambda_i (the M/G/n model, latency_model.ttft_attainment_curve).
-- D_i: decode's share meeting the ITL target, averaged over the interval's sub-window bursts:
-  the recent peak/mean ratios (burst.excess_burst) say one sub-window in k ran at r x the mean
-  and the rest at (k - r) / (k - 1) x; each part weighs by its share of requests. Within a
-  part, a request meets ITL when the sequences sharing its replica (Poisson, mean m from
-  Little's law at the per-replica rate) stay within the ITL-feasible concurrency
-  (latency_model.itl_attainment, tabulated once per step against the per-replica rate).
-- Prefill and decode misses are taken as independent within a node (the product); they are
-  correlated through the nodes, which is where forecast error hurts both at once.
+  forecaster's upper quantile, at Gauss-Hermite nodes (probabilities w_i). Requests, not
+  intervals, are what an SLO counts, so a node weighs by its rate: w_i lambda_i.
+- Sub-window bursts: the recent peak/mean ratios (burst.excess_burst) say one sub-window in k
+  ran at r x the interval's mean and the rest at (k - r) / (k - 1) x. Each forecast node is
+  split into those parts (r at MIX_QUANTILES of the recent ratios), each weighed by its share
+  of the node's requests; both pools see the same part, so a burst hurts both at once.
+- a_p: the share of requests whose TTFT meets the target with n_p prefill replicas (the M/G/n
+  model of latency_model.ttft_attainment_curve). a_d: the share whose ITL meets the target: the
+  sequences sharing a replica (Poisson, mean m from Little's law at the per-replica rate) stay
+  within the ITL-feasible concurrency (latency_model.itl_attainment, tabulated once per step
+  against the per-replica rate).
+- Prefill and decode misses are independent within a node part (the product); they are
+  correlated through the parts, which is where forecast error and bursts hurt both at once.
 
 Search: each pool's own range runs from where it alone reaches g to where it alone misses
 64x less; the pair is the cheapest (GPUs) of that grid meeting g, ties to the higher A.
@@ -36,12 +38,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
 from sla_planner.model import latency_model as lm
 
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(9)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+_LENGTH_BINS = np.array([0, 0.5, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999, 1.0])
+_LENGTH_P = np.diff(_LENGTH_BINS)
+_LENGTH_Z = ndtri((_LENGTH_BINS[:-1] + _LENGTH_BINS[1:]) / 2.0)
 _RATE_GRID = 257  # per-replica rates at which decode concurrency is tabulated
 _SPREAD = 64.0  # a pool's range ends where it alone misses this many times less than 1 - g
 _CAP = 100_000  # replicas; only absurd inputs reach it
@@ -58,17 +63,22 @@ class StepDemand:
     isl: float
     osl: float
 
-    def nodes(self) -> tuple[np.ndarray, np.ndarray]:
-        """(rates, request weights): Gauss-Hermite nodes of the rate, weighted by rate."""
+    def nodes(self, mix: BurstMix | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rates, request weights): Gauss-Hermite nodes of the rate, weighted by rate, each
+        split into the burst mixture's parts."""
         mean = max(self.rate_mean, 0.0) if math.isfinite(self.rate_mean) else 0.0
         sd = max(self.rate_sd, 0.0) if math.isfinite(self.rate_sd) else 0.0
         rates = np.maximum(mean + sd * _NODES, 0.0)
-        return rates, _WEIGHTS * rates
+        weights = _WEIGHTS * rates
+        if mix is None:
+            return rates, weights
+        mult, share = np.asarray(mix.multipliers), np.asarray(mix.shares)
+        return (rates[:, None] * mult).ravel(), (weights[:, None] * share).ravel()
 
 
 @dataclass(frozen=True)
 class BurstMix:
-    """Decode's sub-interval mixture: rate multipliers and their shares of requests."""
+    """Sub-interval bursts: rate multipliers and their shares of requests."""
 
     multipliers: tuple[float, ...] = (1.0,)
     shares: tuple[float, ...] = (1.0,)
@@ -127,19 +137,45 @@ def _erlang_c_many(hi: int, offered: np.ndarray) -> np.ndarray:
     return out
 
 
+def prompt_nodes(isl_mean: float, scv: float) -> tuple[np.ndarray, np.ndarray]:
+    """Prompt lengths as a lognormal with this mean and SCV: (lengths, probabilities), one
+    node per bin of _LENGTH_BINS at its middle quantile. The bins are fine in the upper tail,
+    where the long prompts that miss on a short wait are (a request's own length sets its
+    idle TTFT)."""
+    mean = max(isl_mean, 1.0) if math.isfinite(isl_mean) else 1.0
+    sigma = math.sqrt(math.log1p(max(scv, 0.0))) if math.isfinite(scv) else 0.0
+    mu = math.log(mean) - sigma * sigma / 2.0
+    return np.exp(mu + sigma * _LENGTH_Z), _LENGTH_P
+
+
 def prefill_table(m: PoolModels, step: StepDemand, rates: np.ndarray, hi: int) -> np.ndarray:
-    """lm.ttft_attainment_curve(rate, 0..hi) for every rate at once (same formula)."""
+    """Share of requests meeting TTFT for every rate node and 0..hi replicas.
+
+    latency_model.ttft_attainment_curve's M/G/n wait, with each request's own idle TTFT read
+    at its own length (prompt_nodes) instead of the mean's: a long prompt has less slack, so
+    it misses on a short wait. Prompts that miss even on an idle replica are left out (no
+    replica count helps them; the error budget sees them as they come)."""
     st = lm.prefill_state(m.prefill_curves, 1.0, step.isl, 1, m.prefill_scv)
     n = np.arange(hi + 1, dtype=float)
-    if st.base_ms > m.ttft_ms:
+    lengths, probs = prompt_nodes(step.isl, m.prefill_scv)
+    base = np.asarray(m.prefill_curves.prefill_ttft_ms(lengths), dtype=float)
+    ok = base <= m.ttft_ms
+    if not ok.any():
         return np.zeros((rates.size, hi + 1))
+    q = probs[ok] / probs[ok].sum()
+    slack_s = (m.ttft_ms - base[ok]) / 1000.0
     offered = rates * st.service_s
     p_wait = _erlang_c_many(hi, offered)
     decay = np.maximum(n[None, :] / st.service_s - rates[:, None], 0.0)
-    slack_s = (m.ttft_ms - st.base_ms) / 1000.0
-    att = 1.0 - p_wait * np.exp(-decay * slack_s / st.scale)
-    att = np.where(n[None, :] > offered[:, None], att, 0.0)
+    tail = np.exp(-decay[:, :, None] * slack_s[None, None, :] / st.scale) @ q
+    att = np.where(n[None, :] > offered[:, None], 1.0 - p_wait * tail, 0.0)
     return np.where(rates[:, None] <= 0, 1.0, att)
+
+
+def prefill_reachable(m: PoolModels, isl: float) -> bool:
+    """Whether any prompt of this mean length can meet the TTFT target at all."""
+    lengths, _ = prompt_nodes(isl, m.prefill_scv)
+    return bool((np.asarray(m.prefill_curves.prefill_ttft_ms(lengths)) <= m.ttft_ms).any())
 
 
 class DecodeShare:
@@ -174,16 +210,13 @@ class DecodeShare:
         return np.where(x > last, 0.0, a)
 
 
-def decode_table(ds: DecodeShare, rates: np.ndarray, mix: BurstMix, hi: int) -> np.ndarray:
+def decode_table(ds: DecodeShare, rates: np.ndarray, hi: int) -> np.ndarray:
     n = np.arange(hi + 1, dtype=float)
-    mult = np.asarray(mix.multipliers)[:, None, None]
-    share = np.asarray(mix.shares)[:, None, None]
-    lam = rates[None, :, None] * mult  # (component, node, 1)
+    lam = rates[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.where(n[None, None, :] > 0, lam / np.maximum(n, 1.0)[None, None, :], np.inf)
+        x = np.where(n[None, :] > 0, lam / np.maximum(n, 1.0)[None, :], np.inf)
     a = ds.share(np.where(np.isfinite(x), x, ds.x_cap * 10))
-    a = np.where(lam <= 0, 1.0, a)
-    return (share * a).sum(axis=0)
+    return np.where(lam <= 0, 1.0, a)
 
 
 # ------------------------------------------------------------------------------------------
@@ -220,24 +253,27 @@ def size_step(
 ) -> GoalSizing:
     """The cheapest (prefill, decode) whose expected attainment reaches `goal`. `ds`: the
     step's DecodeShare when the caller keeps one (it depends only on the lengths)."""
-    rates, w = step.nodes()
+    rates, w = step.nodes(mix)
     if w.sum() <= 0:
         return GoalSizing(m.min_prefill, m.min_decode, 1.0, True)
     top = 1.0 - (1.0 - goal) / _SPREAD
     ds = ds if ds is not None else DecodeShare(m, step)
-    if ds.allowed < 0 or float(m.prefill_curves.prefill_ttft_ms(step.isl)) > m.ttft_ms:
+    if ds.allowed < 0 or not prefill_reachable(m, step.isl):
         return GoalSizing(m.min_prefill, m.min_decode, 0.0, False)
     # Start where the highest rate node would be stable: few doublings from there.
     lam = float(rates.max())
-    start_p = math.ceil(1.2 * lam * lm.prefill_state(m.prefill_curves, lam, step.isl, 1).service_s)
-    start_d = math.ceil(1.2 * lam * max(mix.multipliers) / max(ds.x_cap, 1e-9))
+    service = lm.prefill_state(m.prefill_curves, lam, step.isl, 1).service_s
+    start_p = math.ceil(1.2 * lam * service)
+    start_d = math.ceil(1.2 * lam / max(ds.x_cap, 1e-9))
     cap_p, cap_d = max(_CAP, m.min_prefill), max(_CAP, m.min_decode)
     tp, hp = _grow(lambda hi: prefill_table(m, step, rates, hi), w, start_p, top, cap_p)
-    td, hd = _grow(lambda hi: decode_table(ds, rates, mix, hi), w, start_d, top, cap_d)
+    td, hd = _grow(lambda hi: decode_table(ds, rates, hi), w, start_d, top, cap_d)
     ap, ad = _alone(tp, w), _alone(td, w)
     lo_p, lo_d = _first(ap, goal, m.min_prefill), _first(ad, goal, m.min_decode)
     if lo_p is None or lo_d is None:
-        return GoalSizing(max(hp, m.min_prefill), max(hd, m.min_decode), float(ap[-1] * ad[-1]), False)
+        return GoalSizing(
+            max(hp, m.min_prefill), max(hd, m.min_decode), float(ap[-1] * ad[-1]), False
+        )
     hi_p = _first(ap, top, lo_p) or hp
     hi_d = _first(ad, top, lo_d) or hd
     p_idx = np.arange(lo_p, hi_p + 1)
@@ -262,10 +298,10 @@ def expected_attainment(
     ds: DecodeShare | None = None,
 ) -> float:
     """Model expectation of the request-weighted attainment of (prefill, decode) replicas."""
-    rates, w = step.nodes()
+    rates, w = step.nodes(mix)
     if w.sum() <= 0:
         return 1.0
     ds = ds if ds is not None else DecodeShare(m, step)
     p = prefill_table(m, step, rates, max(prefill, 0))[:, -1]
-    d = decode_table(ds, rates, mix, max(decode, 0))[:, -1]
+    d = decode_table(ds, rates, max(decode, 0))[:, -1]
     return float((w * p * d).sum() / w.sum())

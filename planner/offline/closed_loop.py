@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from sla_planner.evaluation.des import Judge, Window, summarize
-from sla_planner.evaluation.des_replay import source_requests
 from sla_planner.evaluation.des.replay import ReplayResult
+from sla_planner.evaluation.des_replay import source_requests
 from sla_planner.model.error_budget import AttainmentSample
 from sla_planner.model.reactive import (
     LoadSnapshot,
@@ -88,9 +88,31 @@ class ClosedLoopResult(DryRunResult):
 
 @dataclass
 class _Tally:
+    """Running counts over the loop."""
+
     finished: int = 0
     met: int = 0
+    ttft_met: int = 0
+    itl_met: int = 0
     in_flight: int = 0
+
+    def add(self, w: Window) -> None:
+        self.finished += w.finished
+        self.met += w.met
+        self.ttft_met += w.ttft_met
+        self.itl_met += w.itl_met
+        self.in_flight = w.in_flight
+
+    def since(self, before: _Tally, t0: float, t1: float) -> AttainmentSample:
+        """The interval's measured window: counts since `before`."""
+        return AttainmentSample(
+            t0,
+            t1,
+            self.finished - before.finished,
+            self.met - before.met,
+            self.ttft_met - before.ttft_met,
+            self.itl_met - before.itl_met,
+        )
 
 
 def run_closed_loop(
@@ -129,12 +151,12 @@ def run_closed_loop(
         t0, t1 = sample.start, sample.start + interval_s
         d = planner.decide(t0)  # before this interval's demand and attainment: no look-ahead
         decisions.append(d)
-        finished0, met0 = tally.finished, tally.met
+        before = replace(tally)
         ran = _replay_interval(
             judge, planner, (t0, t1), d, reactive, _lengths(last, d), tally, reactions
         )
         planner.observe(sample)
-        window = AttainmentSample(t0, t1, tally.finished - finished0, tally.met - met0)
+        window = tally.since(before, t0, t1)
         feedback = getattr(planner, "observe_attainment", None)
         if feedback is not None:
             feedback(window)
@@ -210,11 +232,11 @@ def _replay_interval(
         until = min(t + step, t1)
         w = judge.advance(until, *target)
         arrivals = w.finished + w.in_flight - tally.in_flight
-        tally.finished += w.finished
-        tally.met += w.met
-        tally.in_flight = w.in_flight
+        tally.add(w)
         if hook is not None and cap is not None and until < t1 - 1e-9:
-            target = _react(hook, cap, w, until - t, arrivals, lengths[0], target, planner, reactions)
+            target = _react(
+                hook, cap, w, until - t, arrivals, lengths[0], target, planner, reactions
+            )
         t = until
     return target
 
