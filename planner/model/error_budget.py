@@ -13,12 +13,15 @@ from the discrete-event judge in a dry run.
 
 - `aim` (< 1): the burn rate aimed at, room for noise (0.9: plan for 99.1% at a 99% SLO).
 - u, the integral term (the budget's ledger): after each window with n finished and x missed,
-      u += gain x clip((x - a) / (a + prior_misses), -1, 4),   a = aim x B x n,
-  the window's misses beyond what the aim allows it, in units of its own allowance (plus
-  `prior_misses`, so a quiet window at a 99.9% target moves u by a little, not by a lot). u
-  stops moving only where the measured burn equals the aim on average: the integral action
-  that makes the target met whatever the model's error. Between two replica counts (3
-  replicas: 99.8%, 2: 98.9%) it alternates them so the mix meets the target.
+      u += gain x clip((x - a) / (max(a_typ, a) + prior_misses), -1, 4),   a = aim x B x n,
+  the window's misses beyond what the aim allows it, in units of a typical window's allowance
+  a_typ (its average over `long_window_s`), plus `prior_misses` so that a quiet minute at a
+  99.9% target moves u by a little, not a lot. Normalising by the typical window rather than
+  by the window's own allowance makes the ledger request-weighted: a night of near-empty
+  windows does not outvote the day's traffic. u stops moving only where the measured misses
+  equal what the aim allows, summed over requests: the integral action that meets the target
+  whatever the model's error. Between two replica counts (3 replicas: 99.8%, 2: 98.9%) it
+  alternates them so that the mix meets the target.
 - p, the proportional term (fast attack): ln(burn_short / aim) when the short window
   (`short_window_s`, minutes, exponentially weighted, with the same prior) burns faster than
   the aim, else 0. A burst of misses tightens within one window; it fades as the short window
@@ -63,8 +66,12 @@ class ErrorBudgetSettings(BaseModel):
         900.0, gt=0, allow_inf_nan=False, description="fast-attack burn window"
     )
     long_window_s: float = Field(21600.0, gt=0, allow_inf_nan=False, description="reported burn")
-    max_tighten: float = Field(100.0, ge=1.0, allow_inf_nan=False, description="fewest misses: B/x")
-    max_loosen: float = Field(10.0, ge=1.0, allow_inf_nan=False, description="most misses: B*x")
+    max_tighten: float = Field(
+        100.0, ge=1.0, allow_inf_nan=False, description="plan for at least B x aim / this"
+    )
+    max_loosen: float = Field(
+        10.0, ge=1.0, allow_inf_nan=False, description="plan for at most B x aim x this"
+    )
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,7 @@ class ErrorBudgetController:
         self._lo = -math.log(self.s.max_loosen)
         self._hi = math.log(self.s.max_tighten)
         self.u = 0.0
+        self._typical: float | None = None  # a window's allowed misses, long-run average
         self._short = _Decayed(self.s.short_window_s)
         self._long = _Decayed(self.s.long_window_s)
         self._until: float | None = None  # end of the last window observed
@@ -151,7 +159,12 @@ class ErrorBudgetController:
         missed = sample.finished - sample.met
         if not limited:
             allowed = self.s.aim * self.budget * sample.finished
-            excess = (missed - allowed) / (allowed + self.s.prior_misses)
+            # Request-weighted: a quiet night window moves u as little as its requests say.
+            d = math.exp(-max(dt, 0.0) / self.s.long_window_s)
+            self._typical = (
+                allowed if self._typical is None else d * self._typical + (1 - d) * allowed
+            )
+            excess = (missed - allowed) / (max(self._typical, allowed) + self.s.prior_misses)
             self.u += self.s.gain * min(max(excess, -1.0), 4.0)
             self.u = min(max(self.u, self._lo), self._hi)
         self._short.add(dt, 0.0 if limited else missed, 0.0 if limited else sample.finished)

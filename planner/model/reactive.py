@@ -159,8 +159,8 @@ def decode_need(
         return target, None
     seqs = (running or 0.0) + waiting
     need = math.ceil(seqs / (per * s.utilisation) - 1e-9)
-    if full and need <= target:  # KV full but the count is unknown: one step up
-        need = target + 1
+    if (full or waiting > 0) and need <= target:
+        need = target + 1  # slots (KV, sequence cap) bind before ITL does: one more replica
     if need <= target:
         return target, None
     what = (

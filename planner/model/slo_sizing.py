@@ -91,9 +91,12 @@ class BurstMix:
         rs = np.asarray([float(r) for r in ratios if math.isfinite(r)], dtype=float)
         if rs.size == 0:
             return cls()
-        q = np.clip(np.quantile(rs, MIX_QUANTILES), 1.0, k - 1e-9)
+        q, count = np.unique(
+            np.clip(np.quantile(rs, MIX_QUANTILES), 1.0, k - 1e-9), return_counts=True
+        )
+        p = count / count.sum()
         mult = np.concatenate([q, (k - q) / (k - 1)])
-        share = np.concatenate([q / k, (k - q) / k]) / q.size
+        share = np.concatenate([p * q / k, p * (k - q) / k])
         return cls(tuple(mult.tolist()), tuple(share.tolist()))
 
 
