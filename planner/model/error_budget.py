@@ -13,7 +13,7 @@ from the discrete-event judge in a dry run.
 
 - `aim` (< 1): the burn rate aimed at, room for noise (0.9: plan for 99.1% at a 99% SLO).
 - u, the integral term (the budget's ledger): after each window with n finished and x missed,
-      u += gain x clip((x - a) / (max(a_typ, a) + prior_misses), -1, 4),   a = aim x B x n,
+      u += gain x clip((x - a) / (max(a_typ, a) + prior_misses), -0.5, 10),   a = aim x B x n,
   the window's misses beyond what the aim allows it, in units of a typical window's allowance
   a_typ (its average over `long_window_s`), plus `prior_misses` so that a quiet minute at a
   99.9% target moves u by a little, not a lot. Normalising by the typical window rather than
@@ -21,7 +21,9 @@ from the discrete-event judge in a dry run.
   windows does not outvote the day's traffic. u stops moving only where the measured misses
   equal what the aim allows, summed over requests: the integral action that meets the target
   whatever the model's error. Between two replica counts (3 replicas: 99.8%, 2: 98.9%) it
-  alternates them so that the mix meets the target.
+  alternates them so that the mix meets the target. The clip is asymmetric: loosening by
+  at most 10% a window, because near saturation one replica fewer can miss more requests in
+  one window (15% on the Azure week) than ten calm windows earn.
 - p, the proportional term (fast attack): ln(burn_short / aim) when the short window
   (`short_window_s`, minutes, exponentially weighted, with the same prior) burns faster than
   the aim, else 0. A burst of misses tightens within one window; it fades as the short window
@@ -33,8 +35,11 @@ Anti-windup: u is clamped to the same bounds (no integrating past them), and win
 was held away from its goal -- by the GPU budget or max_replicas (it could not buy attainment)
 or at min_replicas (it could not spend the budget) -- are not integrated (conditional
 integration): misses nobody could avoid are not paid back with an over-provisioned hour, and a
-pool idling at its floor does not bank budget to spend in the next burst. They still count in
-the burn rates reported. The long window (`long_window_s`, hours) is reported as SREs read
+pool idling at its floor does not bank budget to spend in the next burst. A window whose plan
+was well above its goal (the scale-down window holding replicas, a whole replica's step) is
+integrated only when it missed more than allowed: its calm says nothing about the goal, and
+learning from it loosened the goal window after window until the hold expired and the plan
+fell off a cliff. All windows count in the burn rates reported. The long window (`long_window_s`, hours) is reported as SREs read
 burn rates; the integral is the controller's own memory.
 
 Pure: no I/O, no clock (window times come in with the samples).
@@ -46,6 +51,12 @@ import math
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# A window's excess (in typical windows' allowances) counts within these bounds: loosening
+# slowly (a plant one replica short of its cliff loses more in one window than ten calm ones
+# earn), tightening fast but not so fast that one pathological window pins the margin.
+LOOSEN_STEP = 0.5
+TIGHTEN_STEP = 10.0
 
 
 class ErrorBudgetSettings(BaseModel):
@@ -147,27 +158,30 @@ class ErrorBudgetController:
         self._finished = self._met = 0.0
         self._windows = 0
 
-    def observe(self, sample: AttainmentSample, limited: bool = False) -> bool:
-        """One measured window, in time order; `limited`: its plan was held away from its
-        goal (budget, max_replicas, min_replicas): reported, not integrated. Returns False
-        (ignoring the window) when it is malformed or overlaps one already seen."""
+    def observe(self, sample: AttainmentSample, limited: bool = False, above: bool = False) -> bool:
+        """One measured window, in time order. `limited`: its plan was held away from its goal
+        (budget, max_replicas, min_replicas): reported, not integrated. `above`: its plan
+        was well above its goal (held by the scale-down window, a whole replica's step):
+        integrated only if it missed more than allowed. Returns False (ignoring the window)
+        when it is malformed or overlaps one already seen."""
         if not sample.valid:
             return False
         if self._until is not None and sample.start < self._until - 1e-6:
             return False  # already seen (overlapping fetches)
         dt = sample.end - (sample.start if self._until is None else self._until)
         missed = sample.finished - sample.met
-        if not limited:
-            allowed = self.s.aim * self.budget * sample.finished
+        allowed = self.s.aim * self.budget * sample.finished
+        integrate = not limited and not (above and missed <= allowed)
+        if integrate:
             # Request-weighted: a quiet night window moves u as little as its requests say.
             d = math.exp(-max(dt, 0.0) / self.s.long_window_s)
             self._typical = (
                 allowed if self._typical is None else d * self._typical + (1 - d) * allowed
             )
             excess = (missed - allowed) / (max(self._typical, allowed) + self.s.prior_misses)
-            self.u += self.s.gain * min(max(excess, -1.0), 4.0)
+            self.u += self.s.gain * min(max(excess, -LOOSEN_STEP), TIGHTEN_STEP)
             self.u = min(max(self.u, self._lo), self._hi)
-        self._short.add(dt, 0.0 if limited else missed, 0.0 if limited else sample.finished)
+        self._short.add(dt, missed if integrate else 0.0, sample.finished if integrate else 0.0)
         self._long.add(dt, missed, sample.finished)
         self._until = sample.end
         self._last = sample

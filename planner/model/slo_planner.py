@@ -42,6 +42,7 @@ from sla_planner.model.slo_sizing import (
 from sla_planner.model.types import Decision, DemandForecast, DemandSample, Pool
 
 _PLANS_KEPT = 64  # decisions remembered to match measured windows with their plan
+_ABOVE = 3.0  # a plan expecting fewer than 1/3 of its planned misses is "well above" its goal
 _BUCKET = math.log(1.01)  # lengths within 1% share one decode table
 _SHARES_KEPT = 256
 
@@ -71,7 +72,7 @@ class SloPlanner(Planner):
             raise ValueError("SloPlanner needs slo.attainment; use Planner for fixed margins")
         self._demand = _Recording(self._demand)
         self.error_budget = ErrorBudgetController(target, config.error_budget)
-        self._plans: deque[tuple[float, bool]] = deque(maxlen=_PLANS_KEPT)
+        self._plans: deque[tuple[float, bool, bool]] = deque(maxlen=_PLANS_KEPT)
         self._ratios: deque[float] = deque(maxlen=config.burst_window)
         self._subwindows = DEFAULT_SUBWINDOWS
         self._shares: dict[tuple[int, int], DecodeShare] = {}
@@ -89,7 +90,8 @@ class SloPlanner(Planner):
 
     def observe_attainment(self, sample: AttainmentSample) -> None:
         """Measured finished/met requests of a window, in time order."""
-        self.error_budget.observe(sample, self._limited_at((sample.start + sample.end) / 2.0))
+        limited, above = self._plan_at((sample.start + sample.end) / 2.0)
+        self.error_budget.observe(sample, limited, above)
 
     def note_reactive(self, pool: Pool, replicas: int, now: float) -> None:
         """A reactive scale-up happened at `now`: hold it like a recommendation (HPA's
@@ -100,13 +102,14 @@ class SloPlanner(Planner):
     def budget_status(self) -> BudgetStatus:
         return self.error_budget.status()
 
-    def _limited_at(self, t: float) -> bool:
-        """Whether the plan in force at `t` was held away from its goal (or unknown)."""
-        limited = True
-        for time, held in self._plans:
+    def _plan_at(self, t: float) -> tuple[bool, bool]:
+        """(limited, above) of the plan in force at `t`: held away from its goal (or
+        unknown); well above its goal."""
+        found = (True, False)
+        for time, limited, above in self._plans:
             if time <= t + 1e-9:
-                limited = held
-        return limited
+                found = (limited, above)
+        return found
 
     # -- the decision ----------------------------------------------------------------------
     def decide(self, now: float) -> Decision:
@@ -147,11 +150,12 @@ class SloPlanner(Planner):
         decision = self._decision(
             now, first, notes, fitted, final, (sp, dp, stab_p), (sd, dd, stab_d)
         )
-        self._record(decision, limited=capped or floor)
+        above = 1.0 - expected < (1.0 - goal) / _ABOVE
+        self._record(decision, limited=capped or floor, above=above)
         return decision
 
-    def _record(self, d: Decision, limited: bool) -> None:
-        self._plans.append((d.timestamp, limited))
+    def _record(self, d: Decision, limited: bool, above: bool = False) -> None:
+        self._plans.append((d.timestamp, limited, above))
 
     def _models(self) -> PoolModels:
         cfg, p = self.config, self.policy

@@ -89,7 +89,9 @@ def test_size_step_is_the_cheapest_pair_reaching_the_goal(models, goal, rate):
     mix = BurstMix.from_ratios([1.0, 1.1, 1.3], 6)
     r = size_step(models, step, mix, goal)
     assert r.reachable and r.attainment >= goal
-    assert r.attainment == pytest.approx(expected_attainment(models, step, mix, r.prefill, r.decode))
+    assert r.attainment == pytest.approx(
+        expected_attainment(models, step, mix, r.prefill, r.decode)
+    )
     best = r.prefill + r.decode
     for p, d in itertools.product(range(1, r.prefill + 4), range(1, r.decode + 4)):
         if p + d < best:
