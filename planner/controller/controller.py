@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from sla_planner.actuators.base import Actuator, ActuatorError, ReplicaStatus
@@ -48,7 +48,7 @@ from sla_planner.controller.pool_state import (
 )
 from sla_planner.controller.snapshot import ControllerSnapshot, PoolSnapshot, log_decision
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.types import Pool
+from sla_planner.model.types import Decision, Pool
 from sla_planner.sources.base import MetricsSource
 
 log = logging.getLogger("sla_planner.controller")
@@ -168,6 +168,32 @@ class Controller:
                 kind, text = read_errors[p]
                 self.metrics.count_error(kind)
                 self._fail(p, now, f"hold_{kind}", text, needs_decision=False)
+            else:
+                self._actuate(p, now, leader)
+        self._check_partial()
+        return self._publish(now, leader)
+
+    # ------------------------------------------------------- reactive hook
+    # Used by sla_planner.controller.reactive_loop between ticks; kept to these two members.
+
+    @property
+    def decision(self) -> Decision | None:
+        """The decision in force (the last good one)."""
+        return self._feed.decision
+
+    def actuate_now(self, decision: Decision, pools: Iterable[Pool]) -> ControllerSnapshot | None:
+        """Make `decision` the one in force and apply it to `pools` now, through the path a
+        tick takes (budget cap, readiness hold, leader fencing, error holds). None before
+        the cluster's replicas were read (nothing to act from)."""
+        if not self._seeded:
+            return None
+        now = self.clock.now()
+        leader = bool(self._is_leader())
+        self._feed.decision = decision
+        for p in pools:
+            if (err := self._read_status(p)) is not None:
+                self.metrics.count_error(err[0])
+                self._fail(p, now, f"hold_{err[0]}", err[1], needs_decision=False)
             else:
                 self._actuate(p, now, leader)
         self._check_partial()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from sla_planner.model.error_budget import ErrorBudgetSettings
 from sla_planner.model.reactive import ReactiveSettings
@@ -63,7 +63,8 @@ class Budget(_Strict):
 
 
 class PlannerConfig(_Strict):
-    slo: SLO = SLO()
+    # `sla:` is the old name (configs written before SLO targeting); errors name what was written.
+    slo: SLO = Field(SLO(), validation_alias=AliasChoices("slo", "sla"))
     interval_s: float = Field(60.0, gt=0, description="decision interval, seconds")
     startup_s: float = Field(120.0, ge=0, description="time for a new replica to become ready")
     budget: Budget = Budget()
@@ -94,12 +95,9 @@ class PlannerConfig(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _old_name(cls, data: Any) -> Any:
-        """`sla:` is the old name of `slo:`; configs written before SLO targeting still load."""
-        if isinstance(data, dict) and "sla" in data:
-            if "slo" in data:
-                raise ValueError("give slo or its old name sla, not both")
-            data = {("slo" if k == "sla" else k): v for k, v in data.items()}
+    def _one_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "sla" in data and "slo" in data:
+            raise ValueError("give slo or its old name sla, not both")
         return data
 
     @property

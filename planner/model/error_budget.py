@@ -36,10 +36,10 @@ was held away from its goal -- by the GPU budget or max_replicas (it could not b
 or at min_replicas (it could not spend the budget) -- are not integrated (conditional
 integration): misses nobody could avoid are not paid back with an over-provisioned hour, and a
 pool idling at its floor does not bank budget to spend in the next burst. A window whose plan
-was well above its goal (the scale-down window holding replicas, a whole replica's step) is
-integrated only when it missed more than allowed: its calm says nothing about the goal, and
-learning from it loosened the goal window after window until the hold expired and the plan
-fell off a cliff. All windows count in the burn rates reported. The long window (`long_window_s`, hours) is reported as SREs read
+the scale-down window held above its goal is integrated only when it missed more than
+allowed: its calm says nothing about the goal, and learning from it loosened the goal window
+after window until the hold expired and the plan fell off a cliff. All windows count in the
+burn rates reported. The long window (`long_window_s`, hours) is reported as SREs read
 burn rates; the integral is the controller's own memory.
 
 Pure: no I/O, no clock (window times come in with the samples).
@@ -161,8 +161,8 @@ class ErrorBudgetController:
     def observe(self, sample: AttainmentSample, limited: bool = False, above: bool = False) -> bool:
         """One measured window, in time order. `limited`: its plan was held away from its goal
         (budget, max_replicas, min_replicas): reported, not integrated. `above`: its plan
-        was well above its goal (held by the scale-down window, a whole replica's step):
-        integrated only if it missed more than allowed. Returns False (ignoring the window)
+        was held above its goal by the scale-down window: integrated only if it missed more
+        than allowed. Returns False (ignoring the window)
         when it is malformed or overlaps one already seen."""
         if not sample.valid:
             return False

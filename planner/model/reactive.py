@@ -20,7 +20,7 @@ pool at once when the load is beyond what the replicas it runs (and those starti
   caps a step the same way), so a broken gauge cannot blow a pool up.
 
 The predictive planner then holds a reactive scale-up for its scale-down window
-(`SloPlanner.note_reactive`): a burst that triggered it is evidence, and dropping the replicas
+(`Planner.seed` with what the pools run after it): a burst that triggered it is evidence, and dropping the replicas
 a minute later only to need them again is the flapping HPA's window exists to prevent.
 """
 

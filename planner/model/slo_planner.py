@@ -39,10 +39,9 @@ from sla_planner.model.slo_sizing import (
     expected_attainment,
     size_step,
 )
-from sla_planner.model.types import Decision, DemandForecast, DemandSample, Pool
+from sla_planner.model.types import Decision, DemandForecast, DemandSample
 
 _PLANS_KEPT = 64  # decisions remembered to match measured windows with their plan
-_ABOVE = 3.0  # a plan expecting fewer than 1/3 of its planned misses is "well above" its goal
 _BUCKET = math.log(1.01)  # lengths within 1% share one decode table
 _SHARES_KEPT = 256
 
@@ -93,18 +92,13 @@ class SloPlanner(Planner):
         limited, above = self._plan_at((sample.start + sample.end) / 2.0)
         self.error_budget.observe(sample, limited, above)
 
-    def note_reactive(self, pool: Pool, replicas: int, now: float) -> None:
-        """A reactive scale-up happened at `now`: hold it like a recommendation (HPA's
-        scale-down window), so the next predictive decision does not undo it at once."""
-        self._stabilizer.seed(pool, int(replicas), now)
-
     @property
     def budget_status(self) -> BudgetStatus:
         return self.error_budget.status()
 
     def _plan_at(self, t: float) -> tuple[bool, bool]:
         """(limited, above) of the plan in force at `t`: held away from its goal (or
-        unknown); well above its goal."""
+        unknown); held above its goal by the scale-down window."""
         found = (True, False)
         for time, limited, above in self._plans:
             if time <= t + 1e-9:
@@ -150,7 +144,8 @@ class SloPlanner(Planner):
         decision = self._decision(
             now, first, notes, fitted, final, (sp, dp, stab_p), (sd, dd, stab_d)
         )
-        above = 1.0 - expected < (1.0 - goal) / _ABOVE
+        # Held above the goal's plan by the scale-down window (HPA's stabilisation).
+        above = final.prefill > fitted.prefill or final.decode > fitted.decode
         self._record(decision, limited=capped or floor, above=above)
         return decision
 

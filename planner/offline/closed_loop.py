@@ -33,7 +33,7 @@ from sla_planner.model.reactive import (
     capacity,
     react,
 )
-from sla_planner.model.types import Decision, DemandSample, Pool
+from sla_planner.model.types import Decision, DemandSample
 from sla_planner.offline.dryrun import DryRunResult, PlannerLike, _check, _warmup_count
 from sla_planner.sources.base import MetricsSource
 from sla_planner.sources.trace_binning import interval_count
@@ -262,9 +262,9 @@ def _react(
     if not action.raised(target):
         return target
     reactions.append(Reaction(w.t1, action.prefill, action.decode, action.reasons))
-    note = getattr(planner, "note_reactive", None)
-    if note is not None:  # the planner holds the raise like one of its own recommendations
-        for pool, old, new in ((Pool.PREFILL, target[0], action.prefill), (Pool.DECODE, target[1], action.decode)):  # fmt: skip
-            if new > old:
-                note(pool, new, w.t1)
+    # The pools now run the raised counts: the planner holds them like its own recommendation
+    # for the scale-down window (Planner.seed), instead of dropping them at the next decision.
+    seed = getattr(planner, "seed", None)
+    if seed is not None:
+        seed(action.prefill, action.decode, w.t1)
     return action.prefill, action.decode
