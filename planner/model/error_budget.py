@@ -13,7 +13,7 @@ from the discrete-event judge in a dry run.
 
 - `aim` (< 1): the burn rate aimed at, room for noise (0.9: plan for 99.1% at a 99% SLO).
 - u, the integral term (the budget's ledger): after each window with n finished and x missed,
-      u += gain x clip((x - a) / (max(a_typ, a) + prior_misses), -0.5, 10),   a = aim x B x n,
+      u += gain x clip((x - a) / (max(a_typ, a) + prior_misses), -1, 10),   a = aim x B x n,
   the window's misses beyond what the aim allows it, in units of a typical window's allowance
   a_typ (its average over `long_window_s`), plus `prior_misses` so that a quiet minute at a
   99.9% target moves u by a little, not a lot. Normalising by the typical window rather than
@@ -21,15 +21,18 @@ from the discrete-event judge in a dry run.
   windows does not outvote the day's traffic. u stops moving only where the measured misses
   equal what the aim allows, summed over requests: the integral action that meets the target
   whatever the model's error. Between two replica counts (3 replicas: 99.8%, 2: 98.9%) it
-  alternates them so that the mix meets the target. The clip is asymmetric: loosening by
-  at most 10% a window, because near saturation one replica fewer can miss more requests in
-  one window (15% on the Azure week) than ten calm windows earn.
+  alternates them so that the mix meets the target. The clip is asymmetric: a calm window
+  loosens by at most one allowance, a bad one tightens by up to ten, because near saturation
+  one replica fewer can miss more requests in one window (15% on the Azure week) than ten
+  calm windows earn.
 - p, the proportional term (fast attack): ln(burn_short / aim) when the short window
   (`short_window_s`, minutes, exponentially weighted, with the same prior) burns faster than
   the aim, else 0. A burst of misses tightens within one window; it fades as the short window
   forgets, by which time the integral has taken in whatever persisted. Asymmetric because a
   miss costs the SLO and a spare GPU-minute does not.
-- Bounds: u + p within [-ln(max_loosen), ln(max_tighten)], planned_miss <= 0.5.
+- Bounds: u + p within [-ln(max_loosen), ln(max_tighten)], planned_miss <= 0.5. Loosening
+  is bounded tighter (x2) than tightening (/100): where the model is right (Poisson traffic)
+  planning for twice the budget is already a large bet.
 
 Anti-windup: u is clamped to the same bounds (no integrating past them), and windows whose plan
 was held away from its goal -- by the GPU budget or max_replicas (it could not buy attainment)
@@ -53,9 +56,10 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 # A window's excess (in typical windows' allowances) counts within these bounds: loosening
-# slowly (a plant one replica short of its cliff loses more in one window than ten calm ones
-# earn), tightening fast but not so fast that one pathological window pins the margin.
-LOOSEN_STEP = 0.5
+# by one allowance at most (a plant one replica short of its cliff loses more in one window
+# than ten calm ones earn), tightening fast but not so fast that one pathological window
+# pins the margin. Tuned on days 2-4 of the Azure week (benchmarks/slo_bench.py).
+LOOSEN_STEP = 1.0
 TIGHTEN_STEP = 10.0
 
 
@@ -81,7 +85,7 @@ class ErrorBudgetSettings(BaseModel):
         100.0, ge=1.0, allow_inf_nan=False, description="plan for at least B x aim / this"
     )
     max_loosen: float = Field(
-        10.0, ge=1.0, allow_inf_nan=False, description="plan for at most B x aim x this"
+        2.0, ge=1.0, allow_inf_nan=False, description="plan for at most B x aim x this"
     )
 
 

@@ -74,7 +74,7 @@ def test_no_look_ahead_a_decision_never_sees_a_window_ending_after_it(conv, h200
     )  # fmt: skip
     decided = [t for kind, t, _ in rec.log if kind == "decide"]
     assert len(decided) == 15 == len(res.decisions)
-    for i, (kind, t, t_end) in enumerate(rec.log):
+    for i, (kind, t, _) in enumerate(rec.log):
         if kind != "decide":
             continue
         seen = [e for k, _, e in rec.log[:i] if k != "decide"]
