@@ -34,9 +34,8 @@ from sla_planner.model.reactive import (
     react,
 )
 from sla_planner.model.types import Decision, DemandSample
-from sla_planner.offline.dryrun import DryRunResult, PlannerLike, _check, _warmup_count
+from sla_planner.offline.dryrun import DryRunResult, PlannerLike, fetch_replay
 from sla_planner.sources.base import MetricsSource
-from sla_planner.sources.trace_binning import interval_count
 
 
 class JudgeLike(Protocol):
@@ -128,21 +127,8 @@ def run_closed_loop(
     warmup_intervals: int = 0,
 ) -> ClosedLoopResult:
     """Decide, replay and feed back every interval of [start, end); see the module doc."""
-    if not (interval_s > 0 and math.isfinite(interval_s)):
-        raise ValueError(f"interval must be a positive number of seconds, got {interval_s}")
-    n = interval_count(start, end, interval_s)
-    if n <= 0:
-        raise ValueError(f"empty time range: start {start} is not before end {end}")
-    warm = _warmup_count(source, start, interval_s, warmup_intervals)
+    warm, actual = fetch_replay(source, planner, start, end, interval_s, warmup_intervals)
     last: DemandSample | None = None
-    if warm:
-        history = source.fetch(start - warm * interval_s, start, interval_s)
-        _check(history, warm, "warm-up")
-        for sample in history:
-            planner.observe(sample)
-        last = history[-1] if history else None
-    actual = source.fetch(start, end, interval_s)
-    _check(actual, n, "dry-run")
     decisions: list[Decision] = []
     records: list[IntervalRecord] = []
     reactions: list[Reaction] = []

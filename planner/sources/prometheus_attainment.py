@@ -42,7 +42,7 @@ from sla_planner.model.error_budget import AttainmentSample
 from sla_planner.sources.base import MetricsSourceError
 from sla_planner.sources.prometheus_config import PrometheusConfig
 from sla_planner.sources.prometheus_counters import parse_le, summed_increases
-from sla_planner.sources.prometheus_http import HttpSettings, Labels, PrometheusHttp
+from sla_planner.sources.prometheus_http import Labels, PrometheusHttp, http_from_config
 from sla_planner.sources.promql import PRESETS, counter_at_boundaries
 
 
@@ -78,18 +78,7 @@ class PrometheusAttainment:
     def __init__(self, config: PrometheusConfig, http: PrometheusHttp | None = None) -> None:
         self.config = config
         self.preset = PRESETS[config.preset]
-        token = config.bearer_token.get_secret_value() if config.bearer_token else None
-        self.http = http or PrometheusHttp(
-            HttpSettings(
-                url=config.url,
-                timeout_s=config.timeout_s,
-                bearer_token=token,
-                bearer_token_file=config.bearer_token_file,
-                ca_file=config.ca_file,
-                insecure_skip_verify=config.insecure_skip_verify,
-                retries=config.retries,
-            )
-        )
+        self.http = http or http_from_config(config)
         self._resolved: dict[str, str] = {}
 
     def close(self) -> None:

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sla_planner.model.reactive import LoadSnapshot
 from sla_planner.sources.base import MetricsSourceError
 from sla_planner.sources.prometheus_config import PrometheusConfig
-from sla_planner.sources.prometheus_http import HttpSettings, PrometheusHttp
+from sla_planner.sources.prometheus_http import PrometheusHttp, http_from_config
 from sla_planner.sources.promql import PRESETS, duration, normalize_selector
 
 QUERIES = {
@@ -75,18 +75,7 @@ class QueueReader:
     ) -> None:
         self.prom = prom
         self.cfg = queues
-        token = prom.bearer_token.get_secret_value() if prom.bearer_token else None
-        self.http = http or PrometheusHttp(
-            HttpSettings(
-                url=prom.url,
-                timeout_s=prom.timeout_s,
-                bearer_token=token,
-                bearer_token_file=prom.bearer_token_file,
-                ca_file=prom.ca_file,
-                insecure_skip_verify=prom.insecure_skip_verify,
-                retries=prom.retries,
-            )
-        )
+        self.http = http or http_from_config(prom)
         self.exprs = self._expressions()
 
     def _expressions(self) -> dict[str, str]:

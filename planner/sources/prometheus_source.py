@@ -58,7 +58,7 @@ from sla_planner.sources.prometheus_counters import (
     series_increases,
     summed_increases,
 )
-from sla_planner.sources.prometheus_http import HttpSettings, Labels, PrometheusHttp, iso
+from sla_planner.sources.prometheus_http import Labels, PrometheusHttp, http_from_config, iso
 from sla_planner.sources.promql import (
     PRESETS,
     counter_at_boundaries,
@@ -76,18 +76,7 @@ class PrometheusSource:
     def __init__(self, config: PrometheusConfig, http: PrometheusHttp | None = None) -> None:
         self.config = config
         self.preset = PRESETS[config.preset]
-        token = config.bearer_token.get_secret_value() if config.bearer_token else None
-        self.http = http or PrometheusHttp(
-            HttpSettings(
-                url=config.url,
-                timeout_s=config.timeout_s,
-                bearer_token=token,
-                bearer_token_file=config.bearer_token_file,
-                ca_file=config.ca_file,
-                insecure_skip_verify=config.insecure_skip_verify,
-                retries=config.retries,
-            )
-        )
+        self.http = http or http_from_config(config)
         self._resolved: dict[str, str] = {}  # quantity -> metric name that had series
 
     def time_range(self) -> tuple[float, float] | None:
