@@ -7,9 +7,9 @@ loop with a ~5 s reactive one, `react` looks at a load snapshot every few second
 pool at once when the load is beyond what the replicas it runs (and those starting) can serve:
 
 - prefill: the waiting prompts would take more than `prefill_backlog` x the TTFT target to
-  clear at the ready replicas' batched capacity (the queue alone already pushes new requests
-  past the target), or TTFT p99 of the last few seconds is above the target while requests
-  wait. Replicas wanted: the arrival rate's prompt tokens plus the backlog cleared within
+  clear at the ready replicas' batched capacity (the queue alone pushes new requests well
+  past the target), or TTFT p99 of the last few seconds is above `ttft_factor` x the target
+  while requests wait. Replicas wanted: the arrival rate's prompt tokens plus the backlog cleared within
   `drain_s`, at `utilisation` of the batched capacity per replica.
 - decode: requests wait for a decode slot (KV cache or sequence cap full), or the sequences
   running exceed the ITL-feasible concurrency of the ready replicas (or KV use is above
@@ -42,15 +42,18 @@ class ReactiveSettings(BaseModel):
 
     enabled: bool = True
     interval_s: float = Field(5.0, gt=0, le=600, allow_inf_nan=False, description="check period")
+    # Tuned on day 2 of the Azure week: at 1x (a queue worth one TTFT target) the rule fired
+    # 143 times a day on ordinary M/G/n queueing at 85-90% utilisation, +2.7% GPU-hours for
+    # attainment the error budget did not ask for; at 5x it fires on real bursts only.
     prefill_backlog: float = Field(
-        1.0, gt=0, allow_inf_nan=False, description="trigger: queue clearing time / TTFT target"
+        5.0, gt=0, allow_inf_nan=False, description="trigger: queue clearing time / TTFT target"
     )
     ttft_factor: float = Field(
-        1.0, gt=0, allow_inf_nan=False, description="trigger: p99 TTFT / target (with a queue)"
+        5.0, gt=0, allow_inf_nan=False, description="trigger: p99 TTFT / target (with a queue)"
     )
     kv_high: float = Field(0.95, gt=0, le=1.0, description="trigger: decode KV cache use")
     utilisation: float = Field(
-        0.8, gt=0, le=1.0, description="share of capacity the raised pool is sized to"
+        0.9, gt=0, le=1.0, description="share of capacity the raised pool is sized to"
     )
     drain_s: float = Field(60.0, gt=0, allow_inf_nan=False, description="clear a backlog within")
     max_step: float = Field(2.0, gt=1.0, le=10.0, description="most a reaction multiplies a pool")

@@ -1,7 +1,8 @@
 """The reactive rule: a table of hand-computed cases. One replica: 40,000 prompt tokens/s
-batched, 100 ITL-feasible sequences; TTFT target 200 ms; defaults: trigger at a queue taking
-1 x the TTFT target to clear, size to 80% of capacity, clear a backlog within 60 s, at most
-x2 per reaction."""
+batched, 100 ITL-feasible sequences; TTFT target 200 ms; settings S: trigger at a queue taking
+1 x the TTFT target to clear (or p99 TTFT above it), size to 80% of capacity, clear a backlog
+within 60 s, at most x2 per reaction. The defaults are less eager (5x, 90%): see the last
+tests."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sla_planner.model.reactive import (
 )
 
 CAP = PoolCapacity(prefill_tokens_per_s=40_000.0, decode_sequences=100.0)
-S = ReactiveSettings()
+S = ReactiveSettings(prefill_backlog=1.0, ttft_factor=1.0, utilisation=0.8)
 TTFT = 200.0
 
 
@@ -97,3 +98,21 @@ def test_capacity_reads_the_profile(h200):
     assert cap.prefill_tokens_per_s == pytest.approx(profile_curves.prefill_capacity_tps(1000.0))
     ctx = 1000.0 + 200.0 / 2
     assert cap.decode_sequences == pytest.approx(profile_curves.decode_max_concurrency(ctx, 25.0))
+
+
+@pytest.mark.parametrize(
+    ("case", "s", "expected"),
+    [
+        # 20 waiting clear in 0.25 s < 5 x 0.2 s: ordinary queueing, no reaction by default
+        ("short queue", snap(400, 20), (2, 2)),
+        # 200 waiting: 200,000 tokens / 80,000 tok/s = 2.5 s > 1 s: (80,000 + 200,000/60) /
+        # (40,000 x 0.9) = 2.31 -> 3
+        ("long queue", snap(400, 200), (3, 2)),
+        ("p99 at 3x target", snap(400, 5, p99=600.0), (2, 2)),
+        # p99 at 6x: (80,000 + 5,000/60) / 36,000 = 2.2 -> 3
+        ("p99 at 6x target", snap(400, 5, p99=1200.0), (3, 2)),
+    ],
+)
+def test_defaults_react_to_real_bursts_only(case, s, expected):
+    a = react(s, (2, 2), (2, 2), CAP, ReactiveSettings(), TTFT)
+    assert (a.prefill, a.decode) == expected, case
