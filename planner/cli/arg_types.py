@@ -43,7 +43,7 @@ def attainment(text: str) -> float | None:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
     if t.endswith("%") or value >= 1.0:
-        value /= 100.0
+        value = round(value / 100.0, 12)  # 99.9 -> 0.999, not 0.9990000000000001
     if not (math.isfinite(value) and 0.5 <= value < 1.0):
         raise argparse.ArgumentTypeError(f"{text!r} is not {what} between 50% and 100%")
     return value
