@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -14,6 +15,18 @@ class ActuatorError(SlaPlannerError, RuntimeError):
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class WriteRefused(ActuatorError):
+    """A WriteGuard refused a write: this process may no longer write to the cluster."""
+
+    reason = "not_leader"
+
+
+# Called right before each write, after any blocking call: answers how many seconds the write
+# may take (its timeout; math.inf for no bound), or raises ActuatorError when writing is no
+# longer allowed (e.g. the leader Lease lapsed while a read was in flight).
+WriteGuard = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,7 @@ class Actuator(Protocol):
         """Raises ActuatorError when the target cannot be read."""
         ...
 
-    def scale(self, replicas: int) -> None:
-        """Set desired replicas. Raises ActuatorError; never leaves a partial write."""
+    def scale(self, replicas: int, guard: WriteGuard | None = None) -> None:
+        """Set desired replicas. Raises ActuatorError; never leaves a partial write. `guard`
+        is called right before each write (see WriteGuard)."""
         ...

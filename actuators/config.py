@@ -94,6 +94,14 @@ class TargetConfig(BaseModel):
         self.resolved_name()  # raises on an invalid resulting name
         return self
 
+    def written_object(self) -> tuple[str, str, str] | None:
+        """(kind, namespace, name) of the object this target writes; None for MetricsOnly
+        (which only reads its `observe` object)."""
+        if self.kind == "MetricsOnly":
+            return None
+        assert self.namespace is not None
+        return self.kind, self.namespace, self.resolved_name()
+
     def resolved_name(self) -> str:
         """The object name, formed the way Grove forms it when given by Grove fields."""
         if self.kind == "MetricsOnly":

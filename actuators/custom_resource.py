@@ -43,7 +43,7 @@ class CustomResourceScaleActuator(ScaleSubresourceActuator):
             resource_version=(scale.get("metadata") or {}).get("resourceVersion"),
         )
 
-    def _put_scale(self, view: ScaleView, replicas: int) -> None:
+    def _put_scale(self, view: ScaleView, replicas: int, timeout_s: float) -> None:
         metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
         if view.resource_version:
             metadata["resourceVersion"] = view.resource_version  # 409 if anyone wrote since
@@ -62,7 +62,7 @@ class CustomResourceScaleActuator(ScaleSubresourceActuator):
             body,
             field_manager=FIELD_MANAGER,
             _content_type="application/json",
-            _request_timeout=self.timeout,
+            _request_timeout=timeout_s,
         )
 
     def _get_status(self) -> ReplicaStatus:

@@ -34,7 +34,7 @@ class DeploymentActuator(ScaleSubresourceActuator):
             resource_version=scale.metadata.resource_version if scale.metadata else None,
         )
 
-    def _put_scale(self, view: ScaleView, replicas: int) -> None:
+    def _put_scale(self, view: ScaleView, replicas: int, timeout_s: float) -> None:
         body = client.V1Scale(
             api_version="autoscaling/v1",
             kind="Scale",
@@ -49,7 +49,7 @@ class DeploymentActuator(ScaleSubresourceActuator):
             body,
             field_manager=FIELD_MANAGER,
             _content_type="application/json",
-            _request_timeout=self.timeout,
+            _request_timeout=timeout_s,
         )
 
     def _get_status(self) -> ReplicaStatus:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sla_planner.actuators.base import Actuator, ActuatorError, ReplicaStatus
+from sla_planner.actuators.base import Actuator, ActuatorError, ReplicaStatus, WriteGuard
 
 
 class MetricsOnlyActuator:
@@ -30,7 +30,8 @@ class MetricsOnlyActuator:
         n = self._initial if self.last_published is None else self.last_published
         return ReplicaStatus(desired=n, ready=n)
 
-    def scale(self, replicas: int) -> None:
+    def scale(self, replicas: int, guard: WriteGuard | None = None) -> None:
+        # Publishing is not a cluster write: no leadership check (a standby publishes too).
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
             raise ActuatorError(
                 f"{self.description}: refusing to publish {replicas!r}: replicas must be a "

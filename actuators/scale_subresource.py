@@ -2,12 +2,18 @@
 
 scale(n) = read the Scale, return if spec.replicas is already n, else PUT the Scale carrying the
 resourceVersion just read (optimistic concurrency). A 409 means another writer got in between:
-re-read and retry, a bounded number of times. The PUT is the only write and is atomic on the
-server, so a failure never leaves a partial change behind.
+re-read and retry, a bounded number of times. This is the one retry layer for conflicts (the
+controller does not retry around it). The PUT is the only write and is atomic on the server, so
+a failure never leaves a partial change behind.
+
+Fencing: the optional `guard` is called after each read and right before each PUT (the read
+may have blocked for longer than the caller's leadership lasts); it refuses the write or bounds
+the PUT's timeout to the time the caller may still write.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -16,7 +22,7 @@ from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
-from sla_planner.actuators.base import ActuatorError, ReplicaStatus
+from sla_planner.actuators.base import ActuatorError, ReplicaStatus, WriteGuard
 from sla_planner.actuators.errors import KubeActuatorError, Operation, translate
 
 FIELD_MANAGER = "sla-planner"
@@ -97,7 +103,7 @@ class ScaleSubresourceActuator(ABC):
     def _get_scale(self) -> ScaleView: ...
 
     @abstractmethod
-    def _put_scale(self, view: ScaleView, replicas: int) -> None: ...
+    def _put_scale(self, view: ScaleView, replicas: int, timeout_s: float) -> None: ...
 
     @abstractmethod
     def _get_status(self) -> ReplicaStatus: ...
@@ -106,7 +112,7 @@ class ScaleSubresourceActuator(ABC):
     def status(self) -> ReplicaStatus:
         return self._call(self._get_status, self._op("get", scale=False))
 
-    def scale(self, replicas: int) -> None:
+    def scale(self, replicas: int, guard: WriteGuard | None = None) -> None:
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
             raise KubeActuatorError(
                 f"{self.description}: refusing to scale to {replicas!r}: replicas must be a "
@@ -119,8 +125,18 @@ class ScaleSubresourceActuator(ABC):
             view = self._call(self._get_scale, self._op("get"))
             if view.replicas == replicas:
                 return  # nothing to write
+            timeout_s = self.request_timeout_s
+            if guard is not None:  # after the read: it may have blocked past our leadership
+                timeout_s = min(timeout_s, guard())
+                if not (timeout_s > 0 and math.isfinite(timeout_s)):
+                    raise KubeActuatorError(
+                        f"{self.description}: no time left to write {replicas} replicas "
+                        f"safely (write budget {timeout_s:g} s); nothing was changed.",
+                        reason="not_leader",
+                        retryable=True,
+                    )
             try:
-                self._put_scale(view, replicas)
+                self._put_scale(view, replicas, timeout_s)
                 return
             except ApiException as exc:
                 if exc.status != 409:

@@ -8,6 +8,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+# The longest forecast any model makes: a caller asking for more gets this many steps. Planning
+# needs startup_s / interval_s + 1 steps (at most 1440 by PlannerConfig), so this only stops an
+# absurd horizon (interval_s 1e-6 -> 1.2e8 steps) from allocating or looping without bound.
+MAX_HORIZON = 10_000
+
 
 @dataclass(frozen=True)
 class Forecast:
@@ -30,5 +35,6 @@ class Forecaster(Protocol):
         ...
 
     def forecast(self, horizon: int, quantiles: Sequence[float] = (0.9, 0.99)) -> Forecast:
-        """Forecast `horizon` steps after the last observation. Never raises on odd history."""
+        """Forecast min(horizon, MAX_HORIZON) steps after the last observation. Never raises
+        on odd history."""
         ...

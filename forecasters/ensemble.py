@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from sla_planner.forecasters.base import Forecast, Forecaster
+from sla_planner.forecasters.base import MAX_HORIZON, Forecast, Forecaster
 from sla_planner.forecasters.robust import MAX_VALUE, sanitize
 
 DEFAULT_MEMBERS = ("last", "ewma", "seasonal_naive")
@@ -93,7 +93,7 @@ class EnsembleForecaster:
 
     def forecast(self, horizon: int, quantiles: Sequence[float] = (0.9, 0.99)) -> Forecast:
         try:
-            h = max(int(horizon), 0)
+            h = min(max(int(horizon), 0), MAX_HORIZON)
         except (TypeError, ValueError, OverflowError):
             h = 0
         qs = [float(q) for q in quantiles if 0.0 < float(q) < 1.0]

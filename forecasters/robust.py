@@ -18,7 +18,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from sla_planner.forecasters.base import Forecast
+from sla_planner.forecasters.base import MAX_HORIZON, Forecast
 
 SECONDS_PER_DAY = 86400.0
 # Demand values above this are nonsense for counts or token lengths; clipping keeps squares
@@ -116,7 +116,7 @@ class RobustForecaster:
 
     def forecast(self, horizon: int, quantiles: Sequence[float] = (0.9, 0.99)) -> Forecast:
         try:
-            h = max(int(horizon), 0)
+            h = min(max(int(horizon), 0), MAX_HORIZON)
         except (TypeError, ValueError, OverflowError):
             h = 0
         qs = sorted(_valid_quantiles(quantiles))

@@ -9,5 +9,9 @@ class ProfileError(SlaPlannerError, ValueError):
     """A profile that cannot be used. The message names the file, the key and the fix."""
 
 
+class AiconfiguratorNotInstalled(ProfileError):
+    """Profiles without hardware need the optional extra `sla-planner[aiconfigurator]`."""
+
+
 class ProfileRangeWarning(UserWarning):
     """A question asked outside a profile's measured range; the answer was clamped or extrapolated."""

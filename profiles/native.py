@@ -57,19 +57,24 @@ def dumps_json(profile: EngineProfile) -> str:
     return json.dumps(profile.model_dump(mode="json"), indent=2) + "\n"
 
 
-def save_profile(profile: EngineProfile, path: str | Path, header: str = "") -> Path:
-    """Write `profile` as YAML or JSON by the file's suffix. `header` becomes YAML comments."""
+def check_suffix(path: str | Path) -> Path:
+    """`path`, if its suffix names a native format (checked before costly work to save)."""
     target = Path(path)
-    suffix = target.suffix.lower()
-    if suffix in YAML_SUFFIXES:
-        text = dumps_yaml(profile, header)
-    elif suffix in JSON_SUFFIXES:
-        text = dumps_json(profile)
-    else:
+    if target.suffix.lower() not in NATIVE_SUFFIXES:
         raise ProfileError(
             f"profile file {target}: unknown suffix '{target.suffix}'. Fix: name it .yaml, .yml "
             "or .json."
         )
+    return target
+
+
+def save_profile(profile: EngineProfile, path: str | Path, header: str = "") -> Path:
+    """Write `profile` as YAML or JSON by the file's suffix. `header` becomes YAML comments."""
+    target = check_suffix(path)
+    if target.suffix.lower() in YAML_SUFFIXES:
+        text = dumps_yaml(profile, header)
+    else:
+        text = dumps_json(profile)
     # Write then rename, so a failed save never leaves half a profile behind.
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -55,6 +55,10 @@ DYNAMO_KEYS = KeyNames(
 # A measured throughput may disagree with the one implied by the latencies by noise and by
 # engine saturation, but not by a whole factor: that means wrong units or a wrong TP size.
 _CONSISTENCY_BOUNDS = (2.0 / 3.0, 1.5)
+# A billion tokens of KV cache is ~1 TB even at 1 KB per token (an 8B FP8 model stores ~64 KB),
+# past the memory of any GPU group one engine runs on: such a value is a unit or typing error,
+# and would let sizing pack millions of sequences into one replica.
+MAX_KV_TOKENS = 1_000_000_000
 
 
 def fail(where: str, key: str, problem: str, fix: str) -> ProfileError:
@@ -130,6 +134,17 @@ def validate_prefill(
             f"is not strictly increasing ({a_isl[i]:g} at index {i}, then {a_isl[i + 1]:g})",
             "sort the prefill points by prompt length and drop duplicate lengths",
         )
+    # Noise may make TTFT dip between neighbours (the curves smooth it), but the longest prompt
+    # must take longer than the shortest: otherwise prefill capacity grows without bound with
+    # prompt length and sizing trusts it.
+    if a_ttft.size > 1 and not a_ttft[-1] > a_ttft[0]:
+        raise fail(
+            where,
+            keys.ttft,
+            f"does not grow with prompt length ({a_ttft[0]:g} ms at {a_isl[0]:g} tokens, "
+            f"{a_ttft[-1]:g} ms at {a_isl[-1]:g})",
+            f"check that {keys.ttft} and {keys.isl} are paired point by point and re-measure",
+        )
     return a_isl, a_ttft, a_thpt
 
 
@@ -163,18 +178,63 @@ def validate_decode(
     _positive(a_ctx, where=where, key=keys.context, what="context lengths (tokens)")
     _positive(a_itl, where=where, key=keys.itl, what="latencies (ms)")
     _positive(a_thpt, where=where, key=keys.decode_thpt, what="throughputs (tokens/s/GPU)")
-    return (
-        a_kv,
-        a_ctx,
-        a_itl,
-        a_thpt,
-        check_max_kv_tokens(max_kv_tokens, where=where, key=keys.max_kv_tokens),
-    )
+    max_kv = check_max_kv_tokens(max_kv_tokens, where=where, key=keys.max_kv_tokens)
+    longest = float(a_ctx.max())
+    if max_kv < longest:
+        raise fail(
+            where,
+            keys.max_kv_tokens,
+            f"is below the longest measured context ({max_kv} < {longest:g} tokens): a replica "
+            "could not hold one such sequence",
+            _MAX_KV_FIX,
+        )
+    check_decode_load(a_kv, a_ctx, a_itl, max_kv, where=where, keys=keys)
+    return a_kv, a_ctx, a_itl, a_thpt, max_kv
+
+
+def check_decode_load(
+    kv: np.ndarray, ctx: np.ndarray, itl: np.ndarray, max_kv: int, *, where: str, keys: KeyNames
+) -> None:
+    """Each context row must measure real load: some KV usage, at least one whole sequence in
+    flight at its highest load, and an ITL that rises with load. A row without load gives a
+    decode capacity of zero sequences (every pool sized to the search cap); a flat ITL says
+    batching is free up to the KV limit."""
+    for c in np.unique(ctx):
+        row = ctx == c
+        top = float(kv[row].max())
+        if top <= 0:
+            raise fail(
+                where,
+                keys.kv_usage,
+                f"holds no load at context {c:g} (every point of that row is 0)",
+                "measure each context at increasing load (kv_usage > 0, up to the KV cache)",
+            )
+        if top * max_kv / c < 1.0:
+            raise fail(
+                where,
+                keys.kv_usage,
+                f"at context {c:g} peaks at {top:g}, which with max_kv_tokens {max_kv} never "
+                "held one whole sequence",
+                "check max_kv_tokens, and that kv_usage is a fraction of the KV cache (0.25, not 25)",
+            )
+        low, high = itl[row][np.argmin(kv[row])], itl[row][np.argmax(kv[row])]
+        if np.unique(kv[row]).size > 1 and not high > low:
+            raise fail(
+                where,
+                keys.itl,
+                f"does not rise with load at context {c:g} ({low:g} ms at the lowest KV usage, "
+                f"{high:g} ms at the highest)",
+                f"check that {keys.itl} and {keys.kv_usage} are paired point by point and "
+                "re-measure that row",
+            )
+
+
+_MAX_KV_FIX = "set it to the engine's KV cache size in tokens (a positive integer)"
 
 
 def check_max_kv_tokens(value: object, *, where: str, key: str) -> int:
     arr = np.asarray(value, dtype=object).ravel()
-    fix = "set it to the engine's KV cache size in tokens (a positive integer)"
+    fix = _MAX_KV_FIX
     if arr.size != 1:
         raise fail(where, key, f"must be one number, got {arr.size} values", fix)
     try:
@@ -183,6 +243,8 @@ def check_max_kv_tokens(value: object, *, where: str, key: str) -> int:
         raise fail(where, key, f"is not a number ({arr[0]!r})", fix) from None
     if not np.isfinite(number) or number <= 0 or number != int(number):
         raise fail(where, key, f"is {number:g}", fix)
+    if number > MAX_KV_TOKENS:
+        raise fail(where, key, f"is {number:g}, beyond any engine's ({MAX_KV_TOKENS:g})", fix)
     return int(number)
 
 

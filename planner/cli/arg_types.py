@@ -28,6 +28,12 @@ def _typed(kind: type, check: Any, what: str) -> Any:
 positive_float = _typed(float, lambda x: x > 0 and math.isfinite(x), "a number > 0")
 nonneg_float = _typed(float, lambda x: x >= 0 and math.isfinite(x), "a number >= 0")
 positive_int = _typed(int, lambda x: x > 0, "an integer > 0")
+# --rate-scale: 10,000x a trace's rate is past any what-if (the bundled hour becomes ~55k req/s);
+# beyond it the counts mean nothing and would only test the replica ceilings.
+MAX_RATE_SCALE = 10_000.0
+rate_scale = _typed(
+    float, lambda x: 0 < x <= MAX_RATE_SCALE, f"a number > 0 and <= {MAX_RATE_SCALE:g}"
+)
 nonneg_int = _typed(int, lambda x: x >= 0, "an integer >= 0")
 
 

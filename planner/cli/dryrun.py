@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,10 @@ from sla_planner.cli.dryrun_source import SourceSpec, build_trace_spec
 from sla_planner.cli.messages import format_validation_error
 from sla_planner.errors import UsageError
 from sla_planner.offline.outputs import Outputs, PoolProfiles, write_outputs
+
+# Decisions one dry run makes: ~69 days of 60 s intervals, up to about an hour of planning
+# (10-30 ms a decision). A trace spanning decades asks for millions: refused, not attempted.
+MAX_DRY_RUN_INTERVALS = 100_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,16 +74,27 @@ _FLAG_OF = {
     "interval_s": "--interval-s",
     "startup_s": "--startup-s",
     "budget.max_gpus": "--max-gpus",
+    "prefill.min_replicas": "--min-prefill",
+    "prefill.max_replicas": "--max-prefill",
+    "decode.min_replicas": "--min-decode",
+    "decode.max_replicas": "--max-decode",
     "prefill": "--min-prefill/--max-prefill",
     "decode": "--min-decode/--max-decode",
     "forecaster": "--forecaster",
 }
 
 
+_FLAG_LOC = re.compile(
+    r"(?<![\w.-])("
+    + "|".join(re.escape(k) for k in sorted(_FLAG_OF, key=len, reverse=True))
+    + r"):"
+)
+
+
 def _flag_names(message: str) -> str:
-    for loc, flag in _FLAG_OF.items():
-        message = message.replace(f"{loc}:", f"{flag}:")
-    return message
+    """Settings paths in a validation message -> the flags that set them (one pass, so a flag
+    name is never rewritten again)."""
+    return _FLAG_LOC.sub(lambda m: f"{_FLAG_OF[m.group(1)]}:", message)
 
 
 def _check_forecaster(name: str) -> None:
@@ -120,28 +136,27 @@ def run(args: argparse.Namespace) -> int:
     # User input first (flags, trace, profile, output dir), so mistakes surface before work.
     config = _build_config(args)
     spec = _build_source(args)
+    n = _interval_count(spec, args.interval_s)
     profiles = _load_profiles(args)
+    _check_targets(config, profiles)
     _check_forecaster(args.forecaster)
     out = _prepare_out(Path(args.out))
 
     from sla_planner.cli.dryrun_loop import replay
 
-    n = math.ceil((spec.end - spec.start) / args.interval_s - 1e-9)
     warm = spec.warmup_intervals if args.warmup is None else min(args.warmup, spec.warmup_intervals)
     warm = min(warm, config.history_window)
     t0 = time.perf_counter()
     with _progress_bar(args.progress, n) as bar:
         result = replay(args, spec, profiles, config, warm, lambda k: bar.update(1))
     settings = _run_settings(args, spec, result, profiles, config)
+    warnings = [*_target_warnings(config, profiles, result.actual), *_guard_warnings(result)]
+    extra: dict[str, Any] = {
+        "warnings": warnings,
+        **_judgements(args, result, spec, profiles, config),
+    }
     paths = write_outputs(
-        out,
-        result,
-        profiles,
-        config,
-        settings,
-        spec.label,
-        plot=not args.no_plot,
-        extra=_judgements(args, result, spec, profiles, config),
+        out, result, profiles, config, settings, spec.label, plot=not args.no_plot, extra=extra
     )
     slo_csv = _write_slo(out, result)
     _print_summary(paths, spec.label, config, time.perf_counter() - t0, slo_csv)
@@ -188,6 +203,62 @@ def _judgements(
     if simulated is not None:
         out["simulated"] = simulated
     return out
+
+
+_TARGET_FLAG = {"ttft_ms": "--ttft-ms", "itl_ms": "--itl-ms"}
+
+
+def _check_targets(config: Any, profiles: PoolProfiles) -> None:
+    """A target no request can meet (below the profile's floor) is refused before the run."""
+    from sla_planner.model.feasibility import impossible_targets
+
+    for t in impossible_targets(config.sla, profiles.prefill_curves, profiles.decode_curves):
+        flag = _TARGET_FLAG[t.target]
+        name = (profiles.prefill if t.target == "ttft_ms" else profiles.decode).name
+        raise UsageError(
+            f"{flag} {t.value_ms:g} is below what profile {name!r} can do: "
+            f"{t.message}; set {flag} to at least {math.ceil(t.floor_ms * 100) / 100:g} or "
+            "pass a faster profile"
+        )
+
+
+def _target_warnings(config: Any, profiles: PoolProfiles, actual: Any) -> list[str]:
+    """Targets below the idle latency of the replayed demand's mean request (request-weighted)."""
+    from sla_planner.model.feasibility import target_warnings
+
+    n = isl = osl = 0.0
+    for a in actual:
+        if a.requests > 0 and math.isfinite(a.isl_mean) and math.isfinite(a.osl_mean):
+            n += a.requests
+            isl += a.requests * a.isl_mean
+            osl += a.requests * a.osl_mean
+    if not n > 0:
+        return []
+    return target_warnings(
+        config.sla, profiles.prefill_curves, profiles.decode_curves, isl / n, osl / n
+    )
+
+
+def _guard_warnings(result: Any) -> list[str]:
+    """The demand guard's clips (model/robust_demand.py), as one line: how many decisions saw
+    clipped demand, and the first clip."""
+    clipped = [n for d in result.decisions for n in d.notes if n.startswith("demand guard:")]
+    if not clipped:
+        return []
+    hit = sum(any(n.startswith("demand guard:") for n in d.notes) for d in result.decisions)
+    return [f"{hit} decision(s) planned on clipped outliers; first: {clipped[0]}"]
+
+
+def _interval_count(spec: SourceSpec, interval_s: float) -> int:
+    """Intervals to replay: each is a decision (~10-30 ms), so their number bounds the run."""
+    n = math.ceil((spec.end - spec.start) / interval_s - 1e-9)
+    if n > MAX_DRY_RUN_INTERVALS:
+        raise UsageError(
+            f"--start/--end span {n:,} intervals of {interval_s:g} s (from {iso(spec.start)} to "
+            f"{iso(spec.end)}); a dry run makes at most {MAX_DRY_RUN_INTERVALS:,} decisions: "
+            "pick a shorter range with --start/--end or a longer --interval-s"
+        )
+    return n
 
 
 def _run_settings(
@@ -265,6 +336,7 @@ def _print_summary(
         f"dry run: {r['intervals']} intervals of {config.interval_s:g} s over {label} "
         f"({r['total_requests']:,.0f} requests), profile {s['profile']}, "
         f"forecaster {config.forecaster}",
+        *(f"  warning            {w}" for w in r.get("warnings", [])),
         f"  GPU-hours          {r['gpu_hours']:.2f}",
         f"  SLA attainment     {_pct(r['expected_sla_attainment'])} expected "
         f"(TTFT {config.sla.ttft_ms:g} ms: {_pct(r['expected_ttft_attainment'])}, "

@@ -11,8 +11,10 @@ from sla_planner.cli.arg_types import (
     nonneg_int,
     positive_float,
     positive_int,
+    rate_scale,
 )
 from sla_planner.cli.dryrun_prometheus import add_prometheus_arguments
+from sla_planner.model.config import DEFAULT_MAX_REPLICAS, REPLICAS_LIMIT
 
 DEFAULT_PROFILE = "dynamo-h200-llama3.1-8b-fp8-tp1"
 DEFAULT_OUT = "sla-planner-dry-run"
@@ -106,8 +108,9 @@ def add_planner_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--min-prefill", type=nonneg_int, default=1, metavar="N", help="replicas")
     g.add_argument("--min-decode", type=nonneg_int, default=1, metavar="N", help="replicas")
-    g.add_argument("--max-prefill", type=nonneg_int, metavar="N", help="replicas (default: no cap)")
-    g.add_argument("--max-decode", type=nonneg_int, metavar="N", help="replicas (default: no cap)")
+    ceiling = f"replicas (default: {DEFAULT_MAX_REPLICAS}; at most {REPLICAS_LIMIT})"
+    g.add_argument("--max-prefill", type=nonneg_int, metavar="N", help=ceiling)
+    g.add_argument("--max-decode", type=nonneg_int, metavar="N", help=ceiling)
     g.add_argument(
         "--warmup",
         type=nonneg_int,
@@ -163,7 +166,7 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--rate-scale",
-        type=positive_float,
+        type=rate_scale,
         default=1.0,
         metavar="X",
         help="multiply request counts by X",

@@ -57,12 +57,18 @@ def _resolve_range(args: argparse.Namespace, covered: tuple[float, float]) -> tu
 def build_trace_spec(args: argparse.Namespace) -> SourceSpec:
     """The trace to replay, from the source flags (Prometheus: `dryrun_prometheus`)."""
     from sla_planner.sources.trace_files import load_trace
-    from sla_planner.sources.trace_source import TraceMetricsSource
+    from sla_planner.sources.trace_source import MAX_SUBWINDOWS, TraceMetricsSource
 
+    peak = getattr(args, "peak_window_s", None)
+    if peak is not None and args.interval_s / peak > MAX_SUBWINDOWS:
+        raise UsageError(
+            f"--peak-window-s {peak:g} splits each {args.interval_s:g} s interval into "
+            f"{args.interval_s / peak:,.0f} sub-windows (at most {MAX_SUBWINDOWS:,}); use a "
+            f"window of at least {args.interval_s / MAX_SUBWINDOWS:g} s"
+        )
     trace_path = Path(args.trace) if args.trace else default_trace_path()
     trace = load_trace(trace_path)
     tokens = load_trace(args.tokens_from) if args.tokens_from else None
-    peak = getattr(args, "peak_window_s", None)
     source = TraceMetricsSource(
         trace,
         tokens_from=tokens,

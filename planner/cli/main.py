@@ -1,9 +1,10 @@
 """`sla-planner` command line: a thin dispatcher over subcommand modules.
 
 Each subcommand lives in its own module exposing `register(subparsers)`, which adds a parser
-and sets `func(args) -> int`. Expected errors become ONE line on stderr
-(`sla-planner: error: ...`) with exit code 2 for usage/settings and 1 for runtime problems;
-`--debug` shows the traceback instead.
+and sets `func(args) -> int`. Errors become ONE line on stderr (`sla-planner: error: ...`):
+errors raised on purpose (`SlaPlannerError`) exit with their own code (2 for usage/settings,
+1 for runtime problems); anything else is an internal error, exit code 3, with a pointer to
+`--debug`, which shows the traceback as well.
 """
 
 from __future__ import annotations
@@ -15,15 +16,24 @@ import traceback
 from collections.abc import Sequence
 
 from sla_planner.cli.messages import format_validation_error, one_line
-from sla_planner.errors import CommandError, SlaPlannerError, UsageError
+from sla_planner.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+    CommandError,
+    SlaPlannerError,
+    UsageError,
+)
 
 PROG = "sla-planner"
 
 # Subcommands always present, and ones other modules may provide (registered when importable).
-_COMMANDS = {"dry-run": "sla_planner.cli.dryrun"}
+_COMMANDS = {"dry-run": "sla_planner.cli.dryrun", "fleet": "sla_planner.cli.fleet"}
 _OPTIONAL_COMMANDS = {"run": "sla_planner.cli.run"}
 
-EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_RUNTIME", "EXIT_USAGE", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -101,26 +111,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _fail("interrupted", debug)
         return EXIT_INTERRUPTED
-    except UsageError as e:
+    except BrokenPipeError:  # `sla-planner ... | head`: the reader left; not an error of ours
+        _silence_stdout()
+        return EXIT_RUNTIME
+    except SlaPlannerError as e:
         _fail(str(e), debug)
-        return EXIT_USAGE
+        return e.exit_code
     except Exception as e:
         from pydantic import ValidationError
 
-        if isinstance(e, ValidationError):
+        if isinstance(e, ValidationError):  # settings checked by their pydantic model
             _fail(format_validation_error(e), debug)
             return EXIT_USAGE
-        if isinstance(e, (SlaPlannerError, ValueError)):
-            _fail(str(e), debug)
-        elif isinstance(e, OSError):
-            _fail(f"{e.filename or ''}: {e.strerror or e}; check the path and permissions", debug)
-        else:
-            _fail(
-                f"internal error ({type(e).__name__}: {e}); rerun with --debug for the "
-                "traceback and please report it",
-                debug,
-            )
-        return EXIT_RUNTIME
+        _fail(
+            f"internal error ({type(e).__name__}: {e}); rerun with --debug for the "
+            "traceback and please report it",
+            debug,
+        )
+        return EXIT_INTERNAL
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again (the
+    recipe in Python's signal docs for SIGPIPE)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (e.g. captured in tests): nothing to flush
+        pass
 
 
 def _fail(message: str, debug: bool) -> None:

@@ -109,6 +109,7 @@ def _serve(rt: Runtime, stop: threading.Event) -> int:
                 clock=rt.clock,
                 is_leader=rt.is_leader,
                 stale_after_s=rt.config.loop.ready_stale_intervals * rt.config.planner.interval_s,
+                health=rt.controller.health.problem,
             )
             server = ApiServer(app, rt.config.server.host, rt.config.server.port).start()
             log.info("api_listening url=%s", server.url)

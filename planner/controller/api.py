@@ -8,7 +8,9 @@ the GJSON path in the trigger's `valueLocation`. With `metricType: AverageValue`
 
 from __future__ import annotations
 
+import errno
 import math
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sla_planner.controller.clock import Clock
 from sla_planner.controller.exporter import CONTENT_TYPE_LATEST, PlannerMetrics
 from sla_planner.controller.snapshot import ControllerSnapshot, PoolSnapshot
+from sla_planner.errors import SlaPlannerError
 
 
 def _finite(x: float | None) -> float | None:
@@ -45,8 +48,17 @@ class PoolDecisionOut(_Model):
     )
     targetMs: float | None = Field(description="SLA target: TTFT for prefill, ITL for decode")
     reason: str
-    reasonCode: str = Field(description="scale_up, scale_down, steady, standby, hold_<why>")
+    reasonCode: str = Field(
+        description="controller.reasons.ReasonCode: scale_up, scale_down, steady, standby, "
+        "partial, hold_<why>"
+    )
     held: bool = Field(description="true when the pool is held at its last good state")
+    binding: str | None = Field(
+        None, description="what set sizing's size (model.pool_reasons.Binding), e.g. latency"
+    )
+    limit: str | None = Field(
+        None, description="what overrode sizing (model.pool_reasons.Limit), e.g. budget, none"
+    )
 
 
 class GpusOut(_Model):
@@ -75,6 +87,11 @@ class HealthOut(_Model):
     status: Literal["ok"] = "ok"
 
 
+class UnhealthyOut(_Model):
+    status: Literal["unhealthy"] = "unhealthy"
+    reason: str = Field(description="why the control loop is not alive (e.g. a hung tick)")
+
+
 class ReadyOut(_Model):
     ready: bool
     leader: bool
@@ -95,8 +112,10 @@ def _pool_out(ps: PoolSnapshot) -> PoolDecisionOut:
         expectedLatencyMs=_finite(ps.expected_latency_ms),
         targetMs=_finite(ps.target_ms),
         reason=ps.reason,
-        reasonCode=ps.reason_code,
+        reasonCode=str(ps.reason_code),
         held=ps.held,
+        binding=None if ps.binding is None else str(ps.binding),
+        limit=None if ps.limit is None else str(ps.limit),
     )
 
 
@@ -120,7 +139,8 @@ def decision_out(snap: ControllerSnapshot) -> DecisionOut | None:
 
 
 def not_ready_reason(snap: ControllerSnapshot | None, now: float, stale_after_s: float) -> str:
-    """Why the planner is not ready ("" when it is): no decision yet, or stale metrics."""
+    """Why the planner is not ready ("" when it is): no decision yet, stale or incomplete
+    metrics."""
     if snap is None or snap.timestamp is None:
         return "no decision yet"
     if snap.last_metrics_ok_at is None:
@@ -128,6 +148,8 @@ def not_ready_reason(snap: ControllerSnapshot | None, now: float, stale_after_s:
     age = now - snap.last_metrics_ok_at
     if age > stale_after_s:
         return f"metrics source last answered {age:.0f} s ago (limit {stale_after_s:.0f} s)"
+    if snap.data_incomplete:
+        return f"{snap.data_incomplete}; not scaling down until it is complete"
     return ""
 
 
@@ -138,9 +160,12 @@ def create_app(
     clock: Clock,
     is_leader: Callable[[], bool],
     stale_after_s: float,
+    health: Callable[[], str] | None = None,
 ) -> FastAPI:
     """The API over a running controller. `stale_after_s`: /readyz fails when the last
-    successful metrics read is older than this (e.g. Prometheus down for 3 intervals)."""
+    successful metrics read is older than this (e.g. Prometheus down for 3 intervals).
+    `health()` says why the control loop is not alive ("" when it is): /healthz fails then.
+    (Long: one short closure per route, all over the same injected state.)"""
     app = FastAPI(
         title="sla-planner",
         version="0.1.0",
@@ -157,8 +182,16 @@ def create_app(
         metrics.set_leader(is_leader())
         return Response(content=metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/healthz", response_model=HealthOut, summary="Liveness: the process is serving")
-    def healthz() -> HealthOut:
+    @app.get(
+        "/healthz",
+        response_model=HealthOut,
+        responses={503: {"model": UnhealthyOut}},
+        summary="Liveness: the control loop completes ticks (a hung loop fails it)",
+    )
+    def healthz() -> HealthOut | JSONResponse:
+        problem = health() if health is not None else ""
+        if problem:
+            return JSONResponse(status_code=503, content=UnhealthyOut(reason=problem).model_dump())
         return HealthOut()
 
     @app.get(
@@ -192,6 +225,29 @@ def create_app(
     return app
 
 
+class ApiServerError(SlaPlannerError):
+    """The HTTP API cannot be served (e.g. its port is taken); the message names the fix."""
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so a taken port is one clear error, not uvicorn's."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        why = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise ApiServerError(
+            f"cannot serve the HTTP API on {host}:{port}: {why}; set server.port in the run "
+            "config to a free port (0 picks one), or stop the process that holds it"
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
 class ApiServer:
     """uvicorn in a background thread (the control loop owns the main thread and signals)."""
 
@@ -200,6 +256,7 @@ class ApiServer:
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
         )
         self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
         self.host = host
 
     @property
@@ -216,17 +273,21 @@ class ApiServer:
         return f"http://{host}:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> ApiServer:
-        self._thread = threading.Thread(target=self._server.run, name="api", daemon=True)
+        """Serve in a background thread. Raises ApiServerError when the port is taken."""
+        self._socket = _bind(self.host, int(self._server.config.port))
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="api", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
             if not self._thread.is_alive():
-                raise RuntimeError(
-                    f"HTTP API could not start on {self.host}:{self._server.config.port} "
-                    "(port in use? set server.port in the config)"
+                raise ApiServerError(
+                    f"the HTTP API could not start on {self.host}:{self._server.config.port}; "
+                    "run with --debug and check the log above"
                 )
             if time.monotonic() > deadline:
-                raise RuntimeError(f"HTTP API did not start within {timeout_s:.0f} s")
+                raise ApiServerError(f"the HTTP API did not start within {timeout_s:.0f} s")
             time.sleep(0.01)
         return self
 
@@ -235,3 +296,6 @@ class ApiServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None

@@ -13,6 +13,10 @@ Rules it keeps, and why:
   grace) - stacking would over-provision before the first scale-up has had any effect.
 - Any failure (metrics, 404, 403, 409 beyond retries, API down, planner error) holds the pool at
   its last good state, says why (log line, reason, error counter) and retries on a short timer.
+- Never act on bad data or stale leadership: no scale-down while the newest demand data is
+  incomplete, a failed forecast holds, planning runs under a deadline (tick_deadline) and
+  feeds the loop's health (health), every write is fenced (lease_guard), absurd growth is
+  refused (pool_action).
 - One pool changed and the other not: reported as partial (log, metric, decision endpoint).
 - Only the leader writes; standbys keep observing and deciding so a failover starts warm.
 - Start and every gain of leadership resume from the cluster: read replicas, seed the planner.
@@ -26,11 +30,13 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
-from sla_planner.actuators.base import Actuator, ActuatorError, ReplicaStatus
+from sla_planner.actuators.base import Actuator, ActuatorError, WriteGuard
 from sla_planner.controller.clock import Clock
-from sla_planner.controller.demand_feed import DemandFeed, PlanningCore
+from sla_planner.controller.demand_feed import DemandFeed, Failure, PlanningCore
 from sla_planner.controller.error_kinds import classify_actuator_error
 from sla_planner.controller.exporter import PlannerMetrics
+from sla_planner.controller.health import LoopHealth
+from sla_planner.controller.partial import report_partial
 from sla_planner.controller.pool_action import (
     ActionKind,
     budget_cap,
@@ -43,10 +49,13 @@ from sla_planner.controller.pool_state import (
     PoolState,
     current_snapshot,
     decided_snapshot,
-    partial_pairs,
+    other_pool_gpus,
     pool_decision,
 )
+from sla_planner.controller.reasons import ErrorKind, ReasonCode
+from sla_planner.controller.resume import resume_from_cluster
 from sla_planner.controller.snapshot import ControllerSnapshot, PoolSnapshot, log_decision
+from sla_planner.controller.tick_deadline import DeadlineExceeded, DeadlineRunner
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.types import Decision, Pool
 from sla_planner.sources.base import MetricsSource
@@ -68,7 +77,12 @@ class Controller:
         metrics: PlannerMetrics | None = None,
         is_leader: Callable[[], bool] | None = None,
         logger: logging.Logger | None = None,
+        write_guard: WriteGuard | None = None,
+        deadline: DeadlineRunner | None = None,
+        health: LoopHealth | None = None,
     ) -> None:
+        """`write_guard` fences every write (LeaseGuard); `deadline` runs the planning part of
+        a tick; `health` is told when ticks start and end (defaults: built here)."""
         self.planner = planner
         self.source = source
         self.actuators = dict(actuators)
@@ -90,10 +104,19 @@ class Controller:
         self._pools = {p: PoolState(p, intervals[p], next_due=-math.inf) for p in POOLS}
         keep = min(self.loop.backfill_intervals, config.history_window)
         self._feed = DemandFeed(planner, source, self.metrics, self.log, self.step_s, keep)
+        shortest = min(intervals.values())
+        self.deadline_s = self.loop.tick_deadline_s or shortest
+        self._deadline = deadline or DeadlineRunner("planner")
+        self.health = health or LoopHealth(
+            self.loop.liveness_stale_s or 3 * shortest,
+            clock.now,
+            self._deadline.stuck_for,
+        )
+        self._guard = write_guard
+        self._stop: threading.Event | None = None
         self._seeded = False
-        self._resume_error: tuple[str, str] | None = None
+        self._resume_error: Failure | None = None
         self._was_leader = False
-        self._last_tick: float | None = None
         self._partial = False
         self._lock = threading.Lock()
         self._snapshot: ControllerSnapshot | None = None
@@ -104,10 +127,6 @@ class Controller:
         with self._lock:
             return self._snapshot
 
-    @property
-    def last_metrics_ok_at(self) -> float | None:
-        return self._feed.last_ok_at
-
     def next_wakeup(self) -> float:
         times = [s.next_due for s in self._pools.values()]
         times += [s.retry_due for s in self._pools.values() if s.retry_due is not None]
@@ -115,6 +134,7 @@ class Controller:
 
     def run(self, stop: threading.Event, max_ticks: int | None = None) -> int:
         """Tick until `stop` is set (SIGTERM) or `max_ticks` ticks ran. Returns ticks run."""
+        self._stop = stop  # also cuts a planning call short
         ticks = 0
         while not stop.is_set() and (max_ticks is None or ticks < max_ticks):
             self.tick()
@@ -128,8 +148,14 @@ class Controller:
 
     def tick(self, force: bool = False) -> ControllerSnapshot:
         """Do whatever is due at clock.now(): observe, decide, actuate. `force`: all pools due."""
+        self.health.tick_started()
+        try:
+            return self._tick(force)
+        finally:
+            self.health.tick_finished()
+
+    def _tick(self, force: bool) -> ControllerSnapshot:
         now = self.clock.now()
-        self._last_tick = now
         leader = bool(self._is_leader())
         if leader and not self._was_leader:
             # Gained leadership: resume from what the cluster runs now, and act at once.
@@ -148,17 +174,19 @@ class Controller:
         if not self._seeded:
             # Never act on a decision made without the cluster's replicas seeded in: the
             # stabiliser would not know what runs and could scale straight down.
-            kind, text = self._resume_error or ("api", "unknown error")
-            why = f"cluster state could not be read: {text}"
-            return self._hold(due, now, leader, f"hold_{kind}", why)
+            code, text = self._resume_error or (ReasonCode.HOLD_API, "unknown error")
+            return self._hold(due, now, leader, code, f"cluster state could not be read: {text}")
 
         needs_decision = bool(regular) or any(self._pools[p].retry_needs_decision for p in retry)
         if needs_decision:
-            failure = self._feed.observe(now) or self._feed.decide(now)
+            failure = self._plan(now)
             if failure is not None:
                 return self._hold(due, now, leader, *failure)
         if self._feed.decision is None:
-            return self._hold(due, now, leader, "hold_planner", "no decision yet")
+            return self._hold(due, now, leader, ReasonCode.HOLD_PLANNER, "no decision yet")
+        # Planning blocked (I/O, compute): leadership may have lapsed meanwhile (a gain waits
+        # for the next tick, which resumes from the cluster first).
+        leader = leader and bool(self._is_leader())
 
         # Read both pools: the budget cap needs the other pool's state, and /metrics shows both.
         read_errors = {p: e for p in POOLS if (e := self._read_status(p)) is not None}
@@ -167,10 +195,12 @@ class Controller:
             if p in read_errors:
                 kind, text = read_errors[p]
                 self.metrics.count_error(kind)
-                self._fail(p, now, f"hold_{kind}", text, needs_decision=False)
+                self._fail(p, now, ReasonCode.hold(kind), text, needs_decision=False)
             else:
                 self._actuate(p, now, leader)
-        self._check_partial()
+        self._partial = report_partial(
+            self._pools, self.metrics, self.log, self.loop.retry_interval_s, self._partial
+        )
         return self._publish(now, leader)
 
     # ------------------------------------------------------- reactive hook
@@ -193,10 +223,12 @@ class Controller:
         for p in pools:
             if (err := self._read_status(p)) is not None:
                 self.metrics.count_error(err[0])
-                self._fail(p, now, f"hold_{err[0]}", err[1], needs_decision=False)
+                self._fail(p, now, ReasonCode.hold(err[0]), err[1], needs_decision=False)
             else:
                 self._actuate(p, now, leader)
-        self._check_partial()
+        self._partial = report_partial(
+            self._pools, self.metrics, self.log, self.loop.retry_interval_s, self._partial
+        )
         return self._publish(now, leader)
 
     # --------------------------------------------------------------- internals
@@ -214,8 +246,23 @@ class Controller:
             self._pools[p].retry_due = None
         return regular, retry
 
+    def _plan(self, now: float) -> Failure | None:
+        """Observe and decide under the tick deadline; a failure or overrun is a hold."""
+        try:
+            return self._deadline.run(
+                lambda: self._feed.observe(now) or self._feed.decide(now),
+                self.deadline_s,
+                self._stop,
+            )
+        except DeadlineExceeded as exc:
+            self.metrics.count_error(ErrorKind.DEADLINE)
+            self.log.warning(
+                "tick_deadline_exceeded deadline_s=%g error=%r", self.deadline_s, str(exc)
+            )
+            return ReasonCode.HOLD_DEADLINE, f"planning did not finish in time: {exc}"
+
     def _hold(
-        self, due: set[Pool], now: float, leader: bool, code: str, why: str
+        self, due: set[Pool], now: float, leader: bool, code: ReasonCode, why: str
     ) -> ControllerSnapshot:
         """Hold every due pool at its last good state (a failure before actuation)."""
         for p in due:
@@ -230,57 +277,21 @@ class Controller:
 
     def _resume(self, now: float) -> None:
         """Read what the cluster runs and seed the planner with it (start, restart, new leader)."""
-        statuses: dict[Pool, ReplicaStatus] = {}
-        for p in POOLS:
-            try:
-                statuses[p] = self.actuators[p].status()
-            except ActuatorError as exc:
-                kind = classify_actuator_error(exc)
-                self.metrics.count_error(kind)
-                self._resume_error = (kind, str(exc))
-                self.log.warning(
-                    "resume_failed pool=%s kind=%s error=%r: holding until the target can be read",
-                    p.value,
-                    kind,
-                    str(exc),
-                )
-                return
-        for p, st in statuses.items():
-            s = self._pools[p]
-            s.status = st
-            s.target = st.desired
-            s.last_ok_at = now
-            if st.ready < st.desired:
-                # When that scale-up began is unknown: count the grace from now (conservative).
-                s.starting_since = now
+        err = resume_from_cluster(self._pools, self.actuators, self.planner, now, self.log)
+        if err is not None:
+            self.metrics.count_error(err[0])
+            self._resume_error = (ReasonCode.hold(err[0]), err[1])
+            return
         self._resume_error = None
-        seed = getattr(self.planner, "seed", None)
-        if callable(seed):
-            seed(statuses[Pool.PREFILL].desired, statuses[Pool.DECODE].desired, now)
         self._seeded = True
-        self.log.info(
-            "resumed prefill_replicas=%d prefill_ready=%d decode_replicas=%d decode_ready=%d",
-            statuses[Pool.PREFILL].desired,
-            statuses[Pool.PREFILL].ready,
-            statuses[Pool.DECODE].desired,
-            statuses[Pool.DECODE].ready,
-        )
 
-    def _read_status(self, p: Pool) -> tuple[str, str] | None:
+    def _read_status(self, p: Pool) -> tuple[ErrorKind, str] | None:
         try:
             self._pools[p].status = self.actuators[p].status()
         except ActuatorError as exc:
             kind = classify_actuator_error(exc)
             return kind, str(exc)
         return None
-
-    def _budget_cap(self, p: Pool) -> int | None:
-        """Most replicas `p` may have given what the other pool holds right now."""
-        other = Pool.DECODE if p is Pool.PREFILL else Pool.PREFILL
-        o = self._pools[other]
-        # The other pool may still run what it was asked for before, or more than it was asked.
-        held = max(o.status.desired if o.status is not None else 0, o.target or 0)
-        return budget_cap(self.config.budget.max_gpus, held * self.gpr[other], self.gpr[p])
 
     def _actuate(self, p: Pool, now: float, leader: bool) -> None:
         s = self._pools[p]
@@ -292,35 +303,46 @@ class Controller:
             st,
             target=s.target,
             since=s.starting_since,
-            cap=self._budget_cap(p),
+            cap=budget_cap(
+                self.config.budget.max_gpus, other_pool_gpus(self._pools, p, self.gpr), self.gpr[p]
+            ),
             budget_gpus=self.config.budget.max_gpus,
             leader=leader,
             grace_s=self.grace_s,
             now=now,
+            data_gap=self._feed.incomplete,
+            max_step_factor=self.loop.max_step_factor,
         )
         if action.kind is ActionKind.STANDBY:
-            self._set(p, now, action.replicas, "standby", action.reason, False)
+            self._set(p, now, action.replicas, ReasonCode.STANDBY, action.reason, False)
+            return
+        if action.kind is ActionKind.HOLD_ABSURD:
+            self.metrics.count_error(ErrorKind.ABSURD_DECISION)
+            self._set(p, now, s.target, ReasonCode.HOLD_ABSURD, action.reason, True)
+            return
+        if action.kind is ActionKind.HOLD_INCOMPLETE:
+            self._set(p, now, s.target, ReasonCode.HOLD_INCOMPLETE, action.reason, True)
             return
         if action.kind is ActionKind.HOLD_STARTING:
-            self._set(p, now, s.target, "hold_starting", action.reason, True)
+            self._set(p, now, s.target, ReasonCode.HOLD_STARTING, action.reason, True)
             self._schedule_retry(p, now, needs_decision=False)
             return
         if action.startup_timeout:
-            self.metrics.count_error("startup_timeout")
+            self.metrics.count_error(ErrorKind.STARTUP_TIMEOUT)
         want = action.replicas
         assert want is not None
         if action.kind is ActionKind.STEADY:
             s.target = want
             s.failing = None
             s.last_ok_at = now
-            self._set(p, now, want, "steady", action.reason, False)
+            self._set(p, now, want, ReasonCode.STEADY, action.reason, False)
             return
-        err = self._scale_with_retries(p, want)
+        err = self._scale(p, want)
         if err is not None:
             kind, text = err
-            self._fail(p, now, f"hold_{kind}", text, needs_decision=False)
+            self._fail(p, now, ReasonCode.hold(kind), text, needs_decision=False)
             return
-        code = "scale_up" if want > st.desired else "scale_down"
+        code = ReasonCode.SCALE_UP if want > st.desired else ReasonCode.SCALE_DOWN
         if want > st.desired:
             s.starting_since = now
         s.target = want
@@ -330,54 +352,28 @@ class Controller:
         s.status = replace(st, desired=want, ready=min(st.ready, want))
         self._set(p, now, want, code, action.reason, False)
 
-    def _scale_with_retries(self, p: Pool, replicas: int) -> tuple[str, str] | None:
-        """None on success, else (error kind, text). 409: re-read and rewrite a few times."""
-        for attempt in range(self.loop.conflict_retries + 1):
-            if not self._is_leader():  # fencing: leadership may have lapsed since the tick began
-                return "standby", "lost leadership before writing"
-            try:
-                self.actuators[p].scale(replicas)
-                return None
-            except ActuatorError as exc:
-                kind = classify_actuator_error(exc)
-                if kind != "conflict" or attempt == self.loop.conflict_retries:
-                    self.metrics.count_error(kind)
-                    return kind, str(exc)
-                self.log.info("conflict pool=%s attempt=%d: re-reading", p.value, attempt + 1)
-                if (err := self._read_status(p)) is not None:
-                    self.metrics.count_error(err[0])
-                    return err
-        raise AssertionError("unreachable")
+    def _scale(self, p: Pool, replicas: int) -> tuple[ErrorKind, str] | None:
+        """None on success, else (error kind, text). The actuator is the one retry layer (409:
+        re-read and rewrite a bounded number of times); the guard fences each write."""
+        if not self._is_leader():  # leadership may have lapsed since the tick began
+            self.metrics.count_error(ErrorKind.NOT_LEADER)
+            return ErrorKind.NOT_LEADER, "lost leadership before writing"
+        try:
+            self.actuators[p].scale(replicas, guard=self._guard)
+            return None
+        except ActuatorError as exc:
+            kind = classify_actuator_error(exc)
+            self.metrics.count_error(kind)
+            return kind, str(exc)
 
-    def _fail(self, p: Pool, now: float, code: str, why: str, *, needs_decision: bool) -> None:
+    def _fail(
+        self, p: Pool, now: float, code: ReasonCode, why: str, *, needs_decision: bool
+    ) -> None:
         """Hold `p` at its last good target because something failed; retry soon."""
         s = self._pools[p]
         s.failing = why
         self._set(p, now, s.target, code, f"holding at {s.target}: {why}", True)
         self._schedule_retry(p, now, needs_decision=needs_decision)
-
-    def _check_partial(self) -> None:
-        """Partial: one pool moved while the other has been failing to follow since."""
-        partial = partial_pairs(self._pools)
-        was = self._partial
-        self._partial = bool(partial)
-        for ok, bad in partial:
-            text = (
-                f"PARTIAL: {ok.value} is at {self._pools[ok].target} but {bad.value} could not "
-                f"follow ({self._pools[bad].failing}); retrying {bad.value} every "
-                f"{self.loop.retry_interval_s:.0f} s"
-            )
-            self.metrics.count_error("partial_actuation")
-            self.log.warning(
-                "partial_actuation scaled=%s held=%s reason=%r", ok.value, bad.value, text
-            )
-            for x in (ok, bad):
-                sn = self._pools[x].snapshot
-                if sn is not None and not sn.reason.startswith("PARTIAL"):
-                    self._pools[x].snapshot = replace(sn, reason=f"{text}; {sn.reason}")
-                self.metrics.count_decision(x.value, "partial")
-        if was and not partial:
-            self.log.info("partial_actuation_resolved")
 
     def _schedule_retry(self, p: Pool, now: float, *, needs_decision: bool) -> None:
         s = self._pools[p]
@@ -386,7 +382,7 @@ class Controller:
         s.retry_due = due if due < s.next_due else None  # else the regular tick comes first
 
     def _set(
-        self, p: Pool, now: float, desired: int | None, code: str, reason: str, held: bool
+        self, p: Pool, now: float, desired: int | None, code: ReasonCode, reason: str, held: bool
     ) -> None:
         s = self._pools[p]
         if not held:
@@ -413,6 +409,7 @@ class Controller:
             notes=self._feed.notes,
             last_metrics_ok_at=self._feed.last_ok_at,
             last_tick_at=now,
+            data_incomplete=self._feed.incomplete,
         )
         self.metrics.update(snap)
         for ps in (snap.prefill, snap.decode):

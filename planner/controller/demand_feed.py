@@ -1,18 +1,29 @@
 """Demand in, decision out: feed the planner every completed interval from the metrics source,
 then ask it to decide. A failure is returned as (hold code, why), never raised, so the
-controller holds the pools at their last good state."""
+controller holds the pools at their last good state.
+
+Missing data is never zero demand:
+- intervals at the live edge that the source reports incomplete (a scrape gap, NaN samples)
+  are not fed yet: they are fetched again on the next tick, when later data may complete
+  them, and `incomplete` says why, so the controller refuses scale-downs meanwhile;
+- an incomplete interval before complete ones is fed as a gap (unknown), not as its count;
+- a forecaster that fails is a hold (hold_forecast), not a forecast of zero.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from typing import Protocol
 
 from sla_planner.controller.exporter import PlannerMetrics
+from sla_planner.controller.reasons import ErrorKind, ReasonCode
+from sla_planner.model.demand_forecaster import ForecastError
 from sla_planner.model.types import Decision, DemandSample
 from sla_planner.sources.base import MetricsSource, MetricsSourceError
 
-Failure = tuple[str, str]  # (reason code, text)
+Failure = tuple[ReasonCode, str]  # (reason code, text)
 
 
 class PlanningCore(Protocol):
@@ -22,6 +33,12 @@ class PlanningCore(Protocol):
     def observe(self, sample: DemandSample) -> None: ...
 
     def decide(self, now: float) -> Decision: ...
+
+
+def as_gap(sample: DemandSample) -> DemandSample:
+    """The interval with its demand unknown (what a planner does with a gap), not a count."""
+    nan = math.nan
+    return replace(sample, requests=nan, isl_mean=nan, osl_mean=nan, peak_rate=None)
 
 
 class DemandFeed:
@@ -44,6 +61,11 @@ class DemandFeed:
         self.last_ok_at: float | None = None
         self.decision: Decision | None = None
         self.notes: tuple[str, ...] = ()
+        self.incomplete: str | None = None  # why the newest data is incomplete (None: complete)
+
+    def fetch(self, start: float, end: float) -> list[DemandSample]:
+        """The source's samples for [start, end) (the controller may run this under a deadline)."""
+        return self.source.fetch(start, end, self.step_s)
 
     def observe(self, now: float) -> Failure | None:
         """Feed the planner every completed interval it has not seen yet. None when fine."""
@@ -54,26 +76,50 @@ class DemandFeed:
         if end <= start:
             return None
         try:
-            samples = self.source.fetch(start, end, self.step_s)
+            samples = self.fetch(start, end)
         except MetricsSourceError as exc:
-            self.metrics.count_error("metrics")
-            return "hold_metrics", f"metrics unavailable: {exc}"
+            self.metrics.count_error(ErrorKind.METRICS)
+            return ReasonCode.HOLD_METRICS, f"metrics unavailable: {exc}"
         except Exception as exc:  # a source bug must not kill the loop; say so and hold
-            self.metrics.count_error("metrics")
+            self.metrics.count_error(ErrorKind.METRICS)
             self.log.exception("metrics source failed unexpectedly")
-            return "hold_metrics", f"metrics unavailable: {type(exc).__name__}: {exc}"
-        for sample in samples:
-            self.planner.observe(sample)
-        self.observed_until = end
-        self.last_ok_at = now
+            return ReasonCode.HOLD_METRICS, f"metrics unavailable: {type(exc).__name__}: {exc}"
+        self._feed(samples, end, now)
         return None
+
+    def _feed(self, samples: list[DemandSample], end: float, now: float) -> None:
+        tail = len(samples)
+        while tail > 0 and samples[tail - 1].incomplete is not None:
+            tail -= 1
+        for sample in samples[:tail]:
+            self.planner.observe(sample if sample.incomplete is None else as_gap(sample))
+        self.last_ok_at = now
+        if tail == len(samples):
+            self.observed_until = end
+            self.incomplete = None
+            return
+        # Not fed: fetched again next tick, when later data may complete it.
+        self.observed_until = samples[tail].start
+        newest = samples[-1]
+        self.incomplete = (
+            f"demand data incomplete for the {len(samples) - tail} newest interval(s) "
+            f"({newest.incomplete})"
+        )
+        self.metrics.count_error(ErrorKind.METRICS_INCOMPLETE)
+        self.log.warning(
+            "metrics_incomplete intervals=%d why=%r", len(samples) - tail, newest.incomplete
+        )
 
     def decide(self, now: float) -> Failure | None:
         try:
             self.decision = self.planner.decide(now)
+        except ForecastError as exc:  # never zero demand in its place: hold, say why
+            self.metrics.count_error(ErrorKind.FORECAST)
+            self.log.warning("forecast_failed error=%r", str(exc))
+            return ReasonCode.HOLD_FORECAST, f"forecast failed: {exc}"
         except Exception as exc:  # keep the last good decision; the error is logged in full
-            self.metrics.count_error("planner")
+            self.metrics.count_error(ErrorKind.PLANNER)
             self.log.exception("planner failed to decide")
-            return "hold_planner", f"planner error: {type(exc).__name__}: {exc}"
+            return ReasonCode.HOLD_PLANNER, f"planner error: {type(exc).__name__}: {exc}"
         self.notes = tuple(self.decision.notes)
         return None

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-# Error kinds (the `kind` label of sla_planner_errors_total and the hold_<kind> reason codes).
-_ERROR_KINDS = {"not_found", "forbidden", "conflict", "invalid", "api"}
+from sla_planner.controller.reasons import ErrorKind
+
 _REASON_KIND = {  # actuators.errors.KubeActuatorError.reason -> kind
-    "not_found": "not_found",
-    "forbidden": "forbidden",
-    "unauthorized": "forbidden",
-    "conflict": "conflict",
-    "invalid": "invalid",
-    "unavailable": "api",
-    "bad_response": "api",
+    "not_found": ErrorKind.NOT_FOUND,
+    "forbidden": ErrorKind.FORBIDDEN,
+    "unauthorized": ErrorKind.FORBIDDEN,
+    "conflict": ErrorKind.CONFLICT,
+    "invalid": ErrorKind.INVALID,
+    "unavailable": ErrorKind.API,
+    "bad_response": ErrorKind.API,
+    "not_leader": ErrorKind.NOT_LEADER,
 }
 _STATUS_KIND = {
-    404: "not_found",
-    403: "forbidden",
-    401: "forbidden",
-    409: "conflict",
-    422: "invalid",
+    404: ErrorKind.NOT_FOUND,
+    403: ErrorKind.FORBIDDEN,
+    401: ErrorKind.FORBIDDEN,
+    409: ErrorKind.CONFLICT,
+    422: ErrorKind.INVALID,
 }
 
 
-def classify_actuator_error(exc: BaseException) -> str:
-    """not_found | forbidden | conflict | invalid | api, from the error or the one behind it."""
+def classify_actuator_error(exc: BaseException) -> ErrorKind:
+    """not_found | forbidden | conflict | invalid | not_leader | api, from the error or the one
+    behind it."""
     seen: set[int] = set()
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
@@ -37,4 +39,4 @@ def classify_actuator_error(exc: BaseException) -> str:
             if isinstance(code, int) and code in _STATUS_KIND:
                 return _STATUS_KIND[code]
         e = e.__cause__ or e.__context__
-    return "api"
+    return ErrorKind.API

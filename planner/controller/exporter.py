@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from sla_planner.model.pool_reasons import Binding, Limit
+
 if TYPE_CHECKING:
     from sla_planner.controller.snapshot import ControllerSnapshot
 
@@ -37,11 +39,17 @@ _GAUGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "is_leader": ("sla_planner_is_leader", "1 when this instance holds the leader Lease.", ()),
     "partial": ("sla_planner_partial_actuation", "1 while one pool was scaled and the other could not be (retried every tick).", ()),
     "last_decision": ("sla_planner_last_decision_timestamp_seconds", "Unix time of the last decision.", ()),
+    "binding": ("sla_planner_sizing_binding", "1 for what set the pool's sizing (model.pool_reasons.Binding: idle, minimum, latency, utilisation, kv, unattainable, no_history), 0 for the others.", ("pool", "reason")),
+    "limit": ("sla_planner_limit", "1 for what overrode the pool's sizing (model.pool_reasons.Limit: none, budget, max_replicas, ratio_bounds, stabilisation, ratio_raised), 0 for the others.", ("pool", "reason")),
 }  # fmt: skip
 _COUNTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "decisions": ("sla_planner_decisions", "Pool decisions by outcome (scale_up, scale_down, steady, hold_*, standby, partial).", ("pool", "reason")),
-    "errors": ("sla_planner_errors", "Errors by kind (metrics, not_found, forbidden, conflict, api, planner, partial_actuation, leader_election, startup_timeout).", ("kind",)),
+    "decisions": ("sla_planner_decisions", "Pool decisions by outcome (controller.reasons.ReasonCode: scale_up, scale_down, steady, standby, partial, hold_*).", ("pool", "reason")),
+    "errors": ("sla_planner_errors", "Errors by kind (controller.reasons.ErrorKind: metrics, metrics_incomplete, forecast, planner, deadline, absurd_decision, not_leader, not_found, forbidden, conflict, invalid, api, partial_actuation, leader_election, startup_timeout).", ("kind",)),
 }  # fmt: skip
+
+
+def _label(code: str) -> str:
+    return str(getattr(code, "value", code))
 
 
 class PlannerMetrics:
@@ -60,6 +68,8 @@ class PlannerMetrics:
     is_leader: Gauge
     partial: Gauge
     last_decision: Gauge
+    binding: Gauge
+    limit: Gauge
     decisions: Counter
     errors: Counter
 
@@ -75,10 +85,12 @@ class PlannerMetrics:
         self.gpu_budget.set(math.nan)
 
     def count_decision(self, pool: str, reason_code: str) -> None:
-        self.decisions.labels(pool=pool, reason=reason_code).inc()
+        """`reason_code`: a controller.reasons.ReasonCode (a str enum; its value is the label)."""
+        self.decisions.labels(pool=pool, reason=_label(reason_code)).inc()
 
     def count_error(self, kind: str) -> None:
-        self.errors.labels(kind=kind).inc()
+        """`kind`: a controller.reasons.ErrorKind (a str enum; its value is the label)."""
+        self.errors.labels(kind=_label(kind)).inc()
 
     def set_leader(self, leader: bool) -> None:
         self.is_leader.set(1 if leader else 0)
@@ -98,6 +110,13 @@ class PlannerMetrics:
                 self.expected_latency.labels(pool=pool).set(ps.expected_latency_ms)
             if ps.target_ms is not None:
                 self.target_latency.labels(pool=pool).set(ps.target_ms)
+            for gauge, enum, value in (
+                (self.binding, Binding, ps.binding),
+                (self.limit, Limit, ps.limit),
+            ):
+                if value is not None:  # one series per code: 1 for the current one
+                    for code in enum:
+                        gauge.labels(pool=pool, reason=code.value).set(1 if code == value else 0)
         if snap.forecast is not None:
             self.forecast_requests.set(snap.forecast.requests)
             self.forecast_isl.set(snap.forecast.isl)

@@ -9,7 +9,13 @@ Same rules as client-go's leaderelection:
 - the leader renews every retry period and considers itself leader only while its last
   successful renewal is younger than renew_deadline (< lease duration), so it stops acting
   before anyone else may take over;
-- on shutdown the leader releases the Lease (empty holder) so a standby takes over at once.
+- on shutdown the leader releases the Lease (empty holder) so a standby takes over at once;
+- leadership follows the control loop's health: while `loop_problem()` names one (a hung
+  loop) the elector neither renews nor acquires, and a leader releases the Lease, so a standby
+  takes over;
+- before each cluster write, `confirm_for_write()` re-reads the Lease: it must still be the
+  version our last renewal wrote (nobody took it since), and the answer is how long a write may
+  still take (until our renew deadline).
 """
 
 from __future__ import annotations
@@ -24,8 +30,13 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from sla_planner.controller.clock import Clock
+from sla_planner.errors import SlaPlannerError
 
 log = logging.getLogger("sla_planner.leader")
+
+
+class NotLeaderError(SlaPlannerError):
+    """This process may not write to the cluster: it does not hold the leader Lease now."""
 
 
 def _micro_time(t: float) -> datetime:
@@ -46,7 +57,9 @@ class LeaderElector:
         retry_period_s: float = 2.0,
         on_change: Callable[[bool], None] | None = None,
         on_error: Callable[[str], None] | None = None,
+        loop_problem: Callable[[], str] | None = None,
     ) -> None:
+        """`loop_problem()` says why the control loop is unhealthy ("" when healthy)."""
         if not identity:
             raise ValueError("leader election needs a non-empty identity (e.g. the pod name)")
         if not (0 < retry_period_s < renew_deadline_s < lease_duration_s):
@@ -64,8 +77,10 @@ class LeaderElector:
         self.retry_period_s = retry_period_s
         self._on_change = on_change
         self._on_error = on_error
+        self._loop_problem = loop_problem
         self._leader = False
         self._last_renew: float | None = None
+        self._lease_version: str | None = None  # resourceVersion our last renewal wrote
         self._observed_key: tuple[object, ...] | None = None
         self._observed_at = 0.0
         self._lock = threading.Lock()
@@ -88,6 +103,16 @@ class LeaderElector:
     def try_acquire_or_renew(self) -> bool:
         """One election round: create, take over or renew the Lease. Returns is_leader()."""
         now = self.clock.now()
+        problem = self._loop_problem() if self._loop_problem is not None else ""
+        if problem:  # a hung loop must not keep the Lease: let a standby take over
+            if self._leader:
+                log.warning(
+                    "leader_unhealthy identity=%s problem=%r: releasing the Lease",
+                    self.identity,
+                    problem,
+                )
+                self.release()
+            return False
         try:
             lease = self.api.read_namespaced_lease(self.name, self.namespace)
         except ApiException as exc:
@@ -118,7 +143,7 @@ class LeaderElector:
         )
         try:
             # metadata.resourceVersion from the read makes this a compare-and-swap.
-            self.api.replace_namespaced_lease(self.name, self.namespace, lease)
+            written = self.api.replace_namespaced_lease(self.name, self.namespace, lease)
         except ApiException as exc:
             if exc.status == 409:
                 return self._failed(now, "lost the race for the Lease (409 conflict)", error=False)
@@ -133,7 +158,34 @@ class LeaderElector:
                 self.name,
                 holder,
             )
-        return self._renewed(now)
+        return self._renewed(now, written)
+
+    def confirm_for_write(self) -> float:
+        """Seconds a cluster write may still take as the leader, from a fresh read of the Lease;
+        raises NotLeaderError when we are not (or no longer) the leader."""
+        with self._lock:
+            leader, renewed, version = self._leader, self._last_renew, self._lease_version
+        now = self.clock.now()
+        left = self.renew_deadline_s - (now - renewed) if renewed is not None else 0.0
+        if not leader or left <= 0:
+            raise NotLeaderError(f"{self.identity} is not the leader (renew deadline passed)")
+        try:
+            lease = self.api.read_namespaced_lease(self.name, self.namespace, _request_timeout=left)
+        except Exception as exc:  # cannot confirm: do not write
+            raise NotLeaderError(f"cannot confirm the Lease before writing: {exc}") from None
+        spec = lease.spec or client.V1LeaseSpec()
+        seen = lease.metadata.resource_version if lease.metadata else None
+        with self._lock:  # our own renewal may have landed while we read
+            ours = (version, self._lease_version)
+        if spec.holder_identity != self.identity or (version is not None and seen not in ours):
+            raise NotLeaderError(
+                f"the Lease {self.namespace}/{self.name} is now held by "
+                f"{spec.holder_identity or 'nobody'} (version {seen}, ours {version})"
+            )
+        left = self.renew_deadline_s - (self.clock.now() - renewed)  # the read took time too
+        if left <= 0:
+            raise NotLeaderError(f"{self.identity}: renew deadline passed while confirming")
+        return left
 
     def release(self) -> None:
         """Give the Lease up on shutdown so a standby takes over without waiting for expiry."""
@@ -173,7 +225,7 @@ class LeaderElector:
             ),
         )
         try:
-            self.api.create_namespaced_lease(self.namespace, body)
+            written = self.api.create_namespaced_lease(self.namespace, body)
         except ApiException as exc:
             if exc.status == 409:  # another candidate created it first
                 return self._failed(now, "lost the race to create the Lease (409)", error=False)
@@ -186,11 +238,13 @@ class LeaderElector:
             self.namespace,
             self.name,
         )
-        return self._renewed(now)
+        return self._renewed(now, written)
 
-    def _renewed(self, now: float) -> bool:
+    def _renewed(self, now: float, written: object) -> bool:
+        meta = getattr(written, "metadata", None)
         with self._lock:
             self._last_renew = now
+            self._lease_version = getattr(meta, "resource_version", None)
         self._set_leader(True)
         return self.is_leader()
 

@@ -1,13 +1,15 @@
 """What to do with one pool this tick, given its decision and the cluster's state (pure).
 
 The controller reads the cluster and writes it; this decides between them, like HPA's
-replica calculator beside its controller: standby (not the leader), hold while a previous
-scale-up is still starting, steady, or scale to a number capped by the GPU budget that the
-other pool holds right now.
+replica calculator beside its controller: refuse a decision that would grow the pool by orders
+of magnitude (absurd input, not demand), standby (not the leader), never scale down on
+incomplete demand data, hold while a previous scale-up is still starting, steady, or scale to a
+number capped by the GPU budget that the other pool holds right now.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -17,6 +19,8 @@ from sla_planner.model.types import PoolDecision
 
 class ActionKind(str, Enum):
     STANDBY = "standby"
+    HOLD_ABSURD = "hold_absurd"
+    HOLD_INCOMPLETE = "hold_incomplete"
     HOLD_STARTING = "hold_starting"
     STEADY = "steady"
     SCALE = "scale"
@@ -38,6 +42,16 @@ def budget_cap(budget_gpus: int | None, other_pool_gpus: int, gpus_per_replica: 
     return max((budget_gpus - other_pool_gpus) // gpus_per_replica, 0)
 
 
+# Growth up to this many replicas in one step is never called absurd, whatever the factor.
+ABSURD_MIN_STEP = 8
+
+
+def absurd_limit(current: int, factor: float) -> int:
+    """Most replicas one decision may ask of a pool running `current` before it is refused as
+    absurd (orders of magnitude beyond what runs: bad input, not demand)."""
+    return max(math.ceil(factor * max(current, 1)), current + ABSURD_MIN_STEP)
+
+
 def starting_since(status: ReplicaStatus, since: float | None, now: float) -> float | None:
     """When the pool's pending scale-up began (None once every replica is ready)."""
     if status.ready >= status.desired and status.observed_generation_current:
@@ -56,10 +70,20 @@ def plan_pool_action(
     leader: bool,
     grace_s: float,
     now: float,
+    data_gap: str | None = None,
+    max_step_factor: float | None = None,
 ) -> PoolAction:
     """The action for one pool. `cap`: most replicas the budget allows it given the other
-    pool's replicas now; `since`: when its pending scale-up began; `target`: last applied."""
+    pool's replicas now; `since`: when its pending scale-up began; `target`: last applied;
+    `data_gap`: why the newest demand data is incomplete (None: complete); `max_step_factor`:
+    growth beyond this factor in one step is refused as absurd (None: no check)."""
     want = decision.replicas
+    if max_step_factor is not None and want > absurd_limit(status.desired, max_step_factor):
+        why = (
+            f"refusing {want} replicas: {want / max(status.desired, 1):.3g}x the {status.desired} "
+            f"running is beyond the {max_step_factor:g}x step limit (absurd input, not demand)"
+        )
+        return PoolAction(ActionKind.HOLD_ABSURD, target, f"holding at {target}: {why}")
     notes: list[str] = [decision.reason] if decision.reason else []
     if want > status.desired and cap is not None and want > cap:
         capped = max(cap, status.desired)
@@ -69,6 +93,12 @@ def plan_pool_action(
         want = capped
     if not leader:
         return PoolAction(ActionKind.STANDBY, want, "standby: not the leader, not actuating")
+    if data_gap is not None:
+        if want <= status.desired:  # a count that is a lower bound cannot justify less
+            smaller = f" (sized {want})" if want < status.desired else ""
+            why = f"holding at {status.desired}{smaller}, no scale-down: {data_gap}"
+            return PoolAction(ActionKind.HOLD_INCOMPLETE, status.desired, why)
+        notes.append(f"scaling up on the data there is: {data_gap}")
     timed_out = False
     if want > status.desired and since is not None:
         waited = now - since

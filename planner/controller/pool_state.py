@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from sla_planner.actuators.base import ReplicaStatus
+from sla_planner.controller.reasons import ReasonCode
 from sla_planner.controller.snapshot import PoolSnapshot
 from sla_planner.model.types import Decision, Pool, PoolDecision
 
@@ -19,8 +21,15 @@ class LoopSettings:
     decode_interval_s: float | None = None
     retry_interval_s: float = 10.0  # how soon a held pool is retried
     startup_grace_s: float | None = None  # default: PlannerConfig.startup_s
-    conflict_retries: int = 3  # re-read + rewrite on 409 before holding
     backfill_intervals: int = 60  # history fetched on start to warm the forecaster
+    # Wall-clock limit of a tick's planning (fetch, forecast, size); default: the shortest
+    # pool interval. Past it the pools hold (hold_deadline).
+    tick_deadline_s: float | None = None
+    # The loop is unhealthy (/healthz fails, the Lease is given up) when no tick has completed
+    # for this long; default: 3 x the shortest pool interval.
+    liveness_stale_s: float | None = None
+    # A decision growing a pool beyond this factor in one step is refused (None: no check).
+    max_step_factor: float | None = 100.0
 
 
 @dataclass
@@ -41,6 +50,14 @@ class PoolState:
 
 def pool_decision(decision: Decision, p: Pool) -> PoolDecision:
     return decision.prefill if p is Pool.PREFILL else decision.decode
+
+
+def other_pool_gpus(pools: Mapping[Pool, PoolState], p: Pool, gpr: Mapping[Pool, int]) -> int:
+    """GPUs the pool other than `p` holds right now: it may still run what it was asked for
+    before, or more than it was asked (the budget cap of `p` must allow for both)."""
+    other = Pool.DECODE if p is Pool.PREFILL else Pool.PREFILL
+    o = pools[other]
+    return max(o.status.desired if o.status is not None else 0, o.target or 0) * gpr[other]
 
 
 def partial_pairs(pools: dict[Pool, PoolState]) -> list[tuple[Pool, Pool]]:
@@ -71,7 +88,7 @@ def current_snapshot(s: PoolState) -> PoolSnapshot:
         expected_latency_ms=None,
         target_ms=None,
         reason="no decision yet",
-        reason_code="pending",
+        reason_code=ReasonCode.PENDING,
         held=True,
         updated_at=None,
     )
@@ -84,7 +101,7 @@ def decided_snapshot(
     s: PoolState,
     pd: PoolDecision | None,
     desired: int | None,
-    code: str,
+    code: ReasonCode,
     reason: str,
     held: bool,
     now: float,
@@ -103,4 +120,6 @@ def decided_snapshot(
         reason_code=code,
         held=held,
         updated_at=now,
+        binding=pd.binding if pd else None,
+        limit=pd.limit if pd else None,
     )

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
+from sla_planner.controller.reasons import ErrorKind
 from sla_planner.model.reactive import LoadSnapshot, PoolCapacity, ReactiveAction, react
 from sla_planner.model.types import Decision, Pool
 from sla_planner.sources.base import MetricsSourceError
@@ -135,7 +136,7 @@ class ReactiveLoop:
         )
 
     def _failed(self, text: str) -> None:
-        self.controller.metrics.count_error("reactive")
+        self.controller.metrics.count_error(ErrorKind.REACTIVE)
         if text != self._last_error:
             log.warning(
                 "reactive_read_failed error=%r: skipping the fast path until it reads", text

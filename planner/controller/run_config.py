@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sla_planner.actuators.config import TargetConfig
+from sla_planner.controller.strict_yaml import DuplicateKeyError, load_strict
 from sla_planner.errors import SlaPlannerError
 from sla_planner.model.config import PlannerConfig
 from sla_planner.sources.prometheus_config import PrometheusConfig
@@ -49,6 +50,18 @@ class MetricsConfig(_Strict):
 class TargetsConfig(_Strict):
     prefill: TargetConfig
     decode: TargetConfig
+
+    @model_validator(mode="after")
+    def _distinct(self) -> TargetsConfig:
+        # Two pools writing one object would flap it between their two sizes every tick.
+        obj = self.prefill.written_object()
+        if obj is not None and obj == self.decode.written_object():
+            kind, ns, name = obj
+            raise ValueError(
+                f"prefill and decode both scale the same object, {kind} {ns}/{name}; each pool "
+                "needs its own (for one aggregated pool, make the other kind: MetricsOnly)"
+            )
+        return self
 
 
 class LeaderElectionConfig(_Strict):
@@ -98,7 +111,6 @@ class LoopConfig(_Strict):
         ge=0,
         description="wait this long for a scale-up to become ready before stacking another; default planner.startup_s",
     )
-    conflict_retries: int = Field(3, ge=0, le=20)
     latency_correction: bool = Field(
         True,
         description="scale the profile by observed/expected latency when the metrics have it",
@@ -106,6 +118,27 @@ class LoopConfig(_Strict):
     backfill_intervals: int = Field(60, ge=1, description="history read on start")
     ready_stale_intervals: float = Field(
         3.0, gt=0, description="/readyz fails when metrics are older than this many intervals"
+    )
+    tick_deadline_s: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="wall-clock limit of a tick's planning (fetch, forecast, size); past it "
+        "the pools hold. Default: the shortest pool interval",
+    )
+    liveness_stale_intervals: float = Field(
+        3.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="/healthz fails, and a leader gives up its Lease, when no tick has "
+        "completed for this many (shortest) intervals",
+    )
+    max_step_factor: float | None = Field(
+        100.0,
+        gt=1,
+        allow_inf_nan=False,
+        description="a decision growing a pool beyond this factor in one step is refused as "
+        "absurd (growth by up to 8 replicas always passes); null disables the check",
     )
 
 
@@ -161,7 +194,9 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
     except OSError as exc:
         raise RunConfigError(f"config file {p} cannot be read: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_strict(text)
+    except DuplicateKeyError as exc:
+        raise RunConfigError(f"config file {p}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from sla_planner.controller.reasons import ErrorKind
 from sla_planner.model.error_budget import AttainmentSample, BudgetStatus
 from sla_planner.model.types import DemandSample
 from sla_planner.sources.base import MetricsSourceError
@@ -139,7 +140,7 @@ class AttainmentFeed:
 
     def _failed(self, text: str) -> None:
         if self.count_error is not None:
-            self.count_error("attainment")
+            self.count_error(ErrorKind.ATTAINMENT)
         if text != self._last_error:  # one line per distinct problem, not one per tick
             log.warning("attainment_unavailable error=%r: keeping the last margin", text)
         self._last_error = text

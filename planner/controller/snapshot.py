@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sla_planner.controller.reasons import ReasonCode
+from sla_planner.model.pool_reasons import Binding, Limit
 from sla_planner.model.types import DemandForecast, Pool
 
 
@@ -19,9 +21,11 @@ class PoolSnapshot:
     expected_latency_ms: float | None
     target_ms: float | None
     reason: str
-    reason_code: str
+    reason_code: ReasonCode
     held: bool
     updated_at: float | None
+    binding: Binding | None = None  # the planner's: what set sizing's size
+    limit: Limit | None = None  # the planner's: what overrode it
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class ControllerSnapshot:
     notes: tuple[str, ...]
     last_metrics_ok_at: float | None
     last_tick_at: float | None
+    data_incomplete: str | None = None  # why the newest demand data is incomplete
 
     def pool(self, pool: Pool | str) -> PoolSnapshot:
         return self.prefill if Pool(pool) is Pool.PREFILL else self.decode
@@ -45,7 +50,7 @@ class ControllerSnapshot:
 def log_decision(logger: logging.Logger, ps: PoolSnapshot, snap: ControllerSnapshot) -> None:
     lat = ps.expected_latency_ms
     # Error holds are warnings; deliberate holds (readiness, standby) are normal decisions.
-    error_hold = ps.held and ps.reason_code not in ("hold_starting", "standby")
+    error_hold = ps.held and ReasonCode(ps.reason_code).is_error_hold
     logger.log(
         logging.WARNING if error_hold or snap.partial else logging.INFO,
         "decision pool=%s t=%s desired=%s current=%s ready=%s wanted=%s expected_ms=%s "

@@ -11,8 +11,12 @@ from typing import Any
 from sla_planner.controller.clock import Clock
 from sla_planner.controller.controller import Controller
 from sla_planner.controller.exporter import PlannerMetrics
+from sla_planner.controller.health import LoopHealth
+from sla_planner.controller.lease_guard import LeaseGuard
 from sla_planner.controller.pool_state import LoopSettings
+from sla_planner.controller.reasons import ErrorKind
 from sla_planner.controller.run_config import RunConfig
+from sla_planner.controller.tick_deadline import DeadlineRunner
 from sla_planner.errors import CommandError, UsageError
 from sla_planner.model.types import Pool
 
@@ -68,7 +72,10 @@ def build_runtime(
     metrics = PlannerMetrics()
     slo = slo_wiring.slo_metrics(cfg, metrics, planner)
     source = slo_wiring.with_attainment(cfg, source, attainment, planner, metrics, slo)
-    elector, is_leader = _build_elector(cfg, api_client, clock, metrics)
+    loop = _loop_settings(cfg)
+    deadline = DeadlineRunner("planner")
+    health = LoopHealth(_liveness_stale_s(cfg), clock.now, deadline.stuck_for)
+    elector, is_leader = _build_elector(cfg, api_client, clock, metrics, health)
     controller = Controller(
         planner=planner,
         source=source,
@@ -79,9 +86,12 @@ def build_runtime(
             Pool.PREFILL: curves.gpus_per_replica,
             Pool.DECODE: decode_curves.gpus_per_replica,
         },
-        loop=_loop_settings(cfg),
+        loop=loop,
         metrics=metrics,
         is_leader=is_leader,
+        write_guard=LeaseGuard(elector.confirm_for_write if elector is not None else None),
+        deadline=deadline,
+        health=health,
     )
     reactive = slo_wiring.reactive_loop(cfg, controller, queues, (curves, decode_curves), slo)
     return Runtime(cfg, controller, metrics, clock, is_leader, elector, api_client, reactive)
@@ -151,9 +161,10 @@ def _build_actuators(
 
 
 def _build_elector(
-    cfg: RunConfig, api_client: Any | None, clock: Clock, metrics: PlannerMetrics
+    cfg: RunConfig, api_client: Any | None, clock: Clock, metrics: PlannerMetrics, health: Any
 ) -> tuple[Any | None, Callable[[], bool]]:
-    """(Lease elector, is_leader) when leader election is on; else (None, always leader)."""
+    """(Lease elector, is_leader) when leader election is on; else (None, always leader).
+    The elector renews only while the loop is healthy (leadership follows the loop)."""
     le = cfg.leader_election
     if not le.enabled:
         return None, lambda: True
@@ -171,7 +182,8 @@ def _build_elector(
         renew_deadline_s=le.renew_deadline_s,
         retry_period_s=le.retry_period_s,
         on_change=metrics.set_leader,
-        on_error=lambda _why: metrics.count_error("leader_election"),
+        on_error=lambda _why: metrics.count_error(ErrorKind.LEADER_ELECTION),
+        loop_problem=health.problem,
     )
     return elector, elector.is_leader
 
@@ -183,6 +195,15 @@ def _loop_settings(cfg: RunConfig) -> LoopSettings:
         decode_interval_s=lc.decode_interval_s,
         retry_interval_s=lc.retry_interval_s,
         startup_grace_s=lc.startup_grace_s,
-        conflict_retries=lc.conflict_retries,
         backfill_intervals=lc.backfill_intervals,
+        tick_deadline_s=lc.tick_deadline_s,
+        liveness_stale_s=_liveness_stale_s(cfg),
+        max_step_factor=lc.max_step_factor,
     )
+
+
+def _liveness_stale_s(cfg: RunConfig) -> float:
+    lc = cfg.loop
+    intervals = [x for x in (lc.prefill_interval_s, lc.decode_interval_s) if x is not None]
+    shortest = min([cfg.planner.interval_s, *intervals])
+    return lc.liveness_stale_intervals * shortest

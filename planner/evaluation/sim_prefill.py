@@ -10,6 +10,7 @@ import numpy as np
 from sla_planner.evaluation.sim_demand import (
     SimDemand,
 )
+from sla_planner.model.prefill_latency import RECURRENCE_MAX_SERVERS, erlang_c_closed_form
 
 RHO_CAP = 0.98  # random-wait model is frozen here; beyond it the fluid backlog grows
 
@@ -24,17 +25,24 @@ _CHUNK = 8192
 
 
 def _erlang_c(n: np.ndarray, offered: np.ndarray) -> np.ndarray:
-    """Erlang-C waiting probability per element (n servers, `offered` Erlangs < n)."""
+    """Erlang-C waiting probability per element (n servers, `offered` Erlangs < n).
+
+    The vectorised recurrence runs to at most RECURRENCE_MAX_SERVERS steps; larger server
+    counts take the closed form (the sizing's own split), so a huge schedule stays bounded.
+    """
     n = np.asarray(n, dtype=np.int64)
     a = np.asarray(offered, dtype=float)
     b = np.ones(a.shape)
-    top = int(n.max(initial=0))
+    big = n > RECURRENCE_MAX_SERVERS
+    top = int(np.where(big, 0, n).max(initial=0))
     for k in range(1, top + 1):
         live = k <= n
         nb = a * b / (k + a * b)
         b = np.where(live, nb, b)
     with np.errstate(invalid="ignore", divide="ignore"):
         c = n * b / (n - a * (1.0 - b))
+    if big.any():
+        c[big] = erlang_c_closed_form(n[big], a[big])
     c = np.where(a <= 0, 0.0, c)
     return np.clip(np.nan_to_num(c, nan=1.0), 0.0, 1.0)
 

@@ -64,6 +64,10 @@ from sla_planner.evaluation.sim_prefill import (
 )
 from sla_planner.model.types import Decision
 
+# The dry run's closed-loop figure is skipped beyond this many fine bins (~1.6 years at 10 s):
+# its arrays grow with the bins, and a range that long is a sizing study, not a replay.
+MAX_SIM_BINS = 5_000_000
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -128,7 +132,8 @@ def ready_replicas(decided_per_bin: np.ndarray, startup_bins: int) -> np.ndarray
     """ready[b] = min(decided[b - startup_bins .. b]); before the first bin, decided[0]."""
     d = np.asarray(decided_per_bin, dtype=np.int64)
     out = d.copy()
-    for k in range(1, max(int(startup_bins), 0) + 1):
+    # Windows of d.size bins or more all reach back to d[0]: more steps change nothing.
+    for k in range(1, min(max(int(startup_bins), 0), d.size) + 1):
         shifted = np.concatenate([np.full(min(k, d.size), d[0] if d.size else 0), d[:-k]])
         np.minimum(out, shifted[: d.size], out=out)
     return out
@@ -277,6 +282,8 @@ def simulate_dry_run(
         return None
     k = config.interval_s / bin_s
     if abs(k - round(k)) > 1e-6 or round(k) < 1:
+        return None
+    if len(result.decisions) * round(k) > MAX_SIM_BINS:
         return None
     start = result.decisions[0].timestamp
     end = start + len(result.decisions) * config.interval_s

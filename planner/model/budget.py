@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sla_planner.errors import SlaPlannerError
-from sla_planner.model.config import Budget, PlannerConfig, PoolLimits
+from sla_planner.errors import EXIT_USAGE, SlaPlannerError
+from sla_planner.model.config import REPLICAS_LIMIT, Budget, PlannerConfig, PoolLimits
 
 # (lo, hi) -> (attainment, served fraction) for replicas lo..hi, each an array of hi - lo + 1.
 Scorer = Callable[[int, int], tuple[Sequence[float], Sequence[float]]]
@@ -40,7 +40,9 @@ _ROUND = 4  # attainment compared to 0.01 %: finer gains are noise in the model
 
 
 class BudgetConfigError(SlaPlannerError, ValueError):
-    """The budget and pool limits cannot be satisfied together."""
+    """The budget and pool limits cannot be satisfied together: a settings error (exit 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ def _decode_range(
             lo = max(lo, math.ceil(pg / (r_hi * gd) - _EPS))
         if r_lo is not None:
             hi = min(hi, math.floor(pg / (r_lo * gd) + _EPS))
+    hi = min(hi, max(lo, REPLICAS_LIMIT))  # no-op for validated limits; bounds the tables
     if hi < lo:
         return None
     lo_i = int(lo)
@@ -124,7 +127,9 @@ def _prefill_cap(prefill: PoolRequest, decode: PoolRequest, budget: Budget) -> f
     if budget.max_gpus is not None:
         spare = budget.max_gpus - decode.limits.min_replicas * decode.gpus_per_replica
         cap = min(cap, spare // prefill.gpus_per_replica)
-    return cap
+    # No-op for validated limits (max_replicas <= REPLICAS_LIMIT); bounds every scan and table
+    # for hand-built ones.
+    return min(cap, max(prefill.limits.min_replicas, REPLICAS_LIMIT))
 
 
 def minimum_gpus(prefill: PoolRequest, decode: PoolRequest) -> int:

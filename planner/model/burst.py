@@ -45,6 +45,8 @@ def excess_burst(sample: DemandSample) -> float | None:
     if k < 2:
         return None
     mean_count = n / k  # requests per sub-window on average
+    if not mean_count > 0:  # a denormal count divided by k: no traffic to speak of
+        return None
     peak_count = peak * w
     noise = expected_max_normal(k) * math.sqrt(mean_count)
     return min(max((peak_count - noise) / mean_count, 1.0), MAX_FACTOR)

@@ -1,20 +1,38 @@
 """Planner settings shared by the dry run, the simulator and the in-cluster loop.
 
-Validated with pydantic so a bad value is rejected with a message naming the field.
+Validated with pydantic so a bad value is rejected with a message naming the field. Every
+number must be finite and inside a sane range: the planner's work per decision grows with
+some of them (forecast steps, replica counts), so an absurd value would be an unbounded tick,
+not just a strange plan. The bounds are far outside any real deployment; each says why.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sla_planner.model.error_budget import ErrorBudgetSettings
 from sla_planner.model.reactive import ReactiveSettings
 
+DAY_S = 86400.0
+# Replicas per pool when max_replicas is not set (or null): every pool has a finite ceiling,
+# so no input (a zero-KV profile, a 1e18-token request, a counter glitch) can ask the cluster
+# for a million replicas. 1000 engines is beyond the largest single-model deployments we know
+# of; set max_replicas (up to REPLICAS_LIMIT) to go further.
+DEFAULT_MAX_REPLICAS = 1000
+# Hard bound on any replica setting: the budget split scores every count up to the pool's
+# ceiling each decision, so this bounds its work (~0.3 s at 10,000).
+REPLICAS_LIMIT = 10_000
+# Forecast steps one decision plans over (ceil(startup_s / interval_s) + 1): each step is sized,
+# so this bounds a decision's work (~0.5 s at 1440 steps). A day at 60 s intervals.
+MAX_HORIZON_STEPS = 1440
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `interval_s: .inf` or a NaN target is an error, never a value.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SLO(_Strict):
@@ -22,11 +40,15 @@ class SLO(_Strict):
     ITL <= itl_ms. None: no attainment target, fixed-margin sizing (the planner before SLO
     targeting; sla_planner.model.planner.Planner)."""
 
-    ttft_ms: float = Field(200.0, gt=0, description="time-to-first-token target, ms")
-    itl_ms: float = Field(25.0, gt=0, description="inter-token latency target, ms")
+    # Latency targets, not timeouts: ten minutes to a first token or a minute per token is no
+    # SLA a planner can size for.
+    ttft_ms: float = Field(
+        200.0, gt=0, le=600_000, description="time-to-first-token target, ms (<= 10 min)"
+    )
+    itl_ms: float = Field(25.0, gt=0, le=60_000, description="inter-token latency target, ms")
     # Below 0.5 a planner would be told that most requests may miss: a typo, not an SLO.
     attainment: float | None = Field(
-        0.99, ge=0.5, lt=1.0, allow_inf_nan=False, description="share of requests to meet both"
+        0.99, ge=0.5, lt=1.0, description="share of requests to meet both targets (null: off)"
     )
 
 
@@ -34,23 +56,32 @@ SLA = SLO  # the old name (configs and code written before SLO targeting)
 
 
 class PoolLimits(_Strict):
-    min_replicas: int = Field(1, ge=0)
-    max_replicas: int | None = Field(None, ge=0)
+    min_replicas: int = Field(1, ge=0, le=REPLICAS_LIMIT)
+    # Never unbounded: omitted or null means DEFAULT_MAX_REPLICAS.
+    max_replicas: int = Field(DEFAULT_MAX_REPLICAS, ge=0, le=REPLICAS_LIMIT)
+
+    @field_validator("max_replicas", mode="before")
+    @classmethod
+    def _default_ceiling(cls, value: Any) -> Any:
+        return DEFAULT_MAX_REPLICAS if value is None else value
 
     @model_validator(mode="after")
     def _order(self) -> PoolLimits:
-        if self.max_replicas is not None and self.max_replicas < self.min_replicas:
+        if self.max_replicas < self.min_replicas:
             raise ValueError(
                 f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas}); "
-                "raise max_replicas or lower min_replicas"
+                f"raise max_replicas (up to {REPLICAS_LIMIT}) or lower min_replicas"
             )
         return self
 
 
 class Budget(_Strict):
-    max_gpus: int | None = Field(None, ge=1, description="global GPU cap across both pools")
-    min_prefill_decode_ratio: float | None = Field(None, gt=0)
-    max_prefill_decode_ratio: float | None = Field(None, gt=0)
+    max_gpus: int | None = Field(
+        None, ge=1, le=1_000_000, description="global GPU cap across both pools"
+    )
+    # GPUs of prefill per GPU of decode; outside 1:1000..1000:1 it is a typo, not a design.
+    min_prefill_decode_ratio: float | None = Field(None, gt=0, le=1000)
+    max_prefill_decode_ratio: float | None = Field(None, gt=0, le=1000)
 
     @model_validator(mode="after")
     def _order(self) -> Budget:
@@ -65,8 +96,12 @@ class Budget(_Strict):
 class PlannerConfig(_Strict):
     # `sla:` is the old name (configs written before SLO targeting); errors name what was written.
     slo: SLO = Field(SLO(), validation_alias=AliasChoices("slo", "sla"))
-    interval_s: float = Field(60.0, gt=0, description="decision interval, seconds")
-    startup_s: float = Field(120.0, ge=0, description="time for a new replica to become ready")
+    # 1 s .. 1 day: below a second no metrics source resolves demand; above a day the planner
+    # is a static sizing tool, and the dry run's 10 s simulation bins would number millions.
+    interval_s: float = Field(60.0, ge=1.0, le=DAY_S, description="decision interval, seconds")
+    startup_s: float = Field(
+        120.0, ge=0, le=DAY_S, description="time for a new replica to become ready (<= 1 day)"
+    )
     budget: Budget = Budget()
     prefill: PoolLimits = PoolLimits()
     decode: PoolLimits = PoolLimits()
@@ -77,13 +112,18 @@ class PlannerConfig(_Strict):
     planning_quantile: float = Field(0.99, gt=0, lt=1)
     # Like HPA's --horizontal-pod-autoscaler-downscale-stabilization: scale down only to the
     # highest recommendation seen within this window.
-    scale_down_window_s: float = Field(300.0, ge=0)
-    history_window: int = Field(1440, ge=8, description="intervals of history kept for forecasting")
+    scale_down_window_s: float = Field(300.0, ge=0, le=7 * DAY_S)
+    # Up to ~10 weeks of minutes: the history is fetched and kept in memory.
+    history_window: int = Field(
+        1440, ge=8, le=100_000, description="intervals of history kept for forecasting"
+    )
     # Plan for bursts inside an interval (planner/model/burst.py): the planned decode rate is scaled
     # by this quantile of the recent peak/mean rate ratios (DemandSample.peak_rate). None plans
     # for interval means only.
     burst_quantile: float | None = Field(0.9, gt=0, lt=1)
-    burst_window: int = Field(60, ge=1, description="intervals of peak/mean ratios kept")
+    burst_window: int = Field(
+        60, ge=1, le=100_000, description="intervals of peak/mean ratios kept"
+    )
     # The factor assumed while a source gives no peak rates (Prometheus without
     # peak_window_s): 1.1 is the p90 measured on the Azure 2024 week at 10 s sub-windows.
     burst_fallback: float = Field(1.1, ge=1.0, le=4.0)
@@ -104,3 +144,14 @@ class PlannerConfig(_Strict):
     def sla(self) -> SLO:
         """The SLO under its old name (code written before SLO targeting reads config.sla)."""
         return self.slo
+
+    @model_validator(mode="after")
+    def _bounded_horizon(self) -> PlannerConfig:
+        steps = math.ceil(self.startup_s / self.interval_s - 1e-9) + 1
+        if steps > MAX_HORIZON_STEPS:
+            raise ValueError(
+                f"startup_s ({self.startup_s:g}) / interval_s ({self.interval_s:g}) asks for a "
+                f"{steps}-step forecast each decision (at most {MAX_HORIZON_STEPS}); raise "
+                "interval_s or lower startup_s"
+            )
+        return self

@@ -1,10 +1,43 @@
-"""Why a pool got the replicas it got, most important first (free text for logs and the API)."""
+"""Why a pool got the replicas it got: the Limit code, and the free text (most important first)
+for logs and the API."""
 
 from __future__ import annotations
 
 from sla_planner.model.budget import Allocation
+from sla_planner.model.pool_reasons import Limit
 from sla_planner.model.sizing import SizingResult
 from sla_planner.model.stabilization import Stabilized
+
+
+def pool_limit(
+    sized: SizingResult,
+    fitted_n: int,
+    stab: Stabilized,
+    got: int,
+    fitted: Allocation,
+    final: Allocation,
+    max_replicas: int | None,
+) -> Limit:
+    """What overrode sizing (the most important when several did); Limit.NONE when nothing."""
+    want = sized.replicas
+    if got < want:
+        if fitted.budget_limited or final.budget_limited:
+            return Limit.BUDGET
+        if max_replicas is not None and got >= max_replicas:
+            return Limit.MAX_REPLICAS
+        return Limit.RATIO_BOUNDS
+    if got > fitted_n and stab.held:
+        return Limit.STABILISATION
+    if got > want and (fitted.ratio_adjusted or final.ratio_adjusted):
+        return Limit.RATIO_RAISED
+    return Limit.NONE
+
+
+_LOWERED = {
+    Limit.BUDGET: "budget-limited",
+    Limit.MAX_REPLICAS: "at max_replicas",
+    Limit.RATIO_BOUNDS: "limited by ratio bounds",
+}
 
 
 def pool_reason(
@@ -19,13 +52,9 @@ def pool_reason(
     """Most important first: what overrode sizing, then why sizing asked for what it did."""
     parts: list[str] = []
     want = sized.replicas
-    if got < want:
-        if fitted.budget_limited or final.budget_limited:
-            parts.append(f"budget-limited: wanted {want}, got {got}")
-        elif max_replicas is not None and got >= max_replicas:
-            parts.append(f"at max_replicas: wanted {want}, got {got}")
-        else:
-            parts.append(f"limited by ratio bounds: wanted {want}, got {got}")
+    limit = pool_limit(sized, fitted_n, stab, got, fitted, final, max_replicas)
+    if limit in _LOWERED:
+        parts.append(f"{_LOWERED[limit]}: wanted {want}, got {got}")
     if got > fitted_n and stab.held:
         until = (
             f" for {stab.hold_until - stab.history[-1].time:.0f} s more" if stab.hold_until else ""

@@ -3,6 +3,9 @@
 Three independent forecasters from one factory. An interval without requests is a real zero
 for the count but says nothing about sequence lengths, so ISL/OSL get a gap there instead of
 a fake 0 that would drag their forecasts down.
+
+A forecaster that raises, or answers NaN, raises ForecastError: a broken forecast is never
+zero demand (the controller holds the pools and says why).
 """
 
 from __future__ import annotations
@@ -12,9 +15,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sla_planner.errors import SlaPlannerError
 from sla_planner.forecasters.base import Forecaster
 from sla_planner.forecasters.robust import MAX_VALUE, sanitize
 from sla_planner.model.types import DemandForecast, DemandSample
+
+
+class ForecastError(SlaPlannerError, RuntimeError):
+    """A forecaster failed or gave no usable numbers; the message names it and the series."""
 
 
 class DemandForecaster:
@@ -46,9 +54,9 @@ class DemandForecaster:
         h = max(int(horizon), 0)
         if h == 0:
             return []
-        req = _paths(self.requests, h, quantile)
-        isl = _paths(self.isl, h, quantile)
-        osl = _paths(self.osl, h, quantile)
+        req = _paths(self.requests, h, quantile, "request count")
+        isl = _paths(self.isl, h, quantile, "ISL")
+        osl = _paths(self.osl, h, quantile, "OSL")
         return [
             DemandForecast(
                 requests=req[0][i],
@@ -62,17 +70,26 @@ class DemandForecaster:
         ]
 
 
-def _paths(model: Forecaster, h: int, q: float) -> tuple[list[float], list[float]]:
-    """(mean, upper) as finite, non-negative floats with upper >= mean, whatever the model does."""
+def _paths(model: Forecaster, h: int, q: float, series: str) -> tuple[list[float], list[float]]:
+    """(mean, upper) as finite, non-negative floats with upper >= mean. Raises ForecastError
+    when the model raises, answers the wrong length or a NaN mean: never zeros in their place."""
+    name = getattr(model, "name", type(model).__name__)
     try:
         fc = model.forecast(h, (q,))
         mean = np.asarray(fc.mean, dtype=float).reshape(-1)
         upper = np.asarray(fc.upper(q), dtype=float).reshape(-1)
-        if mean.size != h or upper.size != h:
-            raise ValueError("forecast has the wrong length")
-    except Exception:  # a third-party Forecaster may not be as careful as ours
-        mean = np.zeros(h)
-        upper = np.zeros(h)
-    mean = np.clip(np.nan_to_num(mean, nan=0.0, posinf=MAX_VALUE, neginf=0.0), 0.0, MAX_VALUE)
-    upper = np.clip(np.nan_to_num(upper, nan=0.0, posinf=MAX_VALUE, neginf=0.0), mean, MAX_VALUE)
+    except Exception as exc:  # a third-party Forecaster may not be as careful as ours
+        raise ForecastError(
+            f"forecaster {name!r} failed on the {series} series ({type(exc).__name__}: {exc})"
+        ) from exc
+    if mean.size != h or upper.size != h:
+        raise ForecastError(
+            f"forecaster {name!r} answered {mean.size} steps for the {series} series, not {h}"
+        )
+    if np.isnan(mean).any():
+        raise ForecastError(f"forecaster {name!r} answered NaN for the {series} series")
+    mean = np.clip(np.nan_to_num(mean, posinf=MAX_VALUE, neginf=0.0), 0.0, MAX_VALUE)
+    # An unknown upper quantile falls back to the mean (never below it).
+    upper = np.where(np.isnan(upper), mean, upper)
+    upper = np.clip(np.nan_to_num(upper, posinf=MAX_VALUE, neginf=0.0), mean, MAX_VALUE)
     return [float(x) for x in mean], [float(x) for x in upper]

@@ -16,6 +16,7 @@ Timing of a decision made at `now` for the interval [now, now + interval):
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -23,15 +24,24 @@ from sla_planner.model import latency_model as lm
 from sla_planner.model.budget import Allocation, PoolRequest, fit_budget, validate_budget
 from sla_planner.model.burst import BurstTracker
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.decision_reasons import pool_reason
+from sla_planner.model.decision_reasons import pool_limit, pool_reason
 from sla_planner.model.planning_demand import (
     PlanningDemand,
     finite_pos,
     horizon_steps,
     planning_steps,
 )
+from sla_planner.model.pool_plan import (
+    binding_step,
+    decode_scorer,
+    prefill_scorer,
+    size_decode_for,
+    size_prefill_for,
+)
+from sla_planner.model.pool_reasons import Binding, Limit
 from sla_planner.model.prompt_variability import PromptScvTracker
-from sla_planner.model.sizing import SizingPolicy, SizingResult, size_decode, size_prefill
+from sla_planner.model.robust_demand import DemandGuard
+from sla_planner.model.sizing import SizingPolicy, SizingResult
 from sla_planner.model.stabilization import Stabilized, Stabilizer
 from sla_planner.model.types import Decision, DemandForecast, DemandSample, Pool, PoolDecision
 
@@ -78,11 +88,15 @@ class Planner:
             else None
         )
         self._scv = PromptScvTracker()
+        # Outliers clipped before anything learns from them; their notes go on the next decision.
+        self._guard = DemandGuard()
+        self._guard_notes: deque[str] = deque(maxlen=8)
         self._observed = 0  # samples fed (gap fillers excluded)
         self._next_start: float | None = None  # end of the last observed interval
         self._last_isl = math.nan
         self._last_osl = math.nan
         self._seeded: tuple[int, int] | None = None
+        self._last_forecasts: list[DemandForecast] = []  # of the last planning_demand
 
     # -- inputs ----------------------------------------------------------------------------
     @property
@@ -100,6 +114,8 @@ class Planner:
             for k in range(min(missing, self.config.history_window)):
                 gap_start = self._next_start + k * step
                 self._demand.observe(DemandSample(gap_start, step, math.nan, math.nan, math.nan))
+        sample, clipped = self._guard.clip(sample)
+        self._guard_notes.extend(clipped)
         self._demand.observe(sample)
         if self._burst is not None:
             self._burst.observe(sample)
@@ -122,7 +138,8 @@ class Planner:
     # -- the decision ----------------------------------------------------------------------
     def decide(self, now: float) -> Decision:
         cfg = self.config
-        notes: list[str] = []
+        notes: list[str] = list(self._guard_notes)
+        self._guard_notes.clear()
         plan = self._planning_demand(now, notes)
         if plan is None:
             return self._cold_decision(now, notes)
@@ -130,8 +147,7 @@ class Planner:
 
         sized_p = [self._size_prefill(d) for d in steps]
         sized_d = [self._size_decode(d) for d in steps]
-        kp = max(range(len(steps)), key=lambda i: (sized_p[i].replicas, -i))
-        kd = max(range(len(steps)), key=lambda i: (sized_d[i].replicas, -i))
+        kp, kd = binding_step(sized_p), binding_step(sized_d)
         dp, dd = steps[kp], steps[kd]
         notes.append(
             f"planned for q{cfg.planning_quantile:g} over {len(steps)} steps: prefill "
@@ -165,6 +181,19 @@ class Planner:
             refit = self._fit(stab_p.replicas, stab_d.replicas, dp, dd)
         return refit, stab_p, stab_d
 
+    def planning_demand(
+        self, now: float
+    ) -> tuple[list[PlanningDemand], list[DemandForecast], tuple[str, ...]] | None:
+        """The demand each forecast step is planned for at `now` (what decide() sizes), the
+        forecast of each step and the notes explaining them; None while there is no usable
+        history. The fleet planner sizes every variant of a deployment from this."""
+        notes: list[str] = []
+        plan = self._planning_demand(now, notes)
+        if plan is None:
+            return None
+        steps, _ = plan
+        return steps, self._last_forecasts[: len(steps)], tuple(notes)
+
     # -- pieces ----------------------------------------------------------------------------
     def _planning_demand(
         self, now: float, notes: list[str]
@@ -178,6 +207,7 @@ class Planner:
         stale = min(stale, _MAX_STALE_STEPS)
         h = horizon_steps(cfg)
         forecasts = self._demand.forecast(stale + h, cfg.planning_quantile)[stale:]
+        self._last_forecasts = forecasts
         if not forecasts:
             return None
         burst = self._burst.factor if self._burst is not None else 1.0
@@ -207,56 +237,18 @@ class Planner:
         return measured * p.prefill_scv_margin
 
     def _size_prefill(self, d: PlanningDemand) -> SizingResult:
-        p = self.policy
-        return size_prefill(
-            self.prefill_curves,
-            d.rate_rps,
-            d.isl,
-            self.config.sla.ttft_ms,
-            min_replicas=self.config.prefill.min_replicas,
-            quantile=p.ttft_quantile,
-            max_utilization=p.prefill_max_utilization,
-            service_scv=self.prefill_scv,
-            target_fraction=p.ttft_target_fraction,
-            with_latency=False,
-        )
+        return size_prefill_for(self.prefill_curves, d, self.config, self.policy, self.prefill_scv)
 
     def _size_decode(self, d: PlanningDemand) -> SizingResult:
-        p = self.policy
-        return size_decode(
-            self.decode_curves,
-            d.decode_rate_rps,
-            d.isl,
-            d.osl,
-            self.config.sla.itl_ms,
-            min_replicas=self.config.decode.min_replicas,
-            quantile=p.itl_quantile,
-            target_fraction=p.itl_target_fraction,
-            with_latency=False,
-        )
+        return size_decode_for(self.decode_curves, d, self.config, self.policy)
 
     def _fit(self, want_p: int, want_d: int, dp: PlanningDemand, dd: PlanningDemand) -> Allocation:
         cfg = self.config
-        pc, dc = self.prefill_curves, self.decode_curves
-        scv = self.prefill_scv
-
-        def prefill_score(lo: int, hi: int) -> tuple[Any, Any]:
-            return (
-                lm.ttft_attainment_curve(pc, dp.rate_rps, dp.isl, lo, hi, cfg.sla.ttft_ms, scv),
-                lm.prefill_served_curve(pc, dp.rate_rps, dp.isl, lo, hi),
-            )
-
-        def decode_score(lo: int, hi: int) -> tuple[Any, Any]:
-            return (
-                lm.itl_attainment_curve(
-                    dc, dd.decode_rate_rps, dd.isl, dd.osl, lo, hi, cfg.sla.itl_ms
-                ),
-                lm.decode_served_curve(dc, dd.decode_rate_rps, dd.isl, dd.osl, lo, hi),
-            )
-
+        scorer_p = prefill_scorer(self.prefill_curves, dp, cfg.sla.ttft_ms, self.prefill_scv)
+        scorer_d = decode_scorer(self.decode_curves, dd, cfg.sla.itl_ms)
         return fit_budget(
-            PoolRequest(want_p, cfg.prefill, self.gpus_prefill, prefill_score),
-            PoolRequest(want_d, cfg.decode, self.gpus_decode, decode_score),
+            PoolRequest(want_p, cfg.prefill, self.gpus_prefill, scorer_p),
+            PoolRequest(want_d, cfg.decode, self.gpus_decode, scorer_d),
             cfg.budget,
         )
 
@@ -279,6 +271,8 @@ class Planner:
         itl = lm.expected_itl_ms(
             self.decode_curves, dd.decode_rate_rps, dd.isl, dd.osl, alloc.decode
         )
+        why_p = (sp, fitted.prefill, stp, alloc.prefill, fitted, alloc, cfg.prefill.max_replicas)
+        why_d = (sd, fitted.decode, std, alloc.decode, fitted, alloc, cfg.decode.max_replicas)
         return Decision(
             timestamp=now,
             prefill=PoolDecision(
@@ -288,9 +282,9 @@ class Planner:
                 wanted_replicas=sp.replicas,
                 expected_latency_ms=ttft,
                 target_ms=cfg.sla.ttft_ms,
-                reason=pool_reason(
-                    sp, fitted.prefill, stp, alloc.prefill, fitted, alloc, cfg.prefill.max_replicas
-                ),
+                reason=pool_reason(*why_p),
+                binding=Binding(sp.binding),
+                limit=pool_limit(*why_p),
             ),
             decode=PoolDecision(
                 pool=Pool.DECODE,
@@ -299,9 +293,9 @@ class Planner:
                 wanted_replicas=sd.replicas,
                 expected_latency_ms=itl,
                 target_ms=cfg.sla.itl_ms,
-                reason=pool_reason(
-                    sd, fitted.decode, std, alloc.decode, fitted, alloc, cfg.decode.max_replicas
-                ),
+                reason=pool_reason(*why_d),
+                binding=Binding(sd.binding),
+                limit=pool_limit(*why_d),
             ),
             forecast=forecast,
             budget_gpus=cfg.budget.max_gpus,
@@ -328,7 +322,10 @@ class Planner:
         nan = math.nan
 
         def pool(p: Pool, replicas: int, gpus: int, wanted: int, target: float) -> PoolDecision:
-            return PoolDecision(p, replicas, gpus, wanted, nan, target, why)
+            limit = _cold_limit(replicas, wanted, alloc)
+            return PoolDecision(
+                p, replicas, gpus, wanted, nan, target, why, Binding.NO_HISTORY, limit
+            )
 
         return Decision(
             timestamp=now,
@@ -338,6 +335,17 @@ class Planner:
             budget_gpus=cfg.budget.max_gpus,
             notes=tuple(notes),
         )
+
+
+def _cold_limit(replicas: int, wanted: int, alloc: Allocation) -> Limit:
+    """What overrode the replicas held without demand history (see decision_reasons)."""
+    if replicas == wanted:
+        return Limit.NONE
+    if replicas > wanted:
+        return Limit.RATIO_RAISED if alloc.ratio_adjusted else Limit.STABILISATION
+    if alloc.budget_limited:
+        return Limit.BUDGET
+    return Limit.RATIO_BOUNDS if alloc.ratio_adjusted else Limit.MAX_REPLICAS
 
 
 def _make_demand_forecaster(

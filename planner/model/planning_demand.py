@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sla_planner.model.config import PlannerConfig
+from sla_planner.model.config import MAX_HORIZON_STEPS, PlannerConfig
 from sla_planner.model.sizing import SizingPolicy
 from sla_planner.model.types import DemandForecast
 
@@ -24,8 +24,12 @@ class PlanningDemand:
 
 
 def horizon_steps(config: PlannerConfig) -> int:
-    """Forecast steps covering [now, now + startup_s + interval_s)."""
-    return math.ceil(config.startup_s / config.interval_s - 1e-9) + 1
+    """Forecast steps covering [now, now + startup_s + interval_s), at most MAX_HORIZON_STEPS
+    (PlannerConfig rejects more; the cap holds for unvalidated configs too)."""
+    ratio = config.startup_s / config.interval_s if config.interval_s > 0 else math.inf
+    if not ratio < MAX_HORIZON_STEPS:  # inf / NaN included
+        return MAX_HORIZON_STEPS
+    return min(math.ceil(ratio - 1e-9) + 1, MAX_HORIZON_STEPS)
 
 
 def finite_pos(x: float | None) -> bool:

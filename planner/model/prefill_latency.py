@@ -10,10 +10,17 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
+from scipy.special import gammaincc, gammaln
 
 from sla_planner.model.latency_curves import Curves
 
 _NORMAL = NormalDist()
+
+# Up to this many servers Erlang C runs the exact Erlang-B recurrence (O(n) Python steps, about
+# 0.1 ms per 1000); beyond it, the closed form below (O(1), so a counter glitch asking for 1e18
+# servers cannot hang a tick). Every replica count real deployments and the benchmarks reach is
+# below it, so their figures stay bit-for-bit those of the recurrence.
+RECURRENCE_MAX_SERVERS = 1000
 
 
 # ------------------------------------------------------------------------------------------
@@ -22,16 +29,42 @@ _NORMAL = NormalDist()
 def erlang_c(servers: int, offered: float) -> float:
     """Probability an arrival waits in M/M/`servers` with `offered` Erlangs (1.0 if overloaded).
 
-    Uses the Erlang-B recurrence, which is numerically stable for thousands of servers.
+    Exact for any size, in bounded time: the recurrence up to RECURRENCE_MAX_SERVERS, the
+    closed form beyond.
     """
     if servers <= 0 or offered >= servers:
         return 1.0
     if offered <= 0:
         return 0.0
+    if servers <= RECURRENCE_MAX_SERVERS:
+        return erlang_c_recurrence(servers, offered)
+    return float(erlang_c_closed_form(np.array([float(servers)]), float(offered))[0])
+
+
+def erlang_c_recurrence(servers: int, offered: float) -> float:
+    """Erlang C by the Erlang-B recurrence: exact and numerically stable, O(servers) steps."""
     b = 1.0
-    for k in range(1, servers + 1):
+    for k in range(1, int(servers) + 1):
         b = offered * b / (k + offered * b)
     return servers * b / (servers - offered * (1.0 - b))
+
+
+def erlang_c_closed_form(servers: np.ndarray, offered: float | np.ndarray) -> np.ndarray:
+    """Erlang C for each server count (all > offered > 0) in O(1) each, exact.
+
+    Erlang B is the Poisson(offered) pmf at n over its cdf at n (the truncated-Poisson form of
+    the loss formula); the cdf is the regularised upper incomplete gamma Q(n + 1, a). Both in
+    log space / scipy's incomplete gamma, so nothing overflows for any n. Then
+    C = n B / (n - a (1 - B)).
+    """
+    n = np.asarray(servers, dtype=float)
+    a = np.asarray(offered, dtype=float)
+    with np.errstate(all="ignore"):
+        log_pmf = n * np.log(a) - a - gammaln(n + 1.0)
+        cdf = gammaincc(n + 1.0, a)  # P(Poisson(a) <= n) > 1/2 when n > a
+        b = np.exp(log_pmf) / cdf
+        c = n * b / (n - a * (1.0 - b))
+    return np.clip(np.nan_to_num(c, nan=1.0), 0.0, 1.0)
 
 
 def z_score(quantile: float) -> float:
@@ -156,16 +189,21 @@ def prefill_served_fraction(curves: Curves, rate_rps: float, isl: float, replica
 # Whole curves over replica counts (for the budget split; one pass each)
 # ------------------------------------------------------------------------------------------
 def erlang_c_curve(max_servers: int, offered: float) -> np.ndarray:
-    """Erlang-C waiting probability for every server count 0..max_servers in one O(n) pass."""
+    """Erlang-C waiting probability for every server count 0..max_servers: the recurrence in
+    one pass up to RECURRENCE_MAX_SERVERS, the closed form (vectorised) beyond."""
     out = np.ones(max_servers + 1)
     if offered <= 0:
         out[1:] = 0.0
         return out
     b = 1.0
-    for k in range(1, max_servers + 1):
+    for k in range(1, min(max_servers, RECURRENCE_MAX_SERVERS) + 1):
         b = offered * b / (k + offered * b)
         if k > offered:
             out[k] = k * b / (k - offered * (1.0 - b))
+    if max_servers > RECURRENCE_MAX_SERVERS:
+        k = np.arange(RECURRENCE_MAX_SERVERS + 1, max_servers + 1, dtype=float)
+        live = k > offered
+        out[RECURRENCE_MAX_SERVERS + 1 :][live] = erlang_c_closed_form(k[live], offered)
     return out
 
 

@@ -22,6 +22,7 @@ capacity only.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,7 +56,10 @@ POLICY_SERVICE_SCV = 2.0
 # The measured SCV is a recent-window estimate: the margin covers a heavier-tailed mix arriving
 # (Mooncake measured 1.72 -> 2.15 planned) and Allen-Cunneen's approximation error.
 POLICY_SCV_MARGIN = 1.25
-_SEARCH_CAP = 1_000_000  # replicas; only hit by absurd inputs
+# Sizing never answers more than this many replicas: only absurd demand reaches it (a counter
+# glitch, a 1e18-token request), and the pools' max_replicas cap far below it anyway
+# (PoolLimits). Every search below is bounded by it, so sizing takes bounded time for any input.
+SEARCH_CAP = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -114,12 +118,17 @@ def _clean(x: float, default: float = 1.0) -> float:
 
 def _fewest_meeting(meets: Callable[[int], bool], lo: int) -> tuple[int, str]:
     """Fewest n >= lo with meets(n) (meets is monotone), and what bound it: `lo` itself is the
-    utilisation cap; beyond it, the latency rule (doubling, then bisection)."""
+    utilisation cap; beyond it, the latency rule (doubling, then bisection); "capped" when not
+    even SEARCH_CAP replicas meet it (at most ~40 calls of meets, whatever the demand)."""
+    if lo >= SEARCH_CAP:
+        return SEARCH_CAP, "capped"
     if meets(lo):
         return lo, "utilisation"
-    hi = lo * 2
-    while not meets(hi) and hi < _SEARCH_CAP:
-        lo, hi = hi, hi * 2
+    hi = min(lo * 2, SEARCH_CAP)
+    while hi < SEARCH_CAP and not meets(hi):
+        lo, hi = hi, min(hi * 2, SEARCH_CAP)
+    if hi == SEARCH_CAP and not meets(hi):
+        return hi, "capped"
     while hi - lo > 1:  # invariant: not meets(lo), meets(hi)
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if meets(mid) else (mid, hi)
@@ -135,10 +144,12 @@ def _decode_replicas_for(
     room = max(allowed - 1.0, 0.0)
     m_star = ((-z + math.sqrt(z * z + 4.0 * room)) / 2.0) ** 2
     if m_star <= 1e-9:
-        return m_star, _SEARCH_CAP
+        return m_star, SEARCH_CAP
     itl = float(curves.decode_itl_ms(m_star + 1.0, ctx))
-    n_needed = max(1, math.ceil(rate * osl * itl / (1000.0 * m_star) - 1e-9))
-    return m_star, min(n_needed, _SEARCH_CAP)
+    need = rate * osl * itl / (1000.0 * m_star)
+    if not need < SEARCH_CAP:  # also inf / NaN from absurd demand: ceil would overflow
+        return m_star, SEARCH_CAP
+    return m_star, max(1, math.ceil(need - 1e-9))
 
 
 def size_prefill(
@@ -163,14 +174,8 @@ def size_prefill(
     isl = _clean(isl)
     floor_n = max(int(min_replicas), 0)
     goal = ttft_target_ms * target_fraction
-
-    def describe(n: int, binding: str, why: str) -> SizingResult:
-        if not with_latency:
-            return SizingResult(n, math.nan, math.nan, binding, why)
-        expected = lm.expected_ttft_ms(curves, rate, isl, n, service_scv)
-        at_q = lm.ttft_quantile_ms(curves, rate, isl, n, quantile, service_scv)
-        return SizingResult(n, expected, at_q, binding, why)
-
+    at = (curves, rate, isl, quantile, service_scv) if with_latency else None
+    describe = functools.partial(_prefill_result, at)
     if rate == 0.0:
         return describe(floor_n, "idle", "no demand forecast")
 
@@ -187,8 +192,12 @@ def size_prefill(
         # requests must not queue at all. Keeps sizing monotone across the boundary.
         return lm.erlang_c(n, offered) <= miss
 
-    lo = max(1, math.ceil(offered / max_utilization - 1e-9))
+    least = offered / max_utilization  # inf / NaN for absurd demand: straight to the cap
+    lo = max(1, math.ceil(least - 1e-9)) if least < SEARCH_CAP else SEARCH_CAP
     n_needed, binding = _fewest_meeting(meets, lo)
+    if binding == "capped":
+        why = f"{rate:.3g} req/s x {isl:.0f} tok needs more than {SEARCH_CAP} replicas: capped"
+        return describe(max(floor_n, n_needed), "utilisation", why)
     if not attainable:
         return describe(
             max(floor_n, n_needed),
@@ -204,6 +213,20 @@ def size_prefill(
         else f"{rate:.2f} req/s x {isl:.0f} tok: utilisation <= {max_utilization:.0%}"
     )
     return describe(n_needed, binding, why)
+
+
+def _prefill_result(
+    at: tuple[lm.Curves, float, float, float, float] | None, n: int, binding: str, why: str
+) -> SizingResult:
+    """The result at n replicas; `at` = (curves, rate, isl, quantile, scv), or None to skip
+    the latencies (NaN)."""
+    if at is None:
+        return SizingResult(n, math.nan, math.nan, binding, why)
+    curves, rate, isl, quantile, scv = at
+    expected = lm.expected_ttft_ms(curves, rate, isl, n, scv)
+    return SizingResult(
+        n, expected, lm.ttft_quantile_ms(curves, rate, isl, n, quantile, scv), binding, why
+    )
 
 
 def size_decode(

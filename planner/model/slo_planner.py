@@ -46,22 +46,6 @@ _BUCKET = math.log(1.01)  # lengths within 1% share one decode table
 _SHARES_KEPT = 256
 
 
-class _Recording:
-    """The demand forecaster, keeping its last forecast (the means and upper quantiles of
-    every step, which the SLO sizing reads as a distribution)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.last: list[DemandForecast] = []
-
-    def observe(self, sample: DemandSample) -> None:
-        self.inner.observe(sample)
-
-    def forecast(self, horizon: int, quantile: float) -> list[DemandForecast]:
-        self.last = self.inner.forecast(horizon, quantile)
-        return self.last
-
-
 class SloPlanner(Planner):
     def __init__(self, config: PlannerConfig, curves: Any, *args: Any, **kwargs: Any) -> None:
         """Same arguments as Planner; `config.slo.attainment` must be set."""
@@ -69,7 +53,6 @@ class SloPlanner(Planner):
         target = config.slo.attainment
         if target is None:
             raise ValueError("SloPlanner needs slo.attainment; use Planner for fixed margins")
-        self._demand = _Recording(self._demand)
         self.error_budget = ErrorBudgetController(target, config.error_budget)
         self._plans: deque[tuple[float, bool, bool]] = deque(maxlen=_PLANS_KEPT)
         self._ratios: deque[float] = deque(maxlen=config.burst_window)
@@ -107,7 +90,8 @@ class SloPlanner(Planner):
 
     # -- the decision ----------------------------------------------------------------------
     def decide(self, now: float) -> Decision:
-        notes: list[str] = []
+        notes: list[str] = list(self._guard_notes)
+        self._guard_notes.clear()
         plan = self._planning_demand(now, notes)
         if plan is None:
             decision = self._cold_decision(now, notes)
@@ -115,13 +99,16 @@ class SloPlanner(Planner):
             return decision
         planned, first = plan
         notes = [n for n in notes if not n.startswith("decode planned for bursts")]
-        forecasts = self._demand.last[-len(planned) :]
+        forecasts = self._last_forecasts  # the means and upper quantiles of every step
         models, mix = self._models(), self._mix()
         steps = [self._step(f, d) for f, d in zip(forecasts, planned, strict=True)]
         shares = [self._decode_share(models, s) for s in steps]
         goal = self.error_budget.goal
         sized = [size_step(models, s, mix, goal, ds) for s, ds in zip(steps, shares, strict=True)]
         if not all(s.reachable for s in sized):
+            self._guard_notes.extendleft(
+                reversed([n for n in notes if n.startswith("demand guard")])
+            )
             decision = super().decide(now)
             self._record(decision, limited=True)
             why = "SLO goal out of reach of the latency model: fixed-margin sizing"

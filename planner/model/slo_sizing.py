@@ -41,6 +41,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from sla_planner.model import latency_model as lm
+from sla_planner.model.config import REPLICAS_LIMIT
 
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(9)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
@@ -49,7 +50,7 @@ _LENGTH_P = np.diff(_LENGTH_BINS)
 _LENGTH_Z = ndtri((_LENGTH_BINS[:-1] + _LENGTH_BINS[1:]) / 2.0)
 _RATE_GRID = 257  # per-replica rates at which decode concurrency is tabulated
 _SPREAD = 64.0  # a pool's range ends where it alone misses this many times less than 1 - g
-_CAP = 100_000  # replicas; only absurd inputs reach it
+_CAP = REPLICAS_LIMIT  # replicas; only absurd inputs reach it
 DEFAULT_SUBWINDOWS = 6  # 60 s intervals, 10 s peak windows
 MIX_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)  # burst ratios kept of the recent window
 

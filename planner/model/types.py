@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 
+from sla_planner.model.pool_reasons import Binding, Limit
+
 
 class Pool(str, Enum):
     PREFILL = "prefill"
@@ -21,6 +23,8 @@ class DemandSample:
     latencies are None when the source does not have them. `peak_rate` is the highest
     request rate (req/s) over the interval's sub-windows (e.g. 10 s): the burst inside the
     interval that its mean hides; None when the source cannot resolve below the interval.
+    `incomplete` says why the interval's data is known to be incomplete (a scrape gap, NaN
+    samples): its counts are then a lower bound, never evidence of a demand drop.
     """
 
     start: float  # unix seconds, bin start
@@ -35,6 +39,7 @@ class DemandSample:
     peak_rate: float | None = None
     peak_window_s: float | None = None
     isl_scv: float | None = None
+    incomplete: str | None = None
 
     @property
     def rate(self) -> float:
@@ -63,6 +68,8 @@ class PoolDecision:
     expected_latency_ms: float  # TTFT for prefill, ITL for decode, at `replicas`
     target_ms: float
     reason: str = ""
+    binding: Binding | None = None  # what set sizing's size (None: not from the planner)
+    limit: Limit | None = None  # what overrode it (Limit.NONE: nothing)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sla_planner.errors import SlaPlannerError
+
+
+class OutputError(SlaPlannerError):
+    """The dry run's files could not be written (disk full, permissions): exit code 1."""
+
 
 @dataclass(frozen=True)
 class PoolProfiles:
@@ -55,6 +61,11 @@ def write_outputs(
             _plot(tmp["plot.png"], result, attainment, config, report["settings"], label)
         for k, path in final.items():
             os.replace(tmp[k], path)
+    except OSError as e:
+        raise OutputError(
+            f"--out {out}: cannot write the dry-run files ({e.strerror or e}); free some space "
+            "or pick another --out"
+        ) from None
     finally:
         for path in tmp.values():
             path.unlink(missing_ok=True)

@@ -67,6 +67,16 @@ class PrometheusConfig(_Strict):
         300.0, gt=0, description="how far back a boundary looks for a counter's last sample"
     )
     retries: int = Field(2, ge=0, le=10, description="retries of failed connections and 502-504")
+    max_sample_age_s: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description=(
+            "an interval whose end has no request-counter sample younger than this is "
+            "incomplete (a scrape gap): it never drives a scale-down. Default: 2 x the scrape "
+            "interval (read from the data) + 1 s"
+        ),
+    )
     peak_window_s: float | None = Field(
         None,
         gt=0,

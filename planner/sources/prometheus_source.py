@@ -27,7 +27,11 @@ Edges and holes:
   data begins so the dry run does not warm the forecaster up on such zeros.
 - A hole in the middle longer than `lookback_s` (default 300 s, Prometheus' own lookback):
   the growth across it is spread evenly over its intervals, not turned into zeros then a spike.
-  Shorter holes are bridged by the lookback (the growth lands where the next scrape does).
+  So is a shorter one that leaves an interval boundary without a fresh request-counter sample
+  (a scrape gap) or with a NaN one (`sources.prometheus_coverage`).
+- Intervals at the edges that a scrape gap or NaN samples leave incomplete (nothing after them
+  to complete them, or nothing before) say so in `DemandSample.incomplete`, with their count as
+  a lower bound: the live loop never reads them as a demand drop.
 - Zero-traffic intervals have requests=0 and NaN ISL/OSL; latency fields are NaN when the
   interval had no observations and None when the engine does not export the histogram.
 
@@ -45,6 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,10 +63,12 @@ from sla_planner.sources.prometheus_counters import (
     series_increases,
     summed_increases,
 )
+from sla_planner.sources.prometheus_coverage import coverage, max_sample_age
 from sla_planner.sources.prometheus_http import Labels, PrometheusHttp, http_from_config, iso
 from sla_planner.sources.promql import (
     PRESETS,
     counter_at_boundaries,
+    duration,
     render_override,
     series_selector,
 )
@@ -78,6 +85,7 @@ class PrometheusSource:
         self.preset = PRESETS[config.preset]
         self.http = http or http_from_config(config)
         self._resolved: dict[str, str] = {}  # quantity -> metric name that had series
+        self._scrape_s: float | None = None  # the request counter's scrape interval, once known
 
     def time_range(self) -> tuple[float, float] | None:
         return None  # live and unbounded; see available_history() for where data begins
@@ -98,7 +106,7 @@ class PrometheusSource:
         q = self.config.queries
         g = _Grid(start, n, step_s)
 
-        requests = self._request_counts(g)
+        requests, incomplete = self._counts_and_coverage(g)
         need_tokens = bool(np.any(requests > 0))
         isl = self._override(g, "isl", q.isl) if q.isl else self._mean(g, "isl", need_tokens)
         osl = self._override(g, "osl", q.osl) if q.osl else self._mean(g, "osl", need_tokens)
@@ -126,9 +134,46 @@ class PrometheusSource:
                 itl_p95_ms=at(itl_p95, i),
                 peak_rate=at(peaks, i),
                 peak_window_s=None if peaks is None else w,
+                incomplete=incomplete[i],
             )
             for i in range(n)
         ]
+
+    def _counts_and_coverage(self, g: _Grid) -> tuple[np.ndarray, list[str | None]]:
+        """Requests per interval, and which intervals a scrape gap or NaN samples left
+        incomplete (see prometheus_coverage): a lower bound there, never a demand drop."""
+        q = self.config.queries.requests
+        if q:
+            data = self._override(g, "requests", q, one_series=False, raw=True)
+            absent = ~np.any(np.isfinite(np.array(list(data.values()))), axis=0)
+            counts = np.nansum(np.array(list(data.values())), axis=0)
+            why = [
+                f"the queries.requests override has no value at {iso(g.start + (i + 1) * g.step)}"
+                if absent[i]
+                else None
+                for i in range(g.n)
+            ]
+            return np.maximum(np.nan_to_num(counts, nan=0.0), 0.0), why
+        name, data = self._preset_series(g)
+        sel = series_selector(name, self.config.selector)
+        stamps = self._range(f"timestamp({sel})", g.start, g.end, g.step)
+        lookback = max(g.step, self.config.lookback_s)
+        scrape_s = self._scrape_interval(sel, g.end)
+        age = self.config.max_sample_age_s or max_sample_age(scrape_s, lookback)
+        boundaries = g.start + g.step * np.arange(g.n + 1)
+        cov = coverage(data, stamps, boundaries, age, lookback)
+        return np.maximum(_summed(cov.values, g.n), 0.0), cov.incomplete
+
+    def _scrape_interval(self, sel: str, at: float) -> float | None:
+        """The request counter's scrape interval, from its samples in the lookback before `at`
+        (asked until known, then kept; None while it cannot be told)."""
+        if self._scrape_s is None:
+            lookback = self.config.lookback_s
+            expr = f"count_over_time({sel}[{duration(lookback)}])"
+            counts = [float(np.nanmax(v)) for v in self._range(expr, at, at, 1.0).values()]
+            best = max([c for c in counts if c >= 2], default=None)
+            self._scrape_s = None if best is None else lookback / best
+        return self._scrape_s
 
     def _peak_rates(self, g: _Grid) -> tuple[np.ndarray | None, float]:
         """Highest sub-window request rate per interval: the same request counter on a grid
@@ -193,11 +238,14 @@ class PrometheusSource:
                 return name, data
         return None
 
-    def _preset_requests(self, g: _Grid) -> np.ndarray:
+    def _preset_series(self, g: _Grid) -> tuple[str, dict[Labels, np.ndarray]]:
         found = self._first_with_series("requests", self.preset.requests, "", g)
         if found is None:
             raise self._no_data(self.preset.requests, g)
-        return _summed(found[1], g.n)
+        return found
+
+    def _preset_requests(self, g: _Grid) -> np.ndarray:
+        return _summed(self._preset_series(g)[1], g.n)
 
     def _mean(self, g: _Grid, key: str, required: bool) -> np.ndarray:
         families = getattr(self.preset, key)
@@ -239,8 +287,10 @@ class PrometheusSource:
     # ------------------------------------------------------------------ overrides
 
     def _override(
-        self, g: _Grid, name: str, template: str | None, one_series: bool = True
-    ) -> np.ndarray:
+        self, g: _Grid, name: str, template: str | None, one_series: bool = True, raw: bool = False
+    ) -> Any:
+        """The override's values per interval end: summed over series (`one_series` False),
+        the one series, or with `raw` the per-series arrays."""
         assert template is not None
         expr = render_override(template, g.step, self.config.selector)
         data = self._range(expr, g.start + g.step, g.end, g.step)  # one point per interval END
@@ -251,7 +301,7 @@ class PrometheusSource:
                     f"{self.config.url} between {iso(g.start)} and {iso(g.end)}; run it in the "
                     "Prometheus UI and fix its metric names or selector"
                 )
-            return np.nansum(np.array(list(data.values())), axis=0)
+            return data if raw else np.nansum(np.array(list(data.values())), axis=0)
         if len(data) > 1:
             shown = ", ".join(_fmt_labels(k) for k in list(data)[:3])
             raise MetricsSourceError(

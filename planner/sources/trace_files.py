@@ -16,32 +16,31 @@ from __future__ import annotations
 
 import csv
 import functools
-import gzip
-import io
+import itertools
 import json
 import math
 import re
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from sla_planner.errors import SlaPlannerError
+from sla_planner.sources.trace_lines import FORMAT_HELP as _FORMAT_HELP
+from sla_planner.sources.trace_lines import Lines, TraceError, trace_lines
 
 FORMATS = ("mooncake", "azure", "aggregate", "counts")
+__all__ = ["FORMATS", "BinnedTrace", "RequestTrace", "Trace", "TraceError", "load_trace"]
 
-
-_FORMAT_HELP = (
-    "Mooncake JSONL (timestamp, input_length, output_length), Azure CSV (TIMESTAMP, "
-    "ContextTokens, GeneratedTokens), aggregate CSV (timestamp, requests, isl_mean, osl_mean) "
-    "or count CSV (Time, TIMESTAMP)"
-)
-
-
-class TraceError(SlaPlannerError, ValueError):
-    """A trace file could not be read. The message names the file, the line and the fix."""
+# Rows one trace may hold: each costs 24 bytes as arrays (more while parsing), so 50M rows is
+# ~1.2 GB -- a month of a busy deployment's requests. Longer traces: aggregate them into an
+# aggregate CSV (counts and mean lengths per bin), which the dry run replays the same way.
+MAX_TRACE_ROWS = 50_000_000
+# Largest number a trace field may hold. Absurd values below it (a 1e18-token request) load, for
+# the planner's demand guard to clip; above it sums and squares of a few rows overflow to inf.
+MAX_TRACE_VALUE = 1e20
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,62 +104,77 @@ Trace = RequestTrace | BinnedTrace
 def load_trace(path: str | Path) -> Trace:
     """Read a trace file of any supported format. Raises TraceError with file:line and a fix."""
     p = Path(path)
-    text = _read_text(p)
-    first = next((ln for ln in text.splitlines() if ln.strip()), None)
-    if first is None:
-        raise TraceError(f"{p}: the file is empty; expected {_FORMAT_HELP}")
-    if first.lstrip().startswith("{"):
-        return _read_mooncake(p, text)
-    header = [h.strip().lstrip("\ufeff") for h in next(csv.reader([first]))]
-    cols = {h.lower() for h in header}
-    if {"timestamp", "contexttokens", "generatedtokens"} <= cols:
-        return _read_azure(p, text)
-    if {"timestamp", "requests", "isl_mean", "osl_mean"} <= cols:
-        return _read_aggregate(p, text)
-    if {"time", "timestamp"} <= cols:
-        return _read_counts(p, text)
+    with trace_lines(p) as lines:
+        head: list[tuple[int, str]] = []
+        for item in lines:
+            head.append(item)
+            if item[1].strip():
+                break
+        if not head or not head[-1][1].strip():
+            raise TraceError(f"{p}: the file is empty; expected {_FORMAT_HELP}")
+        first = head[-1][1]
+        _check_text(p, head[-1][0], first)
+        every = itertools.chain(head, lines)
+        if first.lstrip().startswith("{"):
+            return _read_mooncake(p, every)
+        try:
+            header = [h.strip().lstrip("\ufeff") for h in next(csv.reader([first]))]
+        except csv.Error as e:
+            raise TraceError(
+                f"{p}:{head[-1][0]}: unreadable header ({e}); expected {_FORMAT_HELP}"
+            ) from None
+        cols = {h.lower() for h in header}
+        if {"timestamp", "contexttokens", "generatedtokens"} <= cols:
+            return _read_azure(p, every)
+        if {"timestamp", "requests", "isl_mean", "osl_mean"} <= cols:
+            return _read_aggregate(p, every)
+        if {"time", "timestamp"} <= cols:
+            return _read_counts(p, every)
     raise TraceError(
         f"{p}:1: unrecognised trace format (header {','.join(header)[:120]!r}); "
         f"expected {_FORMAT_HELP}"
     )
 
 
-def _read_text(p: Path) -> str:
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise TraceError(f"{p}: no such file; check the --trace path") from None
-    except IsADirectoryError:
-        raise TraceError(f"{p}: is a directory; pass a trace file") from None
-    except OSError as e:
-        raise TraceError(
-            f"{p}: cannot read ({e.strerror}); check the path and permissions"
-        ) from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise TraceError(
-                f"{p}: corrupt gzip file ({e}); re-download or decompress it"
-            ) from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise TraceError(
-            f"{p}: not UTF-8 text (byte {e.start}); expected a CSV or JSONL trace: {_FORMAT_HELP}"
-        ) from None
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
-def _csv_rows(p: Path, text: str, required: dict[str, str]) -> Iterator[tuple[int, list[str]]]:
+def _check_text(p: Path, line: int, text: str) -> None:
+    """A first line with control bytes (NUL...) is binary data, whatever it decodes as."""
+    m = _CONTROL.search(text)
+    if m:
+        raise TraceError(
+            f"{p}:{line}: binary data (byte 0x{ord(m.group()):02x}), not a text trace; "
+            f"expected {_FORMAT_HELP}"
+        )
+
+
+def _text_of(lines: Lines, seen: list[int]) -> Iterator[str]:
+    for line, text in lines:
+        seen[0] = line
+        yield text
+
+
+def _csv_rows(p: Path, lines: Lines, required: dict[str, str]) -> Iterator[tuple[int, list[str]]]:
     """Yield (line number, [values of `required` columns in order]); header matched
     case-insensitively. `required` maps lower-case name -> name shown in messages."""
-    reader = csv.reader(io.StringIO(text))
+    seen = [0]
+    reader = csv.reader(_text_of(lines, seen))
     header: list[str] | None = None
     idx: list[int] = []
-    for row in reader:
+    rows = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:  # a field over the csv module's limit, a stray quote...
+            raise TraceError(
+                f"{p}:{seen[0]}: unreadable CSV row ({e}); fix or delete the row"
+            ) from None
         if not row or all(not c.strip() for c in row):
             continue
-        line = reader.line_num
+        line = seen[0]
         if header is None:
             header = [h.strip().lstrip("\ufeff").lower() for h in row]
             idx = [header.index(k) for k in required]
@@ -170,7 +184,17 @@ def _csv_rows(p: Path, text: str, required: dict[str, str]) -> Iterator[tuple[in
                 f"{p}:{line}: expected {len(header)} columns, found {len(row)}; "
                 "fix or delete the truncated row"
             )
+        rows += 1
+        _check_rows(p, line, rows)
         yield line, [row[i].strip() for i in idx]
+
+
+def _check_rows(p: Path, line: int, rows: int) -> None:
+    if rows > MAX_TRACE_ROWS:
+        raise TraceError(
+            f"{p}:{line}: more than {MAX_TRACE_ROWS:,} rows; replay a shorter trace or aggregate "
+            "it into an aggregate CSV (timestamp, requests, isl_mean, osl_mean)"
+        )
 
 
 def _number(p: Path, line: int, name: str, value: object, *, integer_ok: bool = True) -> float:
@@ -180,6 +204,11 @@ def _number(p: Path, line: int, name: str, value: object, *, integer_ok: bool = 
         raise TraceError(f"{p}:{line}: {name} {value!r} is not a number; fix the row") from None
     if not math.isfinite(x) or x < 0:
         raise TraceError(f"{p}:{line}: {name} {value!r} must be a finite number >= 0; fix the row")
+    if x > MAX_TRACE_VALUE:
+        raise TraceError(
+            f"{p}:{line}: {name} {value!r} is beyond any real trace (at most "
+            f"{MAX_TRACE_VALUE:g}); fix the row"
+        )
     return x
 
 
@@ -218,21 +247,20 @@ def _time(p: Path, line: int, name: str, value: str) -> float:
         ) from None
 
 
-def _request_trace(p: Path, fmt: str, t: list[float], isl: list[float], osl: list[float]) -> Trace:
+def _request_trace(p: Path, fmt: str, t: array, isl: array, osl: array) -> Trace:
     if not t:
         raise TraceError(f"{p}: the trace has a header but no requests; use a non-empty trace")
-    ta, ia, oa = np.asarray(t), np.asarray(isl), np.asarray(osl)
+    ta, ia, oa = (np.frombuffer(a, dtype=float).copy() for a in (t, isl, osl))
     order = np.argsort(ta, kind="stable")  # tolerate out-of-order rows
     return RequestTrace(str(p), fmt, ta[order], ia[order], oa[order])
 
 
-def _read_mooncake(p: Path, text: str) -> Trace:
-    t: list[float] = []
-    isl: list[float] = []
-    osl: list[float] = []
-    for line, raw in enumerate(text.splitlines(), start=1):
+def _read_mooncake(p: Path, lines: Iterable[tuple[int, str]]) -> Trace:
+    t, isl, osl = array("d"), array("d"), array("d")
+    for line, raw in lines:
         if not raw.strip():
             continue
+        _check_rows(p, line, len(t) + 1)
         try:
             rec = json.loads(raw)
         except json.JSONDecodeError as e:
@@ -253,16 +281,14 @@ def _read_mooncake(p: Path, text: str) -> Trace:
     return _request_trace(p, "mooncake", t, isl, osl)
 
 
-def _read_azure(p: Path, text: str) -> Trace:
-    t: list[float] = []
-    isl: list[float] = []
-    osl: list[float] = []
+def _read_azure(p: Path, lines: Lines) -> Trace:
+    t, isl, osl = array("d"), array("d"), array("d")
     cols = {
         "timestamp": "TIMESTAMP",
         "contexttokens": "ContextTokens",
         "generatedtokens": "GeneratedTokens",
     }
-    for line, (ts, ctx, gen) in _csv_rows(p, text, cols):
+    for line, (ts, ctx, gen) in _csv_rows(p, lines, cols):
         t.append(_time(p, line, "TIMESTAMP", ts))
         isl.append(_number(p, line, "ContextTokens", ctx))
         osl.append(_number(p, line, "GeneratedTokens", gen))
@@ -314,7 +340,7 @@ def _binned(
     return BinnedTrace(str(p), fmt, s, width, r, ia, oa)
 
 
-def _read_aggregate(p: Path, text: str) -> Trace:
+def _read_aggregate(p: Path, source: Lines) -> Trace:
     lines: list[int] = []
     starts: list[float] = []
     req: list[float] = []
@@ -326,7 +352,7 @@ def _read_aggregate(p: Path, text: str) -> Trace:
         "isl_mean": "isl_mean",
         "osl_mean": "osl_mean",
     }
-    for line, (ts, n, i, o) in _csv_rows(p, text, cols):
+    for line, (ts, n, i, o) in _csv_rows(p, source, cols):
         lines.append(line)
         starts.append(_number(p, line, "timestamp", ts))
         count = _number(p, line, "requests", n)
@@ -340,11 +366,11 @@ def _read_aggregate(p: Path, text: str) -> Trace:
     return _binned(p, "aggregate", lines, starts, req, isl, osl)
 
 
-def _read_counts(p: Path, text: str) -> Trace:
+def _read_counts(p: Path, source: Lines) -> Trace:
     lines: list[int] = []
     starts: list[float] = []
     req: list[float] = []
-    for line, (ts, n) in _csv_rows(p, text, {"time": "Time", "timestamp": "TIMESTAMP"}):
+    for line, (ts, n) in _csv_rows(p, source, {"time": "Time", "timestamp": "TIMESTAMP"}):
         lines.append(line)
         starts.append(_time(p, line, "Time", ts))
         req.append(_number(p, line, "TIMESTAMP (request count)", n))

@@ -24,7 +24,11 @@ from sla_planner.sources.trace_files import (
     TraceError,
 )
 
-# --------------------------------------------------------------------------- binning
+# Sub-windows per interval for peak rates: 1000 covers a 10 s window in a 2.7 h interval. The
+# count per sub-window is a dense array, so this (with the dry run's interval cap) bounds it;
+# past _DENSE_SUBWINDOWS in one call it is built a chunk of intervals at a time.
+MAX_SUBWINDOWS = 1000
+_DENSE_SUBWINDOWS = 4_000_000
 
 
 class TraceMetricsSource:
@@ -138,8 +142,19 @@ class TraceMetricsSource:
             return None
         if isinstance(self.trace, BinnedTrace) and self.trace.bin_s > w + 1e-9:
             return None  # re-binning would spread the burst out, not find it
-        sub = self._trace_bins(start, n * round(k), w)[0]
-        return np.asarray(sub, dtype=float).reshape(n, round(k)).max(axis=1) * self.rate_scale / w
+        kk = round(k)
+        if kk > MAX_SUBWINDOWS:
+            raise MetricsSourceError(
+                f"peak_window_s {w:g} splits a {step_s:g} s interval into {kk} sub-windows "
+                f"(at most {MAX_SUBWINDOWS}); use a longer peak window"
+            )
+        chunk = max(1, _DENSE_SUBWINDOWS // kk) if n * kk > _DENSE_SUBWINDOWS else n
+        peaks = np.empty(n)
+        for c0 in range(0, n, chunk):
+            m = min(chunk, n - c0)
+            sub = self._trace_bins(start + c0 * step_s if c0 else start, m * kk, w)[0]
+            peaks[c0 : c0 + m] = np.asarray(sub, dtype=float).reshape(m, kk).max(axis=1)
+        return peaks * self.rate_scale / w
 
     def _trace_bins(
         self, start: float, n: int, step_s: float

@@ -28,12 +28,18 @@ import argparse
 
 def register(sub):
     p = sub.add_parser("zap")
-    p.add_argument("--fail", choices=["value", "bug", "interrupt", "os"])
+    p.add_argument("--fail", choices=["value", "bug", "interrupt", "os", "usage", "runtime"])
     p.set_defaults(func=run)
 
 def run(args):
+    from sla_planner.errors import CommandError, UsageError
+
     if args.fail == "value":
         raise ValueError("bad value for zap; use a good one")
+    if args.fail == "usage":
+        raise UsageError("--zap is wrong; use a good one")
+    if args.fail == "runtime":
+        raise CommandError("zap failed; try again")
     if args.fail == "bug":
         raise RuntimeError("boom")
     if args.fail == "interrupt":
@@ -68,13 +74,19 @@ def test_broken_optional_module_is_reported_not_fatal(plugin, capsys):
 
 
 def test_error_kinds_map_to_exit_codes(plugin, capsys):
+    """Errors raised on purpose (SlaPlannerError) carry their exit code; anything else is an
+    internal error: exit 3 and a pointer to --debug (issue 10)."""
     plugin("zap_ok", ZAP)
     assert cli.main(["zap"]) == 0 and "zapped" in capsys.readouterr().out
-    assert cli.main(["zap", "--fail", "value"]) == 1
-    assert err_line(capsys) == "sla-planner: error: bad value for zap; use a good one"
-    assert cli.main(["zap", "--fail", "bug"]) == 1
+    assert cli.main(["zap", "--fail", "usage"]) == 2
+    assert err_line(capsys) == "sla-planner: error: --zap is wrong; use a good one"
+    assert cli.main(["zap", "--fail", "runtime"]) == 1
+    assert err_line(capsys) == "sla-planner: error: zap failed; try again"
+    assert cli.main(["zap", "--fail", "value"]) == 3  # a bare ValueError is not on purpose
+    assert "internal error (ValueError: bad value for zap" in err_line(capsys)
+    assert cli.main(["zap", "--fail", "bug"]) == 3
     assert "internal error (RuntimeError: boom); rerun with --debug" in err_line(capsys)
-    assert cli.main(["zap", "--fail", "os"]) == 1
+    assert cli.main(["zap", "--fail", "os"]) == 3
     assert "/nonexistent-dir/x" in err_line(capsys)
     assert cli.main(["zap", "--fail", "interrupt"]) == 130
     assert err_line(capsys) == "sla-planner: error: interrupted"
@@ -84,6 +96,6 @@ def test_error_kinds_map_to_exit_codes(plugin, capsys):
 
 def test_debug_after_the_subcommand_also_works(plugin, capsys):
     plugin("zap_dbg", ZAP)
-    assert cli.main(["zap", "--fail", "bug", "--debug"]) == 1
+    assert cli.main(["zap", "--fail", "bug", "--debug"]) == 3
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: boom" in err

@@ -186,3 +186,27 @@ def test_run_once_without_metrics_fails_in_one_line_and_changes_nothing(
     assert err[-1].startswith("sla-planner: error: no decision could be made")
     assert "metrics unavailable" in err[-1]
     assert kube.writes() == []
+
+
+def test_port_in_use_is_one_line_naming_the_port_and_the_fix(
+    kube: FakeKube, tmp_path: Path, capsys
+):
+    from sla_planner.cli.main import main
+
+    kube.add_pcsg(NS, PREFILL_NAME, replicas=2, ready=2)
+    kube.add_pcsg(NS, DECODE_NAME, replicas=3, ready=3)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = run_config(tmp_path, f"http://127.0.0.1:{closed_port()}", leader=False)
+        cfg.write_text(cfg.read_text().replace("port: 0", f"port: {port}"))
+        code = main(
+            ["run", "--config", str(cfg), "--kubeconfig", str(kubeconfig_for(kube, tmp_path / "k"))]
+        )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1, err
+    assert len(err) == 1 and err[0].startswith("sla-planner: error:"), err
+    assert f"127.0.0.1:{port}" in err[0] and "in use" in err[0] and "server.port" in err[0]
+    assert "internal error" not in err[0]
+    assert kube.writes() == []

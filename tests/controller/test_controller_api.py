@@ -245,3 +245,37 @@ def test_metrics_only_mode_publishes_for_keda(clock, tmp_path):
         assert published is not None and published >= 1
         assert keda_metric_value(r.content, f"{pool.value}.desiredReplicas") == published
     assert keda_metric_value(r.content, "decode.desiredReplicas") > 1  # it followed the 40 rps
+
+
+def test_reason_codes_in_the_decision_and_in_metrics(setup, clock):
+    from sla_planner.controller.reasons import ReasonCode
+    from sla_planner.model.pool_reasons import Binding, Limit
+
+    ctl, _, app, _ = setup
+    drive(ctl, clock, 3 * STEP)
+    with TestClient(app) as c:
+        body = c.get("/api/v1/decision").json()
+        text = c.get("/metrics").text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
+    for pool in ("prefill", "decode"):
+        out = body[pool]
+        assert ReasonCode(out["reasonCode"])  # one of the codes, not free text
+        binding, limit = Binding(out["binding"]), Limit(out["limit"])
+        # Exactly the current code is 1, every other code 0: a dashboard can count them.
+        for code in Binding:
+            key = ("sla_planner_sizing_binding", (("pool", pool), ("reason", code.value)))
+            assert samples[key] == (1.0 if code is binding else 0.0)
+        for code in Limit:
+            key = ("sla_planner_limit", (("pool", pool), ("reason", code.value)))
+            assert samples[key] == (1.0 if code is limit else 0.0)
+    codes = {
+        s.labels["reason"]
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "sla_planner_decisions_total"
+    }
+    assert codes and codes <= {c.value for c in ReasonCode}

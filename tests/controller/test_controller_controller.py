@@ -334,3 +334,22 @@ def test_starts_while_the_target_is_missing_then_resumes(
     snap = ctl.snapshot()
     assert not snap.prefill.held and not snap.decode.held
     assert snap.prefill.current == 2  # resumed from what the cluster runs
+
+
+def test_conflicts_on_every_write_are_retried_by_one_bounded_layer(
+    kube: FakeKube, api_client, clock, pools, tmp_path
+):
+    # Another writer wins every race (409 on every PUT): each attempt to scale a pool may PUT at
+    # most conflict_retries + 1 = 4 times (one retry layer), not 4 x 4 (two nested layers).
+    trace = write_step_trace(tmp_path / "step.csv", TRACE_T0, [(12, LOW), (30, HIGH)])
+    acts = kube_actuators(api_client)
+    ctl, metrics = make_controller(clock=clock, source=trace_source(trace), actuators=acts)
+    clock.set(TRACE_T0 + 14 * STEP)  # two intervals into the high phase: both pools grow
+    kube.concurrent_writes(10_000, plural=PCSG)
+    kube.clear_log()
+    ctl.tick()  # one attempt for each pool
+    puts = [w for w in kube.writes() if w.method == "PUT" and w.path.endswith("/scale")]
+    per_pool = {name: sum(name in w.path for w in puts) for name in (PREFILL_NAME, DECODE_NAME)}
+    assert max(per_pool.values()) == 4, per_pool
+    assert all(w.status == 409 for w in puts)
+    assert sample_value(metrics, "sla_planner_errors_total", kind="conflict") >= 1

@@ -140,3 +140,34 @@ def test_timings_are_validated(api_client, clock):
             lease_duration_s=10,
             renew_deadline_s=10,
         )
+
+
+def test_confirm_for_write_reads_the_lease_fresh(kube: FakeKube, api_client, clock):
+    from sla_planner.controller.leader import NotLeaderError
+
+    a = elector(api_client, clock, "planner-a")
+    assert a.try_acquire_or_renew()
+    clock.advance(3)
+    assert a.confirm_for_write() == pytest.approx(7)  # renew deadline 10 s, renewed 3 s ago
+    # Someone else now holds the Lease (its write, not ours): A may not write, whatever its
+    # own clock says about its last renewal.
+    lease = kube.get(LEASES, NS, LEASE)
+    kube.add_object(LEASES, NS, LEASE, {**lease["spec"], "holderIdentity": "planner-b"})
+    with pytest.raises(NotLeaderError, match="planner-b"):
+        a.confirm_for_write()
+    # Past the renew deadline nothing is read: not the leader any more.
+    b = elector(api_client, clock, "planner-c")
+    kube.delete(LEASES, NS, LEASE)
+    assert b.try_acquire_or_renew()
+    clock.advance(10)
+    with pytest.raises(NotLeaderError, match="renew deadline"):
+        b.confirm_for_write()
+
+
+def test_a_standby_cannot_confirm(kube: FakeKube, api_client, clock):
+    from sla_planner.controller.leader import NotLeaderError
+
+    a, b = elector(api_client, clock, "planner-a"), elector(api_client, clock, "planner-b")
+    assert a.try_acquire_or_renew() and not b.try_acquire_or_renew()
+    with pytest.raises(NotLeaderError):
+        b.confirm_for_write()

@@ -97,3 +97,71 @@ def test_cli_bad_profile_exits_2(tmp_path, capsys):
     code = main(["run", "--config", str(path), "--once"])
     err = capsys.readouterr().err
     assert code == 2 and "no-such-profile" in err and len(err.strip().splitlines()) == 1
+
+
+SAME_OBJECT = EXAMPLE.replace(
+    "podCliqueSet: llama, replicaIndex: 0, group: decode", "name: llama-0-prefill"
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        SAME_OBJECT,
+        # The same object named two ways: by name, and by Grove fields.
+        EXAMPLE.replace("name: llama-0-prefill", "name: llama-0-decode"),
+    ],
+    ids=["same-name", "name-and-grove-fields"],
+)
+def test_both_pools_on_one_object_is_rejected_at_load(tmp_path, text: str):
+    # Both pools writing one object would flap it between their two sizes every tick.
+    with pytest.raises(RunConfigError) as err:
+        load_run_config(write(tmp_path, text))
+    msg = str(err.value)
+    assert "targets" in msg and "same object" in msg and "llm/llama-0-" in msg
+
+
+def test_observing_one_object_from_two_metrics_only_pools_is_fine(tmp_path):
+    text = EXAMPLE.replace(
+        "  prefill: {kind: PodCliqueScalingGroup, namespace: llm, name: llama-0-prefill}\n"
+        "  decode:  {kind: PodCliqueScalingGroup, namespace: llm, podCliqueSet: llama, "
+        "replicaIndex: 0, group: decode}",
+        "  prefill: {kind: MetricsOnly}\n  decode: {kind: MetricsOnly}",
+    )
+    cfg = load_run_config(write(tmp_path, text))
+    assert cfg.targets.prefill.kind == cfg.targets.decode.kind == "MetricsOnly"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        (EXAMPLE + "profile: other-profile\n", "profile", 11),
+        (
+            EXAMPLE.replace("interval_s: 60,", "interval_s: 60, interval_s: 600,"),
+            "interval_s",
+            1,
+        ),
+        (
+            EXAMPLE.replace(
+                "loop: {prefill_interval_s: 30, decode_interval_s: 90}",
+                "loop:\n  prefill_interval_s: 30\n  prefill_interval_s: 5",
+            ),
+            "prefill_interval_s",
+            12,
+        ),
+    ],
+    ids=["top-level", "flow-mapping", "block-mapping"],
+)
+def test_duplicate_yaml_keys_are_rejected_naming_key_and_line(tmp_path, text, key, line):
+    with pytest.raises(RunConfigError) as err:
+        load_run_config(write(tmp_path, text))
+    msg = str(err.value)
+    assert f"duplicate key {key!r}" in msg and f"line {line}" in msg, msg
+    assert len(msg.splitlines()) == 1
+
+
+def test_cli_duplicate_key_is_one_line_exit_2(tmp_path, capsys):
+    path = write(tmp_path, EXAMPLE + "profile: other\n")
+    code = main(["run", "--config", str(path), "--once"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "duplicate key 'profile'" in err[0], err

@@ -149,3 +149,13 @@ def test_fallback_applies_without_peak_data(h200):
 def test_config_rejects_a_fallback_below_one():
     with pytest.raises(ValueError, match="burst_fallback"):
         PlannerConfig(burst_fallback=0.5)
+
+
+def test_a_vanishing_count_is_no_burst_data():
+    """Found by the malformed-input suite: 5e-324 requests / 6 sub-windows is 0.0 (division by
+    zero before the fix)."""
+    from sla_planner.model.burst import excess_burst
+    from sla_planner.model.types import DemandSample
+
+    sample = DemandSample(0.0, 60.0, 5e-324, 1.0, 1.0, peak_rate=0.0, peak_window_s=10.0)
+    assert excess_burst(sample) is None

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from sla_planner.forecasters.registry import make_forecaster
 from sla_planner.model.demand_forecaster import DemandForecaster
@@ -77,3 +78,42 @@ def test_on_the_bundled_real_trace(bundled_10s: pd.DataFrame) -> None:
         assert n / scored >= 0.75, key
     last = d.forecast(1)[0]
     assert 500 < last.isl < 2500 and 50 < last.osl < 500  # real conv means: ~1155 / ~211
+
+
+class _Broken:
+    """A third-party forecaster that raises, answers NaN or the wrong length."""
+
+    name = "broken"
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def observe(self, value: float) -> None:
+        pass
+
+    def forecast(self, horizon, quantiles=(0.9,)):
+        from sla_planner.forecasters.base import Forecast
+
+        if self.mode == "raise":
+            raise RuntimeError("diverged")
+        n = horizon + 1 if self.mode == "length" else horizon
+        mean = np.full(n, math.nan if self.mode == "nan" else 5.0)
+        return Forecast(mean, {q: mean for q in quantiles})
+
+
+@pytest.mark.parametrize(
+    ("mode", "words"),
+    [
+        ("raise", "failed on the request count series (RuntimeError: diverged)"),
+        ("nan", "answered NaN"),
+        ("length", "answered 4 steps"),
+    ],
+)
+def test_a_broken_forecaster_is_an_error_never_zero_demand(mode, words) -> None:
+    from sla_planner.model.demand_forecaster import ForecastError
+
+    d = DemandForecaster(lambda: _Broken(mode))
+    d.observe(_sample(0, 3000.0, 1500.0, 250.0))
+    with pytest.raises(ForecastError, match="broken") as err:
+        d.forecast(3, 0.9)
+    assert words in str(err.value)

@@ -209,3 +209,22 @@ def test_minimums_over_budget_rejected_up_front(h200):
     )
     with pytest.raises(BudgetConfigError, match="max_gpus"):
         Planner(cfg, h200)
+
+
+def test_reasons_are_codes_as_well_as_text(h200, conv_demand, unbudgeted):
+    from sla_planner.model.pool_reasons import Binding, Limit
+
+    cold = Planner(config(), h200).decide(T0)
+    assert cold.prefill.binding is Binding.NO_HISTORY and cold.prefill.limit is Limit.NONE
+    # The codes agree with the free text, decision by decision.
+    for d in unbudgeted:
+        for pd_ in (d.prefill, d.decode):
+            assert pd_.reason.split(";")[-1].strip().startswith(str(pd_.binding)) or (
+                pd_.binding is Binding.NO_HISTORY
+            ), pd_
+            held = "holding scale-down" in pd_.reason
+            assert (pd_.limit is Limit.STABILISATION) == held, pd_
+    assert {d.decode.binding for d in unbudgeted} >= {Binding.LATENCY}
+    tight = replay(Planner(config(max_gpus=8), h200), conv_demand)
+    limited = [p for d in tight for p in (d.prefill, d.decode) if "budget-limited" in p.reason]
+    assert limited and all(p.limit is Limit.BUDGET for p in limited)

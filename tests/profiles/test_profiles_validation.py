@@ -84,6 +84,19 @@ CASES = [
     ("x_kv_usage", "decode", "kv_usage", lambda a: _set(a, 0, -0.1), "outside 0..1"),
     ("max_kv_tokens", "decode", "max_kv_tokens", lambda a: a * 0, "is 0"),
     ("max_kv_tokens", "decode", "max_kv_tokens", lambda a: -a, "is -945029"),
+    # Degenerate profiles (issue 10, defect 4): accepted before, they sized pools to 1e6.
+    ("x_kv_usage", "decode", "kv_usage", lambda a: a * 0, "holds no load at context 350"),
+    ("x_kv_usage", "decode", "kv_usage", lambda a: a * 1e-6, "never held one whole sequence"),
+    ("z_itl", "decode", "itl_ms", lambda a: np.full(np.shape(a), 20.0), "does not rise with load"),
+    ("prefill_ttft", "prefill", "ttft_ms", lambda a: np.asarray(a)[::-1], "does not grow with"),
+    (
+        "max_kv_tokens",
+        "decode",
+        "max_kv_tokens",
+        lambda a: a * 0 + 1000,
+        "is below the longest measured context",
+    ),
+    ("max_kv_tokens", "decode", "max_kv_tokens", lambda a: a * 0 + 10**12, "beyond any engine"),
 ]
 FIXES = {
     "is empty": "at least one measured point",
@@ -94,6 +107,12 @@ FIXES = {
     "outside 0..1": "fraction of the KV cache",
     "is 0": "KV cache size in tokens",
     "is -945029": "KV cache size in tokens",
+    "holds no load": "measure each context at increasing load",
+    "one whole sequence": "check max_kv_tokens, and that kv_usage is a fraction",
+    "does not rise with load": "are paired point by point and re-measure that row",
+    "does not grow with": "are paired point by point and re-measure",
+    "longest measured context": "KV cache size in tokens",
+    "beyond any engine": "KV cache size in tokens",
 }
 
 

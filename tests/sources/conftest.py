@@ -162,10 +162,18 @@ def fake_server(respond: Handler, tls: tuple[Path, Path] | None = None) -> Itera
 
 
 def counter_matrix(params: dict[str, list[str]], per_step: float = 1.0) -> dict:
-    """A Prometheus range-query answer: one counter growing by `per_step` each step."""
+    """A Prometheus range-query answer: one counter growing by `per_step` each step, scraped
+    every 15 s (so `timestamp(...)` answers the evaluation time, as for a fresh sample, and
+    `count_over_time(...[300s])` answers 20)."""
     start, end, step = (float(params[k][0]) for k in ("start", "end", "step"))
     n = int(round((end - start) / step)) + 1
-    values = [[start + i * step, str(per_step * i)] for i in range(n)]
+    query = params.get("query", [""])[0]
+    if query.startswith("timestamp("):
+        values = [[start + i * step, str(start + i * step)] for i in range(n)]
+    elif query.startswith("count_over_time("):
+        values = [[start + i * step, "20"] for i in range(n)]
+    else:
+        values = [[start + i * step, str(per_step * i)] for i in range(n)]
     return {
         "status": "success",
         "data": {"resultType": "matrix", "result": [{"metric": {"job": "x"}, "values": values}]},

@@ -109,8 +109,8 @@ class CountingActuator:
     def status(self) -> ReplicaStatus:
         return self.inner.status()
 
-    def scale(self, replicas: int) -> None:
-        self.inner.scale(replicas)
+    def scale(self, replicas: int, guard=None) -> None:
+        self.inner.scale(replicas, guard=guard)
         self.scales.append(replicas)
 
 

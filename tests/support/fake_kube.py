@@ -47,7 +47,10 @@ Python API (all thread-safe)::
                  matching object, another writer bumps its resourceVersion -> stale PUTs get 409
              set_latency(seconds, method=None, path_contains=None); clear_faults()
     Lifecycle: start(), stop() (the port is kept, so start() again brings the "API" back), url.
-    Log:     requests (list[RequestRecord]), writes(), clear_log().
+    Log:     requests (list[RequestRecord]), writes(), clear_log(). Each record has the
+             bearer token sent (`user`, see api_client(token=...)), the fake-clock time it was
+             handled (`at`) and, for writes, every Lease's spec at that moment (`leases`), so
+             a test can check that no one wrote without holding the Lease.
 
 The pytest fixture ``fake_kube`` (see tests/actuators/conftest.py) yields a started FakeKube.
 """
@@ -145,6 +148,10 @@ class RequestRecord:
     content_type: str | None
     body: Any  # parsed JSON (or raw text when not JSON), None when empty
     status: int | None = None  # None: the connection was dropped without a reply
+    user: str | None = None  # the bearer token the client sent (who wrote)
+    at: float | None = None  # fake-clock time the request was handled
+    # Every Lease's spec when the request was handled (writes only): who led at that moment.
+    leases: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass
@@ -326,14 +333,27 @@ class FakeKube:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def api_client(self, *, retries: int | bool = 0) -> Any:
-        """A kubernetes.client.ApiClient pointed at this server (plain HTTP, no auth)."""
+    def api_client(self, *, retries: int | bool = 0, token: str | None = None) -> Any:
+        """A kubernetes.client.ApiClient pointed at this server (plain HTTP). `token` is sent
+        as a bearer token and logged as the request's `user` (tells clients apart)."""
         from kubernetes import client
 
         cfg = client.Configuration()
         cfg.host = self.url
         cfg.retries = retries  # 0: no hidden urllib3 retries, so fault counts are exact
+        if token is not None:
+            cfg.api_key = {"authorization": token}
+            cfg.api_key_prefix = {"authorization": "Bearer"}
         return client.ApiClient(cfg)
+
+    def lease_specs(self) -> dict[str, dict[str, Any]]:
+        """Every Lease's spec now, by "namespace/name"."""
+        with self._lock:
+            return {
+                f"{ns}/{name}": copy.deepcopy(st.obj["spec"])
+                for (plural, ns, name), st in self._objects.items()
+                if plural == LEASES
+            }
 
     # ------------------------------------------------------------------ objects
     def add_pcsg(
@@ -935,7 +955,9 @@ def _make_handler(kube: FakeKube) -> type[BaseHTTPRequestHandler]:
                 body: Any = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode("utf-8", "replace")
-            record = RequestRecord(method, path, parse_qs(parts.query), ctype, body)
+            auth = self.headers.get("Authorization") or ""
+            user = auth.split(" ", 1)[1] if auth.startswith("Bearer ") else None
+            record = RequestRecord(method, path, parse_qs(parts.query), ctype, body, user=user)
             with kube._lock:
                 kube.requests.append(record)
                 delay = kube._latency_for(method, path)
@@ -943,6 +965,9 @@ def _make_handler(kube: FakeKube) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return  # server stopping: drop
             with kube._lock:
+                record.at = kube.clock.now()
+                if method != "GET":
+                    record.leases = kube.lease_specs()
                 fault = kube._take_fault(method, path)
                 if fault is not None and fault.mode == "drop":
                     self.close_connection = True

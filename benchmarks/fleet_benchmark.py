@@ -1,0 +1,169 @@
+"""Fleet benchmark: the demo fleet (or --config) under ours and three ways peers share GPUs.
+
+    python benchmarks/fleet_benchmark.py [--config FLEET.yaml] [--out benchmarks/fleet_results]
+
+Every policy gets the same needs each tick: the same per-deployment forecasting and sizing
+(the single-deployment planner's), stabilisation and scale-to-zero rules. They differ only in
+how the cluster's GPUs are shared (see sla_planner.evaluation.fleet_baselines):
+- ours: priority classes, SLO-weighted attainment per dollar, preemption, variant choice;
+- static split: per-deployment planners inside fixed quotas per GPU type, in proportion to each
+  deployment's peak wants in an unbounded run (generous: the quotas know the peaks);
+- first-come cap (Dynamo global planner): scale requests accepted whole if the fleet stays
+  within every type's cap, else rejected, in random arrival order each tick;
+- greedy saturation (llm-d WVA limiter): most saturated first, partial, no preemption;
+- unbounded: every want granted, budget ignored (a reference; it breaks the budget).
+The baselines run each deployment on the variant ours ran most (so the GPU types match and
+only the sharing differs). Attainment comes from the closed-loop simulator (a model estimate).
+Writes OUT.json and OUT.md, and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sla_planner.evaluation.fleet_baselines import (
+    FirstComeCapPolicy,
+    GreedySaturationPolicy,
+    StaticSplitPolicy,
+    UnboundedPolicy,
+    static_quotas,
+)
+from sla_planner.evaluation.fleet_judge import SimulatorJudge
+from sla_planner.model.fleet.fleet import FleetAllocator
+from sla_planner.model.fleet.plan import FleetSettings
+from sla_planner.offline.fleet_config import LoadedFleet, demo_fleet_path, load_fleet_file
+from sla_planner.offline.fleet_dryrun import FleetRun, replay_fleet
+from sla_planner.offline.fleet_outputs import build_fleet_report, judge_fleet
+from sla_planner.offline.fleet_sources import FleetSources, build_sources
+from sla_planner.offline.report import write_report_json
+
+HERE = Path(__file__).resolve().parent
+
+
+def run_policy(loaded: LoadedFleet, fs: FleetSources, policy: Any) -> tuple[FleetRun, dict, float]:
+    t0 = time.perf_counter()
+    run = replay_fleet(loaded, fs, policy)
+    wall = time.perf_counter() - t0
+    judged = judge_fleet(run, loaded.config, loaded.variants, fs.sources, SimulatorJudge())
+    return run, build_fleet_report(run, loaded.config, judged, {}), wall
+
+
+def peaks_and_minimums(
+    loaded: LoadedFleet, run: FleetRun, placement: dict[str, str]
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    peaks: dict[str, dict[str, int]] = {}
+    mins: dict[str, dict[str, int]] = {}
+    for d in loaded.config.deployments:
+        per = [a.by_name(d.name).gpus_by_type() for a in run.allocations]
+        types = {t for p in per for t in p}
+        peaks[d.name] = {t: max(p.get(t, 0) for p in per) for t in types}
+        v = next(v for v in loaded.variants[d.name] if v.name == placement[d.name])
+        m: dict[str, int] = {}
+        for e, lim in ((v.prefill, d.prefill), (v.decode, d.decode)):
+            m[e.gpu_type] = m.get(e.gpu_type, 0) + lim.min_replicas * e.gpus_per_replica
+        mins[d.name] = m
+    return peaks, mins
+
+
+def row(name: str, report: dict, wall: float) -> dict[str, Any]:
+    f = report["fleet"]
+    return {
+        "policy": name,
+        "slo_weighted_attainment": f["slo_weighted_attainment"],
+        "attainment": f["attainment"],
+        "by_class": report["priority_classes"],
+        "by_deployment": {n: d["attainment"] for n, d in report["deployments"].items()},
+        "slo_met": f["deployments_meeting_slo"],
+        "cost": f["cost"],
+        "gpu_hours": f["gpu_hours"],
+        "peak_gpus_by_type": f["peak_gpus_by_type"],
+        "budget_respected": f["budget_respected"],
+        "preemptions": f["priority_preemptions"],
+        "cold_delayed": sum(
+            (d["cold_start"] or {}).get("delayed_requests", 0.0)
+            for d in report["deployments"].values()
+        ),
+        "wall_s": wall,
+    }
+
+
+def pct(x: float) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.2f}%"
+
+
+def markdown(rows: list[dict], loaded: LoadedFleet, quotas: dict, placement: dict) -> str:
+    cfg = loaded.config
+    names = [d.name for d in cfg.deployments]
+    budget = ", ".join(f"{n} {t}" for t, n in ((t, p.count) for t, p in cfg.cluster.gpus.items()))
+    head = (
+        "| policy | SLO-weighted attainment | attainment | "
+        + " | ".join(f"{n} ({d.priority}, target {100 * d.slo.attainment:g}%)" for n, d in zip(names, cfg.deployments, strict=True))
+        + " | SLOs met | cost | GPU-hours | peak GPUs | within budget |"
+    )  # fmt: skip
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        peak = ", ".join(f"{t} {n}" for t, n in r["peak_gpus_by_type"].items())
+        lines.append(
+            f"| {r['policy']} | {pct(r['slo_weighted_attainment'])} | {pct(r['attainment'])} | "
+            + " | ".join(pct(r["by_deployment"][n]) for n in names)
+            + f" | {len(r['slo_met'])}/{len(names)} | {r['cost']:.2f} | {r['gpu_hours']:.2f} | "
+            f"{peak} | {'yes' if r['budget_respected'] else 'NO'} |"
+        )
+    quota = "; ".join(
+        f"{n}: " + ", ".join(f"{g} {t}" for t, g in q.items()) for n, q in quotas.items()
+    )
+    where = ", ".join(f"{n} {v}" for n, v in placement.items())
+    return "\n".join(
+        [
+            f"Fleet: `{loaded.path.name}`, budget {budget}; baselines' variants: {where}; "
+            f"static quotas: {quota}.",
+            "",
+            *lines,
+            "",
+        ]
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--config", help="fleet config (default: the bundled demo fleet)")
+    ap.add_argument("--out", default=str(HERE / "fleet_results"), help="OUT.json / OUT.md")
+    args = ap.parse_args(argv)
+    loaded = load_fleet_file(args.config or demo_fleet_path())
+    fs = build_sources(loaded)
+    settings = FleetSettings.from_config(loaded.config)
+
+    ours_run, ours, ours_wall = run_policy(loaded, fs, FleetAllocator(settings))
+    placement = {
+        n: d["variant_main"] or loaded.variants[n][0].name for n, d in ours["deployments"].items()
+    }
+    unb_run, unb, unb_wall = run_policy(loaded, fs, UnboundedPolicy(settings, placement))
+    peaks, mins = peaks_and_minimums(loaded, unb_run, placement)
+    quotas = static_quotas(settings.gpus, peaks, mins)
+    results = [row("ours (sla-planner fleet)", ours, ours_wall)]
+    for name, policy in (
+        ("per-deployment planners, static split", StaticSplitPolicy(settings, quotas, placement)),
+        ("first-come accept/reject under the cap (Dynamo global planner)", FirstComeCapPolicy(settings, placement)),
+        ("greedy by saturation, no preemption (WVA limiter)", GreedySaturationPolicy(settings, placement)),
+    ):  # fmt: skip
+        _, rep, wall = run_policy(loaded, fs, policy)
+        results.append(row(name, rep, wall))
+    results.append(row("unbounded (budget ignored; reference)", unb, unb_wall))
+    md = markdown(results, loaded, quotas, placement)
+    out = Path(args.out)
+    write_report_json(out.with_suffix(".json"), {"rows": results, "quotas": quotas, "placement": placement,
+                                                 "peaks_unbounded": peaks})  # fmt: skip
+    out.with_suffix(".md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Each fleet deployment's demand source (a shifted trace, or Prometheus with its selector) and
+the one time range the fleet replays.
+
+Traces recorded at different times replay side by side once moved (`time_offset_s` or
+`start_at`) and cut (`duration_s`); outside its trace a deployment has no requests, which is
+what the replay means (the deployment is idle then), not missing data.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sla_planner.model.fleet.config import Deployment
+from sla_planner.model.fleet.resolve import FleetConfigError
+from sla_planner.offline.fleet_config import LoadedFleet
+from sla_planner.sources.base import MetricsSource
+
+HISTORY_WINDOW = 1440  # intervals of warm-up history at most (PlannerConfig.history_window)
+
+
+@dataclass(frozen=True)
+class FleetSources:
+    sources: dict[str, MetricsSource]
+    start: float
+    end: float
+    warmup: dict[str, int]  # intervals of history before `start`, per deployment
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # for the report
+
+
+def build_sources(loaded: LoadedFleet, clock: Callable[[], float] = time.time) -> FleetSources:
+    cfg = loaded.config
+    sources: dict[str, MetricsSource] = {}
+    settings: dict[str, dict[str, Any]] = {}
+    for d in cfg.deployments:
+        sources[d.name], settings[d.name] = _source(loaded, d)
+    start, end = _range(loaded, sources, clock)
+    warm = {name: _warmup(src, start, cfg.interval_s) for name, src in sources.items()}
+    return FleetSources(sources, start, end, warm, settings)
+
+
+def _source(loaded: LoadedFleet, d: Deployment) -> tuple[MetricsSource, dict[str, Any]]:
+    if d.demand.prometheus is not None:
+        from sla_planner.sources.prometheus_source import PrometheusSource
+
+        server = loaded.config.prometheus
+        assert server is not None  # FleetFile checks it
+        update: dict[str, Any] = {"selector": d.demand.prometheus.selector}
+        if d.demand.prometheus.preset is not None:
+            update["preset"] = d.demand.prometheus.preset
+        try:
+            pc = type(server).model_validate({**server.model_dump(), **update})
+        except ValueError as e:
+            where = f"deployments.{d.name}.demand.prometheus"
+            raise FleetConfigError(f"{where}: {' '.join(str(e).split())}") from None
+        return PrometheusSource(pc), {"source": "prometheus", "selector": pc.selector}
+    return _trace_source(loaded, d)
+
+
+def _trace_source(loaded: LoadedFleet, d: Deployment) -> tuple[MetricsSource, dict[str, Any]]:
+    from sla_planner.sources.trace_files import load_trace
+    from sla_planner.sources.trace_shift import shift_trace
+    from sla_planner.sources.trace_source import TraceMetricsSource
+
+    spec = d.demand.trace
+    assert spec is not None
+    where = f"deployments.{d.name}.demand.trace"
+    path = loaded.resolve(spec.path)
+    try:
+        trace = load_trace(path)
+        tokens = load_trace(loaded.resolve(spec.tokens_from)) if spec.tokens_from else None
+        moved = shift_trace(trace, spec.time_offset_s, spec.start_at, spec.duration_s)
+        source = TraceMetricsSource(
+            moved, tokens_from=tokens, rate_scale=spec.rate_scale, seed=spec.seed
+        )
+    except OSError as e:
+        raise FleetConfigError(
+            f"{where}: {e.filename or path}: {e.strerror or e}; check the path"
+        ) from None
+    except ValueError as e:  # TraceError is a ValueError too
+        raise FleetConfigError(f"{where}: {' '.join(str(e).split())}") from None
+    return source, {
+        "source": "trace",
+        "trace": str(path.resolve()),
+        "tokens_from": str(loaded.resolve(spec.tokens_from).resolve())
+        if spec.tokens_from
+        else None,
+        "rate_scale": spec.rate_scale,
+        "shift_s": moved.start - trace.start,
+        "duration_s": spec.duration_s,
+    }
+
+
+def _range(
+    loaded: LoadedFleet, sources: dict[str, MetricsSource], clock: Callable[[], float]
+) -> tuple[float, float]:
+    cfg = loaded.config
+    step = cfg.interval_s
+    spans = [r for r in (s.time_range() for s in sources.values()) if r is not None]
+    start = cfg.replay.start
+    if start is None:
+        start = min(r[0] for r in spans)
+    end = cfg.replay.end
+    if end is None:
+        # Whole intervals only: a trailing partial interval would look like a demand drop.
+        hi = max(r[1] for r in spans) if spans else math.floor(clock() / step) * step
+        end = start + max(1, math.floor((hi - start) / step + 1e-9)) * step
+    if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
+        raise FleetConfigError(f"replay: empty range {start} .. {end}; check replay.start/end")
+    if (end - start) / step > 7 * 86400 / 10:
+        raise FleetConfigError(
+            f"replay: {(end - start) / 86400:.1f} days at interval_s {step:g} is over the "
+            "limit of the fleet dry run; shorten replay.start/end or raise interval_s"
+        )
+    return float(start), float(end)
+
+
+def _warmup(source: MetricsSource, start: float, step: float) -> int:
+    rng = source.time_range()
+    if rng is None:
+        available = getattr(source, "available_history", None)
+        return int(available(start, step, HISTORY_WINDOW)) if available else 0
+    return max(0, min(HISTORY_WINDOW, math.floor((start - rng[0]) / step + 1e-9)))

@@ -1,0 +1,237 @@
+"""Malformed-input suite, end to end (issue 10): `sla-planner dry-run` and `sla-planner run
+--once` as a user runs them (subprocesses), on broken traces, profiles, run configs and absurd
+flags. Every case ends, within its time bound, in exactly one `sla-planner: error:` line with
+exit code 1 or 2 -- never a traceback, never "internal error" -- or in a sane result: exit 0
+with every decision within the replica ceilings."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sla_planner.model.config import DEFAULT_MAX_REPLICAS
+
+pytestmark = pytest.mark.slow  # subprocesses
+
+LIMIT_S = 240  # per case; the slowest sane case (the bundled hour) takes ~10 s
+AZURE = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+OK_ROWS = "".join(f"2023-11-16 18:{m:02d}:{s:02d}.5,{300 + m},{40 + s}\n" for m in range(10) for s in range(0, 60, 5))  # fmt: skip
+
+
+def _file(name: str, content: str | bytes) -> Callable[[Path], Path]:
+    def make(tmp: Path) -> Path:
+        p = tmp / name
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content)
+        return p
+
+    return make
+
+
+def _sparse(name: str, head: str, size: int) -> Callable[[Path], Path]:
+    def make(tmp: Path) -> Path:
+        p = tmp / name
+        p.write_text(head)
+        os.truncate(p, size)
+        return p
+
+    return make
+
+
+TRACES = {
+    "empty": _file("empty.csv", ""),
+    "header-only": _file("header.csv", AZURE),
+    "truncated-row": _file("trunc.csv", AZURE + OK_ROWS + "2023-11-16 18:11:00.0,12"),
+    "nan-tokens": _file("nan.csv", AZURE + OK_ROWS + "2023-11-16 18:11:00.0,nan,4\n"),
+    "inf-tokens": _file("inf.csv", AZURE + OK_ROWS + "2023-11-16 18:11:00.0,10,inf\n"),
+    "negative": _file("neg.csv", AZURE + OK_ROWS + "2023-11-16 18:11:00.0,-10,4\n"),
+    "overflowing": _file("big.csv", AZURE + OK_ROWS + "2023-11-16 18:11:00.0,1e300,4\n"),
+    "one-1e18-token-request": _file(
+        "outlier.csv", AZURE + OK_ROWS + "2023-11-16 18:05:30.1,300,1000000000000000000\n"
+    ),
+    "wrong-columns": _file("cols.csv", "when,prompt,output\n1,2,3\n"),
+    "binary-junk": _file("junk.csv", bytes(range(256)) * 64),
+    "gz-junk": _file("junk.csv.gz", b"\x1f\x8b\x08\x00" + b"\xde\xad\xbe\xef" * 500),
+    "gz-truncated": _file("cut.csv.gz", gzip.compress((AZURE + OK_ROWS).encode())[:300]),
+    "csv-field-over-limit": _file("wide.csv", AZURE + "2023-11-16 18:11:00.0,1" + "0" * 200_000 + ",4\n"),
+    "200-mb-line": _sparse("long.csv", AZURE + OK_ROWS, 200 << 20),
+    "sparse-2-gb": _sparse("sparse.csv", "", 2 << 30),
+    "decades-apart": _file(
+        "decades.csv", AZURE + "1995-01-01 00:00:00.0,100,10\n2025-01-01 00:00:00.0,100,10\n"
+    ),
+    "broken-json": _file("mc.jsonl", '{"timestamp": 0, "input_length": 5, "output_length": 1}\n{"timest'),
+    "json-not-object": _file("mc2.jsonl", "[1, 2, 3]\n"),
+    "unsorted-aggregate": _file("agg.csv", "timestamp,requests,isl_mean,osl_mean\n60,1,2,3\n0,1,2,3\n"),
+}  # fmt: skip
+
+
+def _profile_edit(name: str, edit: Callable[[dict], None]) -> Callable[[Path], Path]:
+    def make(tmp: Path) -> Path:
+        from sla_planner.profiles.registry import load_profile
+
+        data = load_profile("dynamo-h200-llama3.1-8b-fp8-tp1").model_dump()
+        edit(data)
+        p = tmp / f"{name}.yaml"
+        p.write_text(yaml.safe_dump(data))
+        return p
+
+    return make
+
+
+def _set(section: str, key: str, value: object) -> Callable[[dict], None]:
+    def edit(d: dict) -> None:
+        d[section][key] = value
+
+    return edit
+
+
+PROFILES = {
+    "missing-decode": _profile_edit("nodecode", lambda d: d.pop("decode")),
+    "missing-key": _profile_edit("noitl", lambda d: d["decode"].pop("itl_ms")),
+    "nan-latency": _profile_edit(
+        "nan", lambda d: d["prefill"]["ttft_ms"].__setitem__(3, float("nan"))
+    ),
+    "non-monotone-isl": _profile_edit("isl", lambda d: d["prefill"]["isl"].reverse()),
+    "zero-kv-usage": _profile_edit("zerokv", lambda d: _set("decode", "kv_usage", [0.0] * 41)(d)),
+    "absurd-max-kv": _profile_edit("maxkv", _set("decode", "max_kv_tokens", 10**15)),
+    "not-yaml": _file("broken.yaml", "name: [unclosed\n  gpu: H200\n"),
+}
+
+FLAGS = {
+    "interval-1e8": ["--interval-s", "1e8"],
+    "interval-1e-6": ["--interval-s", "1e-6"],
+    "interval-inf": ["--interval-s", "inf"],
+    "startup-1e12": ["--startup-s", "1e12"],
+    "rate-scale-1e300": ["--rate-scale", "1e300"],
+    "min-prefill-1e9": ["--min-prefill", str(10**9)],
+    "max-gpus-1e18": ["--max-gpus", str(10**18)],
+    "ttft-1e300": ["--ttft-ms", "1e300"],
+    "ttft-below-floor": ["--ttft-ms", "1"],
+    "itl-nan": ["--itl-ms", "nan"],
+    "peak-window-tiny": ["--peak-window-s", "1e-9"],
+    "warmup-huge": ["--warmup", str(10**12)],
+    "seed-huge": ["--seed", str(10**40)],
+    "start-far-future": ["--start", "9999-01-01T00:00:00"],
+    "end-before-start": ["--start", "+30m", "--end", "+10m"],
+}
+
+
+def _check(proc, out: Path) -> None:
+    """One error line with exit 1 or 2, or a sane result; never a traceback or internal error."""
+    err = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+    if proc.returncode == 0:
+        with (out / "decisions.csv").open() as f:
+            rows = list(csv.DictReader(f))
+        assert rows
+        for r in rows:
+            assert 0 <= int(r["prefill_replicas"]) <= DEFAULT_MAX_REPLICAS
+            assert 0 <= int(r["decode_replicas"]) <= DEFAULT_MAX_REPLICAS
+        return
+    assert proc.returncode in (1, 2), proc.stderr
+    assert len(err) == 1 and err[0].startswith("sla-planner: error: "), proc.stderr
+
+
+@pytest.mark.parametrize("case", list(TRACES))
+def test_malformed_trace(cli, tmp_path, case):
+    trace = TRACES[case](tmp_path)
+    out = tmp_path / "out"
+    _check(
+        cli("dry-run", "--no-plot", "--trace", str(trace), "--out", str(out), timeout=LIMIT_S), out
+    )
+
+
+@pytest.mark.parametrize("case", list(PROFILES))
+def test_malformed_profile(cli, tmp_path, case):
+    profile = PROFILES[case](tmp_path)
+    out = tmp_path / "out"
+    proc = cli(
+        "dry-run", "--no-plot", "--profile", str(profile), "--out", str(out), timeout=LIMIT_S
+    )
+    _check(proc, out)
+    assert proc.returncode != 0 and str(profile) in proc.stderr  # names the file
+
+
+@pytest.mark.parametrize("case", list(FLAGS))
+def test_absurd_flags(cli, tmp_path, case):
+    out = tmp_path / "out"
+    _check(cli("dry-run", "--no-plot", *FLAGS[case], "--out", str(out), timeout=LIMIT_S), out)
+
+
+def test_the_1e18_token_request_is_clipped_not_planned_for(cli, tmp_path):
+    """Defect 4: one 1e18-output-token request recommended 1,000,000 decode replicas."""
+    trace = TRACES["one-1e18-token-request"](tmp_path)
+    out = tmp_path / "out"
+    proc = cli("dry-run", "--no-plot", "--trace", str(trace), "--out", str(out), timeout=LIMIT_S)
+    assert proc.returncode == 0, proc.stderr
+    with (out / "decisions.csv").open() as f:
+        decode = [int(r["decode_replicas"]) for r in csv.DictReader(f)]
+    assert max(decode) <= 2, decode
+
+
+RUN_CONFIG = {
+    "planner": {"sla": {"ttft_ms": 200, "itl_ms": 25}, "interval_s": 60, "startup_s": 120},
+    "profile": "dynamo-h200-llama3.1-8b-fp8-tp1",
+    "metrics": {"prometheus": {"url": "http://127.0.0.1:9", "preset": "dynamo"}},
+    "targets": {
+        "prefill": {"kind": "Deployment", "namespace": "llm", "name": "prefill"},
+        "decode": {"kind": "Deployment", "namespace": "llm", "name": "decode"},
+    },
+}
+
+
+def _config_edit(edit: Callable[[dict], None]) -> dict:
+    import copy
+
+    data = copy.deepcopy(RUN_CONFIG)
+    edit(data)
+    return data
+
+
+RUN_CONFIGS = {
+    "interval-inf": ".inf",
+    "interval-1e-6": _config_edit(lambda d: d["planner"].update(interval_s=1e-6)),
+    "startup-1e12": _config_edit(lambda d: d["planner"].update(startup_s=1e12)),
+    "ttft-nan": ".nan",
+    "min-replicas-1e9": _config_edit(lambda d: d["planner"].update(prefill={"min_replicas": 10**9})),
+    "unknown-key": _config_edit(lambda d: d["planner"].update(intervall_s=60)),
+    "missing-profile": _config_edit(lambda d: d.pop("profile")),
+    "bad-profile-path": _config_edit(lambda d: d.update(profile="/nonexistent/p.yaml")),
+    "zero-kv-profile": "zero-kv-profile",  # defect 4: `run --once` wrote spec.replicas 1e6
+    "not-a-mapping": "just a string\n",
+    "not-yaml": "planner: [unclosed\n",
+    "empty": "",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(RUN_CONFIGS))
+def test_malformed_run_config(cli, tmp_path, case):
+    spec = RUN_CONFIGS[case]
+    path = tmp_path / "planner.yaml"
+    if case == "zero-kv-profile":
+        profile = PROFILES["zero-kv-usage"](tmp_path)
+        path.write_text(yaml.safe_dump({**RUN_CONFIG, "profile": str(profile)}))
+    elif case == "interval-inf":
+        path.write_text(yaml.safe_dump(RUN_CONFIG).replace("interval_s: 60", "interval_s: .inf"))
+    elif case == "ttft-nan":
+        path.write_text(yaml.safe_dump(RUN_CONFIG).replace("ttft_ms: 200", "ttft_ms: .nan"))
+    elif isinstance(spec, str):
+        path.write_text(spec)
+    else:
+        path.write_text(yaml.safe_dump(spec))
+    kubeconfig = tmp_path / "kubeconfig"  # never reached: the config is refused first
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+    proc = cli(
+        "run", "--config", str(path), "--kubeconfig", str(kubeconfig), "--once", timeout=LIMIT_S
+    )
+    err = [ln for ln in proc.stderr.splitlines() if ln.strip().startswith("sla-planner: error:")]
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+    assert proc.returncode in (1, 2) and len(err) == 1, proc.stderr

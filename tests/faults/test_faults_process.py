@@ -1,0 +1,240 @@
+"""Faults in the planner process itself: the real `sla-planner run` in subprocesses, a real
+Prometheus scraping live demand, the fake Kubernetes API over HTTP on real time.
+
+* Two planners; the leader is frozen (SIGSTOP) while its scale read is in flight, for longer
+  than its Lease, then resumed (SIGCONT): at least 20 randomised trials. Nobody may write
+  without holding the Lease at that moment (the fake API server records the Lease at each
+  write); the GPU budget and the minimums hold on every sample; /healthz of every running
+  planner answers 200.
+* One planner killed (SIGKILL) while its write is in flight, and restarted: it resumes from
+  the cluster and puts the pools back where demand needs them.
+
+Invariant checks live in tests/support/invariants.py."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+from support.controller_harness import DECODE_NAME, NS, PREFILL_NAME
+from support.fake_kube import LEASES, PCSG, FakeKube
+from support.invariants import check_cluster, scale_writes, writes_without_the_lease
+from support.live_demand import LiveDemand
+from support.planner_process import LEASE_S, PlannerProcess
+from support.prometheus_server import INSTALL_HINT, prometheus_available
+
+from sla_planner.controller.clock import RealClock
+
+pytestmark = [
+    pytest.mark.slow,  # subprocesses, real Prometheus, real time
+    pytest.mark.skipif(not prometheus_available(), reason=f"needs prometheus: {INSTALL_HINT}"),
+]
+
+LEASE = f"{NS}/sla-planner"
+BUDGET = 16
+NAMES = (PREFILL_NAME, DECODE_NAME)
+
+
+def wait_for(pred, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def holder(kube: FakeKube) -> str | None:
+    if not kube.exists(LEASES, NS, "sla-planner"):
+        return None
+    return kube.get(LEASES, NS, "sla-planner")["spec"].get("holderIdentity") or None
+
+
+class Sampler:
+    """Samples the cluster and the planners' /healthz every 0.2 s in a thread, recording every
+    invariant violation."""
+
+    def __init__(self, kube: FakeKube, planners: list[PlannerProcess]) -> None:
+        self.kube, self.planners = kube, planners
+        self.violations: list[str] = []
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            reps = {n: self.kube.spec_replicas(PCSG, NS, n) for n in NAMES}
+            self.violations += check_cluster(
+                reps, {n: 1 for n in NAMES}, BUDGET, {n: 1 for n in NAMES}
+            )
+            for p in self.planners:
+                if p.alive() and not p.frozen and p.url is not None:
+                    r = p.get("/healthz")
+                    if r is not None and r.status_code != 200:
+                        self.violations.append(f"{p.identity} /healthz {r.status_code}: {r.text}")
+            self.samples += 1
+
+
+@pytest.fixture
+def live_kube():
+    with FakeKube(clock=RealClock(), ready_delay_s=0.0) as kube:  # type: ignore[arg-type]
+        kube.add_pcsg(NS, PREFILL_NAME, replicas=1, ready=1)
+        kube.add_pcsg(NS, DECODE_NAME, replicas=1, ready=1)
+        yield kube
+
+
+def sized(kube: FakeKube) -> dict[str, int]:
+    return {n: kube.spec_replicas(PCSG, NS, n) for n in NAMES}
+
+
+def settle(kube: FakeKube, timeout_s: float = 60.0) -> dict[str, int]:
+    """Wait until the pools are sized for the load (above 1) and stay put for 4 s."""
+    deadline = time.monotonic() + timeout_s
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        now = sized(kube)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif min(now.values()) > 1 and time.monotonic() - since > 4:
+            return now
+        time.sleep(0.2)
+    raise AssertionError(f"the pools never settled: {last}")
+
+
+def converged(kube: FakeKube, planners: dict[str, PlannerProcess]) -> bool:
+    """The cluster runs what the leader decides (its /api/v1/decision)."""
+    who = holder(kube)
+    r = planners[who].get("/api/v1/decision") if who in planners else None
+    if r is None or r.status_code != 200:
+        return False
+    body = r.json()
+    want = {
+        PREFILL_NAME: body["prefill"]["desiredReplicas"],
+        DECODE_NAME: body["decode"]["desiredReplicas"],
+    }
+    return sized(kube) == want and body["leader"]
+
+
+def perturb(kube: FakeKube, rng: random.Random, name: str) -> int:
+    """Another writer moves one pool (within the budget): the leader must write it back."""
+    now = sized(kube)
+    cur = now[name]
+    room = BUDGET - sum(now.values())
+    if cur > 1 and (room < 1 or rng.random() < 0.6):
+        target = max(1, cur - rng.choice([1, 2]))
+    else:
+        target = cur + 1
+    kube.set_replicas(PCSG, NS, name, target)
+    return target
+
+
+def test_leader_frozen_mid_actuation_never_writes_without_the_lease(live_kube, tmp_path):
+    kube = live_kube
+    rng = random.Random(20250101)
+    with LiveDemand(tmp_path, rps=60) as demand:
+        a = PlannerProcess(tmp_path, "planner-a", kube, demand.prometheus_url).start()
+        b = PlannerProcess(tmp_path, "planner-b", kube, demand.prometheus_url).start()
+        planners = {p.identity: p for p in (a, b)}
+        try:
+            for p in (a, b):
+                p.wait_api()
+            wait_for(lambda: holder(kube) in planners, 30, "a leader")
+            settle(kube)
+            frozen_writes_refused = 0
+            with Sampler(kube, [a, b]) as sampler:
+                for trial in range(20):
+                    wait_for(lambda: holder(kube) in planners, 30, "a leader")
+                    leader = planners[holder(kube)]
+                    name = rng.choice(NAMES)
+                    latency = rng.uniform(0.6, 1.5)
+                    kube.set_latency(latency, method="GET", path_contains=f"{name}/scale")
+                    mark = len(kube.requests)
+                    perturb(kube, rng, name)
+
+                    def read_in_flight(mark=mark, name=name, who=leader.identity):
+                        return any(
+                            r.method == "GET" and r.path.endswith(f"{name}/scale")
+                            and r.user == who
+                            for r in kube.requests[mark:]
+                        )  # fmt: skip
+
+                    wait_for(read_in_flight, 30, f"trial {trial}: the leader's scale read")
+                    time.sleep(rng.uniform(0.0, 0.8 * latency))  # somewhere inside the read
+                    leader.freeze()
+                    time.sleep(rng.uniform(LEASE_S + 1.0, LEASE_S + 3.0))
+                    kube.clear_faults()
+                    other = planners[("planner-a", "planner-b")[leader is a]]
+                    wait_for(lambda o=other: holder(kube) == o.identity, 10, "the takeover")
+                    before = len(kube.requests)
+                    leader.thaw()
+                    time.sleep(rng.uniform(1.0, 2.0))
+                    late = [
+                        r for r in kube.requests[before:]
+                        if r.method in ("PUT", "PATCH") and "/leases" not in r.path
+                        and r.user == leader.identity
+                    ]  # fmt: skip
+                    frozen_writes_refused += not late
+                    bad = writes_without_the_lease(kube, LEASE, {i: i for i in planners})
+                    assert bad == [], (trial, [(w.path, w.user, held) for w, held in bad])
+                # The leader now runs the pools at what it decides demand needs.
+                wait_for(lambda: converged(kube, planners), 30, "the cluster at the decision")
+            assert sampler.samples > 100
+            assert sampler.violations == [], sampler.violations[:10]
+            assert frozen_writes_refused == 20
+            assert writes_without_the_lease(kube, LEASE, {i: i for i in planners}) == []
+            spec = kube.get(LEASES, NS, "sla-planner")["spec"]
+            assert spec["leaseTransitions"] >= 20  # every freeze handed the Lease over
+            writers = {w.user for w in scale_writes(kube) if w.status == 200}
+            assert writers == {"planner-a", "planner-b"}
+        finally:
+            codes = {p.identity: p.terminate() for p in (a, b)}
+        assert codes == {"planner-a": 0, "planner-b": 0}, (a.log()[-2000:], b.log()[-2000:])
+        for p in (a, b):
+            assert "Traceback" not in p.log()
+
+
+def test_planner_killed_mid_write_resumes_from_the_cluster(live_kube, tmp_path):
+    kube = live_kube
+    rng = random.Random(7)
+    with LiveDemand(tmp_path, rps=60) as demand:
+        a = PlannerProcess(tmp_path, "planner-a", kube, demand.prometheus_url).start()
+        try:
+            a.wait_api()
+            settle(kube)
+            with Sampler(kube, [a]) as sampler:
+                for trial in range(5):
+                    name = rng.choice(NAMES)
+                    kube.set_latency(1.0, method="PUT", path_contains=f"{name}/scale")
+                    mark = len(kube.requests)
+                    perturb(kube, rng, name)
+
+                    def write_in_flight(mark=mark, name=name):
+                        return any(
+                            r.method == "PUT" and r.path.endswith(f"{name}/scale")
+                            for r in kube.requests[mark:]
+                        )
+
+                    wait_for(write_in_flight, 30, f"trial {trial}: the write")
+                    time.sleep(rng.uniform(0.0, 0.8))
+                    a.kill()  # SIGKILL: no release of the Lease, no goodbye
+                    kube.clear_faults()
+                    a.start()
+                    a.wait_api()
+                    wait_for(lambda: converged(kube, {"planner-a": a}), 60, f"trial {trial}")
+                    assert "resumed prefill_replicas=" in a.log()
+            assert sampler.violations == [], sampler.violations[:10]
+            assert writes_without_the_lease(kube, LEASE, {"planner-a": "planner-a"}) == []
+        finally:
+            code = a.terminate()
+        assert code == 0, a.log()[-2000:]

@@ -1,0 +1,123 @@
+"""Variant choice: the cheapest variant meeting the SLO, with hysteresis, rescue, room checks and
+make-before-break switches counted against the budget."""
+
+from __future__ import annotations
+
+from support.fleet import need, pool, settings, variant
+
+from sla_planner.model.fleet.config import Hysteresis
+from sla_planner.model.fleet.fleet import allocate
+from sla_planner.model.fleet.types import DeploymentState, FleetReason, FleetState
+
+PRICES = {"E": 2.0, "C": 1.0}  # an expensive and a cheap GPU type
+HYST = Hysteresis(min_saving=0.15, hold_s=600, rescue_hold_s=120)
+
+
+def two_variants(cheap_binding: str = "latency", exp_binding: str = "latency", rank: int = 0):
+    return need(
+        "d",
+        variant("exp", pool("E", 1, binding=exp_binding), pool("E", 1, binding=exp_binding)),
+        variant("cheap", pool("C", 1, binding=cheap_binding), pool("C", 1, binding=cheap_binding)),
+        rank=rank,
+    )
+
+
+def run(ticks, needs_at, state, gpus, startup_s=120.0):
+    """allocate() every 60 s; returns [(time, allocation)] and the final state."""
+    s = settings(gpus, PRICES, startup_s=startup_s, hysteresis=HYST)
+    out = []
+    for k in range(ticks):
+        t = 60.0 * k
+        alloc, state = allocate(needs_at(t), state, t, s)
+        out.append((t, alloc))
+    return out, state
+
+
+def running_exp():
+    return FleetState({"d": DeploymentState("exp", 1, 1)})
+
+
+def test_a_cheaper_variant_waits_out_the_hysteresis_then_switches_make_before_break():
+    seen, _ = run(14, lambda t: [two_variants()], running_exp(), {"E": 2, "C": 2})
+    by_t = {t: a.by_name("d") for t, a in seen}
+    for t in range(0, 600, 60):  # 50% cheaper from t=0, but not for 600 s yet
+        assert by_t[t].variant == "exp"
+        assert FleetReason.VARIANT_PENDING in by_t[t].reasons
+    sw = by_t[600]
+    assert sw.variant == "cheap" and FleetReason.VARIANT_SWITCH in sw.reasons
+    # The old replicas keep serving (and counting) until the new ones are ready at 720.
+    assert sw.held is not None and sw.held.variant == "exp" and sw.held.until == 720.0
+    assert dict(seen[10][1].used()) == {"E": 2, "C": 2}
+    assert by_t[660].held is not None
+    assert by_t[720].held is None and dict(seen[12][1].used()) == {"E": 0, "C": 2}
+    assert by_t[720].cost_per_hour == 2.0
+
+
+def test_forecast_noise_never_flips_the_variant():
+    # The cheap variant looks cheaper only every other tick: its timer restarts each time.
+    def needs(t):
+        cheap_now = int(t / 60) % 2 == 0
+        d = two_variants()
+        if not cheap_now:  # same cost as exp this tick (wants 2 + 2 on C at half the price)
+            d = need("d", d.variants["exp"], variant("cheap", pool("C", 2), pool("C", 2)))
+        return [d]
+
+    seen, _ = run(30, needs, running_exp(), {"E": 4, "C": 4})
+    assert {a.by_name("d").variant for _, a in seen} == {"exp"}
+
+
+def test_a_saving_below_the_threshold_does_not_switch():
+    s = settings({"E": 2, "C": 2}, {"E": 1.0, "C": 0.9}, hysteresis=HYST)  # 10% < 15%
+    state = running_exp()
+    for k in range(20):
+        alloc, state = allocate([two_variants()], state, 60.0 * k, s)
+        assert alloc.by_name("d").variant == "exp"
+        assert not alloc.by_name("d").reasons
+
+
+def test_a_variant_that_cannot_meet_the_slo_is_rescued_quickly():
+    seen, _ = run(4, lambda t: [two_variants(exp_binding="unattainable")], running_exp(),
+                  {"E": 2, "C": 2})  # fmt: skip
+    variants = [a.by_name("d").variant for _, a in seen]
+    assert variants == ["exp", "exp", "cheap", "cheap"]  # after rescue_hold_s = 120 s
+
+
+def test_no_move_into_a_pool_the_budget_cannot_hold():
+    # The cheap type has 1 GPU: its wants (2 GPUs) never fit, so it is never even a candidate.
+    seen, _ = run(20, lambda t: [two_variants()], running_exp(), {"E": 2, "C": 1})
+    for _, a in seen:
+        assert a.by_name("d").variant == "exp"
+        assert FleetReason.VARIANT_PENDING not in a.by_name("d").reasons
+
+
+def test_a_deployment_running_nothing_moves_at_once():
+    state = FleetState({"d": DeploymentState("exp", 0, 0)})
+    seen, _ = run(1, lambda t: [two_variants()], state, {"E": 2, "C": 2})
+    d = seen[0][1].by_name("d")
+    assert d.variant == "cheap" and d.held is None
+    assert FleetReason.VARIANT_SWITCH in d.reasons
+
+
+def test_a_budget_limited_deployment_moves_to_where_its_class_has_room():
+    # hi (wants 5 GPUs) is held to 2 on E. On C, 1 GPU is free and lo (a lower class) holds
+    # 4 above its minimums: hi's wants fit by taking them, so after the rescue hold hi moves
+    # there (its old replicas held on E meanwhile) and lo is preempted.
+    hi = need(
+        "hi",
+        variant("exp", pool("E", 3), pool("E", 2)),
+        variant("cheap", pool("C", 3), pool("C", 2)),
+        rank=0,
+    )
+    lo = need("lo", variant("cheap", pool("C", 3), pool("C", 3)), rank=1)
+    state = FleetState({"hi": DeploymentState("exp", 1, 1), "lo": DeploymentState("cheap", 3, 3)})
+    seen, _ = run(5, lambda t: [hi, lo], state, {"E": 2, "C": 7})
+    assert [a.by_name("hi").variant for _, a in seen] == ["exp", "exp", "cheap", "cheap", "cheap"]
+    switch = seen[2][1]
+    assert (switch.by_name("hi").prefill.replicas, switch.by_name("hi").decode.replicas) == (3, 2)
+    assert {p.victim for p in switch.preemptions} == {"lo"}
+    for _, a in seen:
+        used = a.used()
+        assert used["E"] <= 2 and used["C"] <= 7
+    # Without that room (C has 6: 0 free + 4 above lo's minimums < 5) hi stays put.
+    seen, _ = run(5, lambda t: [hi, lo], state, {"E": 2, "C": 6})
+    assert {a.by_name("hi").variant for _, a in seen} == {"exp"}
