@@ -97,6 +97,9 @@ class Timed:
         self._pending = 0.0
         return d
 
+    def __getattr__(self, name: str) -> Any:  # observe_attainment, budget_status, ...
+        return getattr(self.inner, name)
+
 
 @dataclass
 class Row:

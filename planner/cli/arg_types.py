@@ -37,6 +37,24 @@ rate_scale = _typed(
 nonneg_int = _typed(int, lambda x: x >= 0, "an integer >= 0")
 
 
+def attainment(text: str) -> float | None:
+    """An SLO attainment target: a share in [0.5, 1) (0.99) or a percentage (99.9), or
+    off/none for fixed-margin sizing."""
+    t = text.strip().lower()
+    if t in ("off", "none", "null"):
+        return None
+    what = "an attainment target: a share such as 0.99 or 99.9 (%), or 'off'"
+    try:
+        value = float(t.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if t.endswith("%") or value >= 1.0:
+        value = round(value / 100.0, 12)  # 99.9 -> 0.999, not 0.9990000000000001
+    if not (math.isfinite(value) and 0.5 <= value < 1.0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what} between 50% and 100%")
+    return value
+
+
 class HelpFormatter(argparse.HelpFormatter):
     """Show defaults that say something (not None/False) without repeating them."""
 

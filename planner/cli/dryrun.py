@@ -51,7 +51,7 @@ def _build_config(args: argparse.Namespace) -> Any:
     from sla_planner.model.config import PlannerConfig
 
     data = {
-        "sla": {"ttft_ms": args.ttft_ms, "itl_ms": args.itl_ms},
+        "slo": {"ttft_ms": args.ttft_ms, "itl_ms": args.itl_ms, "attainment": args.attainment},
         "interval_s": args.interval_s,
         "startup_s": args.startup_s,
         "budget": {"max_gpus": args.max_gpus},
@@ -59,6 +59,8 @@ def _build_config(args: argparse.Namespace) -> Any:
         "decode": {"min_replicas": args.min_decode, "max_replicas": args.max_decode},
         "forecaster": args.forecaster,
     }
+    if getattr(args, "reactive", None) is not None:
+        data["reactive"] = {"enabled": args.reactive}
     try:
         return PlannerConfig.model_validate(data)
     except ValidationError as e:
@@ -66,8 +68,9 @@ def _build_config(args: argparse.Namespace) -> Any:
 
 
 _FLAG_OF = {
-    "sla.ttft_ms": "--ttft-ms",
-    "sla.itl_ms": "--itl-ms",
+    "slo.ttft_ms": "--ttft-ms",
+    "slo.itl_ms": "--itl-ms",
+    "slo.attainment": "--attainment",
     "interval_s": "--interval-s",
     "startup_s": "--startup-s",
     "budget.max_gpus": "--max-gpus",
@@ -139,23 +142,13 @@ def run(args: argparse.Namespace) -> int:
     _check_forecaster(args.forecaster)
     out = _prepare_out(Path(args.out))
 
-    from sla_planner.model.planner import Planner
-    from sla_planner.offline.dryrun import run_dry_run
+    from sla_planner.cli.dryrun_loop import replay
 
-    planner = Planner(config, profiles.prefill_curves, decode_curves=profiles.decode_curves)
     warm = spec.warmup_intervals if args.warmup is None else min(args.warmup, spec.warmup_intervals)
     warm = min(warm, config.history_window)
     t0 = time.perf_counter()
     with _progress_bar(args.progress, n) as bar:
-        result = run_dry_run(
-            spec.source,
-            planner,
-            spec.start,
-            spec.end,
-            args.interval_s,
-            progress=lambda k: bar.update(1),
-            warmup_intervals=warm,
-        )
+        result = replay(args, spec, profiles, config, warm, lambda k: bar.update(1))
     settings = _run_settings(args, spec, result, profiles, config)
     warnings = [*_target_warnings(config, profiles, result.actual), *_guard_warnings(result)]
     extra: dict[str, Any] = {
@@ -165,8 +158,20 @@ def run(args: argparse.Namespace) -> int:
     paths = write_outputs(
         out, result, profiles, config, settings, spec.label, plot=not args.no_plot, extra=extra
     )
-    _print_summary(paths, spec.label, config, time.perf_counter() - t0)
+    slo_csv = _write_slo(out, result)
+    _print_summary(paths, spec.label, config, time.perf_counter() - t0, slo_csv)
     return 0
+
+
+def _write_slo(out: Path, result: Any) -> Path | None:
+    """slo.csv for a closed-loop run (the SLO controller's trace), else nothing."""
+    from sla_planner.offline.closed_loop import ClosedLoopResult
+
+    if not isinstance(result, ClosedLoopResult):
+        return None
+    from sla_planner.offline.slo_report import write_slo_csv
+
+    return write_slo_csv(out, result)
 
 
 def _judgements(
@@ -176,9 +181,17 @@ def _judgements(
     default judge, independent of the sizing) and "simulated" by the closed-loop model (a
     quick estimate that shares the sizing's queueing model)."""
     from sla_planner.evaluation.simulator import simulate_dry_run
+    from sla_planner.offline.closed_loop import ClosedLoopResult
 
     out: dict[str, Any] = {}
-    if args.judge == "des":
+    if isinstance(result, ClosedLoopResult):  # judged in the loop already
+        from sla_planner.evaluation.des_replay import judged_block
+        from sla_planner.offline.slo_report import slo_block
+
+        if result.judged is not None:
+            out["judged"] = judged_block(result.judged)
+        out["slo"] = slo_block(result, config.slo.attainment)
+    elif args.judge == "des":
         from sla_planner.evaluation.des_replay import judge_dry_run
 
         judged = judge_dry_run(result, spec.source, profiles.prefill, profiles.decode, config)
@@ -268,7 +281,8 @@ def _run_settings(
         "prefill_gpus_per_replica": profiles.prefill.gpus_per_replica,
         "decode_gpus_per_replica": profiles.decode.gpus_per_replica,
         "forecaster": config.forecaster,
-        "sla": config.sla.model_dump(),
+        "sla": {"ttft_ms": config.slo.ttft_ms, "itl_ms": config.slo.itl_ms},
+        "slo": config.slo.model_dump(),
         "budget_gpus": config.budget.max_gpus,
         "interval_s": config.interval_s,
         "startup_s": config.startup_s,
@@ -312,7 +326,9 @@ def _pct(x: float | None) -> str:
     return "n/a (no requests)" if x is None or math.isnan(x) else f"{100 * x:.2f}%"
 
 
-def _print_summary(paths: Outputs, label: str, config: Any, wall_s: float) -> None:
+def _print_summary(
+    paths: Outputs, label: str, config: Any, wall_s: float, slo_csv: Path | None = None
+) -> None:
     r = paths.report
     s = r["settings"]
     budget = s["budget_gpus"] if s["budget_gpus"] is not None else "none"
@@ -333,6 +349,14 @@ def _print_summary(paths: Outputs, label: str, config: Any, wall_s: float) -> No
             f"(discrete-event replay; p99 TTFT {judged['ttft_ms']['p99']:.0f} ms, "
             f"p99 ITL {judged['itl_ms']['p99']:.1f} ms)"
         )
+    slo = r.get("slo")
+    if slo:  # closed loop: the SLO controller fed by the judge
+        lines.append(
+            f"  SLO                {_pct(slo['target'])} target, {_pct(slo['attainment'])} "
+            f"measured (budget burn {slo.get('burn_rate', math.nan):.2f}; "
+            f"{slo['windows_below_target']} of {slo['windows']} intervals below target; "
+            f"{slo['reactive_scale_ups']} reactive scale-ups)"
+        )
     sim = r.get("simulated")
     if sim:  # trace sources: the model's closed-loop estimate, 10 s bins
         lines.append(
@@ -346,6 +370,8 @@ def _print_summary(paths: Outputs, label: str, config: Any, wall_s: float) -> No
         f"  decisions          {paths.decisions_csv}",
         f"  report             {paths.report_json}",
     ]
+    if slo_csv is not None:
+        lines.append(f"  SLO per interval   {slo_csv}")
     if paths.plot_png is not None:
         lines.append(f"  plot               {paths.plot_png}")
     for w in s.get("profile_warnings", [])[:3]:

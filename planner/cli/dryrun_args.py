@@ -6,6 +6,7 @@ import argparse
 
 from sla_planner.cli.arg_types import (
     HelpFormatter,
+    attainment,
     nonneg_float,
     nonneg_int,
     positive_float,
@@ -51,6 +52,15 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--itl-ms", type=positive_float, default=25.0, metavar="MS", help="ITL target, ms"
+    )
+    g.add_argument(
+        "--attainment",
+        type=attainment,
+        default=0.99,
+        metavar="A|off",
+        help="SLO: share of requests to meet both targets (0.99 or 99%%); the planner sizes to "
+        "meet it, not exceed it, corrected by the judge's measurements; 'off': the "
+        "fixed-margin sizing",
     )
     g.add_argument(
         "--prefill-gpus",
@@ -120,7 +130,15 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
         choices=("des", "none"),
         default="des",
         help="judge the decisions by a discrete-event replay of every request (trace sources); "
-        "'none' skips it",
+        "with an --attainment target the replay runs in the loop (the planner reads each "
+        "interval's measured attainment before the next decision); 'none' skips it",
+    )
+    g.add_argument(
+        "--reactive",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="in the closed loop, the fast path between decisions: scale up at once on a "
+        "burst beyond the plan, checked every 5 s (default: the config's reactive.enabled)",
     )
     g.add_argument(
         "--progress",

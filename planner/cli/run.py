@@ -118,7 +118,7 @@ def _serve(rt: Runtime, stop: threading.Event) -> int:
                 target=rt.elector.run, args=(stop,), name="leader-election", daemon=True
             )
             elector_thread.start()
-        rt.controller.run(stop)
+        rt.runner.run(stop)
     finally:
         stop.set()
         if elector_thread is not None:

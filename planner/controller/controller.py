@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from sla_planner.actuators.base import Actuator, ActuatorError, WriteGuard
@@ -57,7 +57,7 @@ from sla_planner.controller.resume import resume_from_cluster
 from sla_planner.controller.snapshot import ControllerSnapshot, PoolSnapshot, log_decision
 from sla_planner.controller.tick_deadline import DeadlineExceeded, DeadlineRunner
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.types import Pool
+from sla_planner.model.types import Decision, Pool
 from sla_planner.sources.base import MetricsSource
 
 log = logging.getLogger("sla_planner.controller")
@@ -196,6 +196,34 @@ class Controller:
                 kind, text = read_errors[p]
                 self.metrics.count_error(kind)
                 self._fail(p, now, ReasonCode.hold(kind), text, needs_decision=False)
+            else:
+                self._actuate(p, now, leader)
+        self._partial = report_partial(
+            self._pools, self.metrics, self.log, self.loop.retry_interval_s, self._partial
+        )
+        return self._publish(now, leader)
+
+    # ------------------------------------------------------- reactive hook
+    # Used by sla_planner.controller.reactive_loop between ticks; kept to these two members.
+
+    @property
+    def decision(self) -> Decision | None:
+        """The decision in force (the last good one)."""
+        return self._feed.decision
+
+    def actuate_now(self, decision: Decision, pools: Iterable[Pool]) -> ControllerSnapshot | None:
+        """Make `decision` the one in force and apply it to `pools` now, through the path a
+        tick takes (budget cap, readiness hold, leader fencing, error holds). None before
+        the cluster's replicas were read (nothing to act from)."""
+        if not self._seeded:
+            return None
+        now = self.clock.now()
+        leader = bool(self._is_leader())
+        self._feed.decision = decision
+        for p in pools:
+            if (err := self._read_status(p)) is not None:
+                self.metrics.count_error(err[0])
+                self._fail(p, now, ReasonCode.hold(err[0]), err[1], needs_decision=False)
             else:
                 self._actuate(p, now, leader)
         self._partial = report_partial(

@@ -34,6 +34,8 @@ class ErrorKind(_Code):
     PARTIAL_ACTUATION = "partial_actuation"
     LEADER_ELECTION = "leader_election"
     STARTUP_TIMEOUT = "startup_timeout"
+    ATTAINMENT = "attainment"  # measured attainment could not be read (the margin is kept)
+    REACTIVE = "reactive"  # the reactive path's load snapshot could not be read
 
 
 class ReasonCode(_Code):

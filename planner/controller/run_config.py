@@ -28,6 +28,7 @@ from sla_planner.controller.strict_yaml import DuplicateKeyError, load_strict
 from sla_planner.errors import SlaPlannerError
 from sla_planner.model.config import PlannerConfig
 from sla_planner.sources.prometheus_config import PrometheusConfig
+from sla_planner.sources.prometheus_queues import QueueConfig
 
 DEFAULT_PROFILE = "dynamo-h200-llama3.1-8b-fp8-tp1"
 
@@ -42,6 +43,8 @@ class _Strict(BaseModel):
 
 class MetricsConfig(_Strict):
     prometheus: PrometheusConfig
+    # Where the reactive path reads the engines' queues (planner.reactive); unset: it is off.
+    queues: QueueConfig | None = None
 
 
 class TargetsConfig(_Strict):

@@ -34,6 +34,12 @@ class Runtime:
     is_leader: Callable[[], bool]
     elector: Any | None  # sla_planner.controller.leader.LeaderElector
     api_client: Any | None
+    reactive: Any | None = None  # sla_planner.controller.reactive_loop.ReactiveLoop
+
+    @property
+    def runner(self) -> Any:
+        """What runs the loop: the reactive loop around the controller, or the controller."""
+        return self.reactive if self.reactive is not None else self.controller
 
     def close(self) -> None:
         if self.api_client is not None:
@@ -47,15 +53,25 @@ def build_runtime(
     kubeconfig: str | None = None,
     api_client: Any | None = None,
     source: Any | None = None,
+    attainment: Any | None = None,
+    queues: Any | None = None,
 ) -> Runtime:
-    """Wire the controller from `cfg`. `api_client`/`source` override the built ones (tests)."""
+    """Wire the controller from `cfg`. `api_client`/`source`/`attainment` (the measured
+    attainment reader)/`queues` (the reactive path's load reader) override the built ones."""
+    from sla_planner.controller import slo_wiring
+
     planner, curves, decode_curves = _build_planner(cfg)
     if source is None:
+        from sla_planner.sources.prometheus_attainment import PrometheusAttainment
         from sla_planner.sources.prometheus_source import PrometheusSource
 
         source = PrometheusSource(cfg.metrics.prometheus)
+        if attainment is None and cfg.planner.slo.attainment is not None:
+            attainment = PrometheusAttainment(cfg.metrics.prometheus)
     actuators, api_client = _build_actuators(cfg, api_client, kubeconfig)
     metrics = PlannerMetrics()
+    slo = slo_wiring.slo_metrics(cfg, metrics, planner)
+    source = slo_wiring.with_attainment(cfg, source, attainment, planner, metrics, slo)
     loop = _loop_settings(cfg)
     deadline = DeadlineRunner("planner")
     health = LoopHealth(_liveness_stale_s(cfg), clock.now, deadline.stuck_for)
@@ -77,13 +93,14 @@ def build_runtime(
         deadline=deadline,
         health=health,
     )
-    return Runtime(cfg, controller, metrics, clock, is_leader, elector, api_client)
+    reactive = slo_wiring.reactive_loop(cfg, controller, queues, (curves, decode_curves), slo)
+    return Runtime(cfg, controller, metrics, clock, is_leader, elector, api_client, reactive)
 
 
 def _build_planner(cfg: RunConfig) -> tuple[Any, Any, Any]:
     """(planner, prefill curves, decode curves) from the config's profile(s)."""
     from sla_planner.model.correction import CorrectedCurves, CorrectingPlanner
-    from sla_planner.model.planner import Planner
+    from sla_planner.model.slo_planner import make_planner
     from sla_planner.profiles.errors import ProfileError
     from sla_planner.profiles.interpolation import ProfileCurves
     from sla_planner.profiles.registry import load_profile
@@ -109,12 +126,12 @@ def _build_planner(cfg: RunConfig) -> tuple[Any, Any, Any]:
                 corrected if decode_curves is curves else CorrectedCurves(decode_curves)
             )
             planner: Any = CorrectingPlanner(
-                Planner(cfg.planner, corrected, decode_curves=corrected_decode),
+                make_planner(cfg.planner, corrected, decode_curves=corrected_decode),
                 corrected,
                 decode_curves=corrected_decode,
             )
         else:
-            planner = Planner(cfg.planner, curves, decode_curves=decode_curves)
+            planner = make_planner(cfg.planner, curves, decode_curves=decode_curves)
     except ValueError as exc:  # e.g. pool minimums that cannot fit the GPU budget
         raise UsageError(f"planner settings: {exc}") from None
     for warning in getattr(planner, "config_warnings", ()) or ():

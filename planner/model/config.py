@@ -11,7 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sla_planner.model.error_budget import ErrorBudgetSettings
+from sla_planner.model.reactive import ReactiveSettings
 
 DAY_S = 86400.0
 # Replicas per pool when max_replicas is not set (or null): every pool has a finite ceiling,
@@ -32,13 +35,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class SLA(_Strict):
+class SLO(_Strict):
+    """The operator's objective: `attainment` of requests meet TTFT <= ttft_ms AND mean
+    ITL <= itl_ms. None: no attainment target, fixed-margin sizing (the planner before SLO
+    targeting; sla_planner.model.planner.Planner)."""
+
     # Latency targets, not timeouts: ten minutes to a first token or a minute per token is no
     # SLA a planner can size for.
     ttft_ms: float = Field(
         200.0, gt=0, le=600_000, description="time-to-first-token target, ms (<= 10 min)"
     )
     itl_ms: float = Field(25.0, gt=0, le=60_000, description="inter-token latency target, ms")
+    # Below 0.5 a planner would be told that most requests may miss: a typo, not an SLO.
+    attainment: float | None = Field(
+        0.99, ge=0.5, lt=1.0, description="share of requests to meet both targets (null: off)"
+    )
+
+
+SLA = SLO  # the old name (configs and code written before SLO targeting)
 
 
 class PoolLimits(_Strict):
@@ -80,7 +94,8 @@ class Budget(_Strict):
 
 
 class PlannerConfig(_Strict):
-    sla: SLA = SLA()
+    # `sla:` is the old name (configs written before SLO targeting); errors name what was written.
+    slo: SLO = Field(SLO(), validation_alias=AliasChoices("slo", "sla"))
     # 1 s .. 1 day: below a second no metrics source resolves demand; above a day the planner
     # is a static sizing tool, and the dry run's 10 s simulation bins would number millions.
     interval_s: float = Field(60.0, ge=1.0, le=DAY_S, description="decision interval, seconds")
@@ -112,6 +127,23 @@ class PlannerConfig(_Strict):
     # The factor assumed while a source gives no peak rates (Prometheus without
     # peak_window_s): 1.1 is the p90 measured on the Azure 2024 week at 10 s sub-windows.
     burst_fallback: float = Field(1.1, ge=1.0, le=4.0)
+    # How the planner corrects its margin from measured attainment (slo.attainment set).
+    error_budget: ErrorBudgetSettings = ErrorBudgetSettings()
+    # The fast path between predictive ticks (sla_planner.model.reactive): scale up at once
+    # on a burst beyond the plan.
+    reactive: ReactiveSettings = ReactiveSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "sla" in data and "slo" in data:
+            raise ValueError("give slo or its old name sla, not both")
+        return data
+
+    @property
+    def sla(self) -> SLO:
+        """The SLO under its old name (code written before SLO targeting reads config.sla)."""
+        return self.slo
 
     @model_validator(mode="after")
     def _bounded_horizon(self) -> PlannerConfig:

@@ -22,6 +22,7 @@ class Binding(_Code):
     KV = "kv"  # decode's KV-cache capacity
     UNATTAINABLE = "unattainable"  # the target cannot be met at any size: the most useful size
     NO_HISTORY = "no_history"  # no usable demand yet: what the cluster runs, or the minimums
+    SLO = "slo"  # the SLO planner: the cheapest pair whose expected attainment reaches the goal
     OTHER = "other"  # a sizing policy this version does not know
 
     @classmethod

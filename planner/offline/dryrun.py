@@ -47,21 +47,7 @@ def run_dry_run(
     the planner as history first, so a run starting mid-trace does not begin cold.
     `progress(k)` is called after each planned interval with k = intervals done so far.
     """
-    if not (interval_s > 0 and math.isfinite(interval_s)):
-        raise ValueError(f"interval must be a positive number of seconds, got {interval_s}")
-    n = interval_count(start, end, interval_s)
-    if n <= 0:
-        raise ValueError(f"empty time range: start {start} is not before end {end}")
-
-    warm = _warmup_count(source, start, interval_s, warmup_intervals)
-    if warm:
-        history = source.fetch(start - warm * interval_s, start, interval_s)
-        _check(history, warm, "warm-up")
-        for sample in history:
-            planner.observe(sample)
-
-    actual = source.fetch(start, end, interval_s)
-    _check(actual, n, "dry-run")
+    warm, actual = fetch_replay(source, planner, start, end, interval_s, warmup_intervals)
     decisions: list[Decision] = []
     for k, sample in enumerate(actual, start=1):
         decisions.append(planner.decide(sample.start))  # before observing: no look-ahead
@@ -69,6 +55,32 @@ def run_dry_run(
         if progress is not None:
             progress(k)
     return DryRunResult(decisions=decisions, actual=actual, warmup_intervals=warm)
+
+
+def fetch_replay(
+    source: MetricsSource,
+    planner: PlannerLike,
+    start: float,
+    end: float,
+    interval_s: float,
+    warmup_intervals: int,
+) -> tuple[int, list[DemandSample]]:
+    """Check the range, feed the planner its warm-up history, and return (warm-up intervals
+    fed, the demand of every interval to replay). Shared by the open and closed loops."""
+    if not (interval_s > 0 and math.isfinite(interval_s)):
+        raise ValueError(f"interval must be a positive number of seconds, got {interval_s}")
+    n = interval_count(start, end, interval_s)
+    if n <= 0:
+        raise ValueError(f"empty time range: start {start} is not before end {end}")
+    warm = _warmup_count(source, start, interval_s, warmup_intervals)
+    if warm:
+        history = source.fetch(start - warm * interval_s, start, interval_s)
+        _check(history, warm, "warm-up")
+        for sample in history:
+            planner.observe(sample)
+    actual = source.fetch(start, end, interval_s)
+    _check(actual, n, "dry-run")
+    return warm, list(actual)
 
 
 def _warmup_count(source: MetricsSource, start: float, interval_s: float, wanted: int) -> int:

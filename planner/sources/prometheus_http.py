@@ -303,3 +303,19 @@ def _parse_client_error(text: str) -> tuple[int, dict[str, str]]:
     except (TypeError, ValueError):
         pass
     return code, {"_raw": " ".join(str(content).split())}
+
+
+def http_from_config(config: Any) -> PrometheusHttp:
+    """The client a PrometheusConfig describes (URL, auth, TLS, timeout, retries)."""
+    token = config.bearer_token.get_secret_value() if config.bearer_token else None
+    return PrometheusHttp(
+        HttpSettings(
+            url=config.url,
+            timeout_s=config.timeout_s,
+            bearer_token=token,
+            bearer_token_file=config.bearer_token_file,
+            ca_file=config.ca_file,
+            insecure_skip_verify=config.insecure_skip_verify,
+            retries=config.retries,
+        )
+    )

@@ -64,7 +64,7 @@ from sla_planner.sources.prometheus_counters import (
     summed_increases,
 )
 from sla_planner.sources.prometheus_coverage import coverage, max_sample_age
-from sla_planner.sources.prometheus_http import HttpSettings, Labels, PrometheusHttp, iso
+from sla_planner.sources.prometheus_http import Labels, PrometheusHttp, http_from_config, iso
 from sla_planner.sources.promql import (
     PRESETS,
     counter_at_boundaries,
@@ -83,18 +83,7 @@ class PrometheusSource:
     def __init__(self, config: PrometheusConfig, http: PrometheusHttp | None = None) -> None:
         self.config = config
         self.preset = PRESETS[config.preset]
-        token = config.bearer_token.get_secret_value() if config.bearer_token else None
-        self.http = http or PrometheusHttp(
-            HttpSettings(
-                url=config.url,
-                timeout_s=config.timeout_s,
-                bearer_token=token,
-                bearer_token_file=config.bearer_token_file,
-                ca_file=config.ca_file,
-                insecure_skip_verify=config.insecure_skip_verify,
-                retries=config.retries,
-            )
-        )
+        self.http = http or http_from_config(config)
         self._resolved: dict[str, str] = {}  # quantity -> metric name that had series
         self._scrape_s: float | None = None  # the request counter's scrape interval, once known
 

@@ -43,6 +43,10 @@ def test_unknown_command_is_a_usage_error(cli):
         (["--start", "2020-01-01T00:00:00"], "--start 2020-01-01T00:00:00 is outside the data"),
         (["--end", "+1d"], "--end +1d is past the end of the data"),
         (["--prefill-gpus", "2"], "--prefill-gpus 2 does not match profile"),
+        (["--attainment", "1.5"], "--attainment: '1.5' is not an attainment target"),
+        (["--attainment", "100"], "--attainment: '100' is not an attainment target"),
+        (["--attainment", "0.3"], "between 50% and 100%"),
+        (["--attainment", "high"], "--attainment: 'high' is not an attainment target"),
     ],
 )
 def test_bad_settings_exit_2(cli, tmp_path, flags, needle):
