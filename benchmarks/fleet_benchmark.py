@@ -36,11 +36,11 @@ from sla_planner.evaluation.fleet_baselines import (
 from sla_planner.evaluation.fleet_judge import SimulatorJudge
 from sla_planner.model.fleet.fleet import FleetAllocator
 from sla_planner.model.fleet.plan import FleetSettings
-from sla_planner.offline.fleet_config import LoadedFleet, demo_fleet_path, load_fleet_file
 from sla_planner.offline.fleet_dryrun import FleetRun, replay_fleet
 from sla_planner.offline.fleet_outputs import build_fleet_report, judge_fleet
 from sla_planner.offline.fleet_sources import FleetSources, build_sources
 from sla_planner.offline.report import write_report_json
+from sla_planner.sources.fleet_file import LoadedFleet, demo_fleet_path, load_fleet_file
 
 HERE = Path(__file__).resolve().parent
 

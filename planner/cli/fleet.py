@@ -57,10 +57,10 @@ def run_dry_run(args: argparse.Namespace) -> int:
     from sla_planner.evaluation.fleet_judge import SimulatorJudge
     from sla_planner.model.fleet.fleet import FleetAllocator
     from sla_planner.model.fleet.plan import FleetSettings
-    from sla_planner.offline.fleet_config import demo_fleet_path, load_fleet_file
     from sla_planner.offline.fleet_dryrun import replay_fleet
     from sla_planner.offline.fleet_outputs import judge_fleet, write_fleet_outputs
     from sla_planner.offline.fleet_sources import build_sources
+    from sla_planner.sources.fleet_file import demo_fleet_path, load_fleet_file
 
     path = Path(args.config) if args.config else demo_fleet_path()
     loaded = load_fleet_file(path)

@@ -16,8 +16,8 @@ from typing import Any
 
 from sla_planner.model.fleet.config import Deployment
 from sla_planner.model.fleet.resolve import FleetConfigError
-from sla_planner.offline.fleet_config import LoadedFleet
 from sla_planner.sources.base import MetricsSource
+from sla_planner.sources.fleet_file import LoadedFleet
 
 HISTORY_WINDOW = 1440  # intervals of warm-up history at most (PlannerConfig.history_window)
 

@@ -17,11 +17,11 @@ from sla_planner.model.fleet.fleet import FleetAllocator
 from sla_planner.model.fleet.plan import FleetSettings
 from sla_planner.model.planner import Planner
 from sla_planner.offline.dryrun import run_dry_run
-from sla_planner.offline.fleet_config import load_fleet_file
 from sla_planner.offline.fleet_dryrun import replay_fleet
 from sla_planner.offline.fleet_outputs import FLEET_COLUMNS, judge_fleet, write_fleet_outputs
 from sla_planner.offline.fleet_sources import build_sources
 from sla_planner.offline.report import DECISION_COLUMNS
+from sla_planner.sources.fleet_file import load_fleet_file
 from sla_planner.sources.trace_files import load_trace
 from sla_planner.sources.trace_source import TraceMetricsSource
 
