@@ -53,16 +53,24 @@ def judge_fleet(
     variants: Mapping[str, list[VariantEngines]],
     sources: Mapping[str, Any],
     judge: FleetJudge,
+    estimate: FleetJudge | None = None,
 ) -> dict[str, Judged]:
+    """Each deployment's verdict by `judge`, and by `estimate` beside it (the closed-loop
+    simulator when the judge is the discrete-event replay: a model estimate, labelled so)."""
     out: dict[str, Judged] = {}
     for d in cfg.deployments:
         sched = served_schedule(run.allocations, d.name, run.interval_s)
         engines = {v.name: v for v in variants[d.name]}
         res = judge.judge(sched, sources[d.name], engines, d.slo, cfg.startup_s)
+        est = (
+            estimate.judge(sched, sources[d.name], engines, d.slo, cfg.startup_s)
+            if estimate is not None
+            else None
+        )
         demand = getattr(judge, "demand", None)
         dm = demand(sched, sources[d.name]) if demand is not None else None
         cold = cold_starts(sched, dm, cfg.startup_s) if dm is not None else None
-        out[d.name] = Judged(res, cold)
+        out[d.name] = Judged(res, cold, est)
     return out
 
 
@@ -71,11 +79,13 @@ def build_fleet_report(
 ) -> dict[str, Any]:
     per = {d.name: deployment_report(d, cfg, run, judged[d.name]) for d in cfg.deployments}
     methods = {j.result.method for j in judged.values() if j.result is not None}
+    estimates = {j.estimate.method for j in judged.values() if j.estimate is not None}
     return {
         "fleet": fleet_totals(cfg, run, per),
         "priority_classes": class_attainment(cfg, per),
         "deployments": per,
         "attainment_method": "; ".join(sorted(methods)) or "no trace source to replay",
+        "model_estimate_method": "; ".join(sorted(estimates)) or None,
         "settings": settings,
     }
 
