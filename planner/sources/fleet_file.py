@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sla_planner.model.fleet.config import FleetConfig
+from sla_planner.model.fleet.config import Deployment, FleetConfig
 from sla_planner.model.fleet.planning import VariantEngines
 from sla_planner.model.fleet.resolve import FleetConfigError, LoadedProfile, resolve_variants
 from sla_planner.sources.prometheus_config import PrometheusConfig
@@ -152,6 +152,21 @@ def load_fleet_file(
     except FleetConfigError as e:
         raise FleetConfigError(f"{p}: {e}") from None
     return LoadedFleet(cfg, p, base, variants, warns)
+
+
+def deployment_prometheus(cfg: FleetFileBase, d: Deployment) -> PrometheusConfig:
+    """The Prometheus settings one deployment reads demand with: the file's server, with the
+    deployment's selector (and preset, when it gives one)."""
+    server, spec = cfg.prometheus, d.demand.prometheus
+    assert server is not None and spec is not None  # FleetFileBase checks it
+    update: dict[str, Any] = {"selector": spec.selector}
+    if spec.preset is not None:
+        update["preset"] = spec.preset
+    try:
+        return type(server).model_validate({**server.model_dump(), **update})
+    except ValueError as e:
+        where = f"deployments.{d.name}.demand.prometheus"
+        raise FleetConfigError(f"{where}: {' '.join(str(e).split())}") from None
 
 
 def _validation_message(err: ValidationError, data: dict[str, Any]) -> str:
