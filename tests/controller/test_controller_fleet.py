@@ -94,7 +94,7 @@ def test_no_scale_up_is_stacked_on_one_still_starting(
     assert fc.violations == []
     ups = [t for t, _ in _writes(kube, "chat-h200-prefill")]
     assert len(ups) >= 2
-    assert all(b - a >= READY_DELAY_S for a, b in zip(ups, ups[1:]))
+    assert all(b - a >= READY_DELAY_S for a, b in zip(ups, ups[1:], strict=False))
     assert ReasonCode.HOLD_STARTING in codes
 
 

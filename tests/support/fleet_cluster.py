@@ -130,9 +130,7 @@ def start_fleet(
         kube.add_pcsg(NS, obj, replicas=n, ready=n, ready_delay_s=delay)
     loaded = load_fleet_run_config(write_fleet(tmp_path / "fleet.yaml", data))
     sources = {
-        name: SwitchableSource(
-            trace_source(write_step_trace(tmp_path / f"{name}.csv", t0, steps))
-        )
+        name: SwitchableSource(trace_source(write_step_trace(tmp_path / f"{name}.csv", t0, steps)))
         for name, steps in traffic.items()
     }
     rt = build_fleet_runtime(loaded, clock=clock, api_client=api_client, sources=sources)
