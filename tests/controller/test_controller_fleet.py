@@ -240,3 +240,29 @@ def test_resume_reads_the_variant_and_a_switch_in_progress_from_the_cluster(
     assert code.variant == "h100" and code.held_variant == "h200"
     assert fc.replicas("code", "h200") == (2, 1)  # old side still serving
     assert fc.violations == []
+
+
+def test_a_failing_forecast_holds_that_deployment_only(kube: FakeKube, api_client, clock, tmp_path):
+    from sla_planner.model.demand_forecaster import ForecastError
+
+    traffic = {"chat": [(14, 2.0), (30, 30.0)], "code": [(44, 8.0)], "batch": [(44, 0.0)]}
+    fc = start_fleet(kube, clock, api_client, tmp_path, traffic, TRACE_T0, initial=RUNNING)
+    clock.set(TRACE_T0 + 10 * STEP)
+    fc.drive(2 * STEP)
+    code = fc.ctl.deployments["code"]
+
+    def diverged(now, gpus):
+        raise ForecastError("model diverged")
+
+    code.planner.need = diverged
+    variant = fc.ctl.snapshot().deployments["code"].variant
+    before = {v: fc.replicas("code", v) for v in ("h200", "h100")}
+    chat_before = sum(fc.replicas("chat", "h200"))
+    fc.drive(6 * STEP)
+    assert {v: fc.replicas("code", v) for v in ("h200", "h100")} == before
+    snap = fc.ctl.snapshot().deployments
+    assert snap["code"].pools[variant]["prefill"].pool.reason_code == ReasonCode.HOLD_FORECAST
+    assert "forecast failed: model diverged" in snap["code"].failure
+    assert snap["chat"].failure is None and sum(fc.replicas("chat", "h200")) > chat_before
+    assert fc.runtime.metrics.value("sla_planner_errors_total", deployment="code", kind="forecast")
+    assert fc.violations == []
