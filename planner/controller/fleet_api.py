@@ -182,7 +182,8 @@ def create_fleet_app(
     stale_after_s: float,
     health: Callable[[], str] | None = None,
 ) -> FastAPI:
-    """The API over a running fleet controller; see the module docstring."""
+    """The API over a running fleet controller; see the module docstring. (Long: one short
+    closure per route, all over the same injected state.)"""
     app = base_app(metrics=metrics, is_leader=is_leader, health=health)
     no_decision = {"detail": "no decision yet: the planner has not completed a tick with cluster state"}  # fmt: skip
 
