@@ -149,6 +149,7 @@ def judged_block(r: ReplayResult) -> dict[str, Any]:
         "itl_attainment": r.itl_attainment,
         "requests": r.finished,
         "unfinished": r.unfinished,
+        "refused_too_long": r.rejected,
         "ttft_ms": r.ttft_ms,
         "itl_ms": r.itl_ms,
         "gpu_hours": r.gpu_hours,

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from sla_planner.evaluation.des.decode import decode_window, record_instant
+from sla_planner.evaluation.des.oversize import Refused
 from sla_planner.evaluation.des.pools import Pool, ReplicaRecord
 from sla_planner.evaluation.des.prefill import prefill_round_robin, prefill_shared
 from sla_planner.evaluation.des.profile import EngineTables, load_profile
@@ -91,7 +92,9 @@ class Judge:
             [self.max_kv, max_num_seqs, DECODE_ROUTING[decode_routing], self.sla[0], self.sla[1]],
             dtype=np.float64,
         )
-        self._src: Iterator = iter([requests]) if hasattr(requests, "isl") else iter(requests)
+        self._refused = Refused(self.max_kv)
+        chunks = iter([requests]) if hasattr(requests, "isl") else iter(requests)
+        self._src: Iterator = self._refused.admit(chunks)
         self._q = PrefillQueue(capture)
         self._pend = DecodePending()
         self._clock = np.zeros(1)
@@ -117,6 +120,7 @@ class Judge:
         self._q.load(self._src, until)
         t0 = self.now
         self._run(until)
+        self._acc[A_N] += self._refused.take_before(until)
         gpus = self.gpus(*self.targets)
         self.tot.gpu_s += gpus * (until - t0)
         self.tot.peak_gpus = max(self.tot.peak_gpus, gpus)
@@ -130,6 +134,7 @@ class Judge:
             raise RuntimeError("call advance() at least once before finish()")
         if self.tail is None:
             self._q.drop_from(self.now)
+            self._refused.drop_from(self.now)
             self._run(math.inf)
             end = max(self.now, float(self._acc[A_TLAST]))
             self.tail = self._close_window(self.now, end, record=False)
@@ -149,7 +154,13 @@ class Judge:
 
     def in_flight(self) -> int:
         """Requests that arrived before `now` and have not completed."""
-        return self._q.arrived_before(self.now) - int(self.tot.acc[A_N] + self._acc[A_N])
+        arrived = self._q.arrived_before(self.now) + self._refused.counted
+        return arrived - int(self.tot.acc[A_N] + self._acc[A_N])
+
+    @property
+    def refused(self) -> int:
+        """Requests counted as misses because prompt + output exceed the decode KV cache."""
+        return self._refused.counted
 
     # -- internals ---------------------------------------------------------------------------
     def _scale(self, p: int, d: int) -> None:

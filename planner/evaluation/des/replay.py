@@ -63,6 +63,7 @@ class ReplayResult:
     gpu_hours_with_tails: float  # plus draining replicas until they empty
     peak_gpus: int
     decode_waited: int  # requests that waited for a decode slot (KV or sequence cap)
+    rejected: int  # prompt + output longer than the decode KV cache: misses, not replayed
     decode_wait_s_mean: float  # their mean wait
     scaling_actions: int  # (decision, pool) pairs where the replica count changed
     replicas_changed: int  # sum over decisions and pools of |change|
@@ -104,6 +105,7 @@ def summarize(judge: Judge) -> ReplayResult:
         gpu_hours_with_tails=(tot.gpu_s + tails) / 3600.0,
         peak_gpus=tot.peak_gpus,
         decode_waited=int(a[A_DWAIT]),
+        rejected=judge.refused,
         decode_wait_s_mean=a[A_DWAIT_S] / a[A_DWAIT] if a[A_DWAIT] else 0.0,
         scaling_actions=tot.actions,
         replicas_changed=tot.replicas_changed,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -97,3 +99,41 @@ def test_prefill_drain_waits_for_batch_in_progress(profile: dict) -> None:
     drained = [r for r in j.records if r.pool == "prefill" and not math.isnan(r.t_drain)]
     assert len(drained) == 1
     assert drained[0].t_removed == pytest.approx(99.9 + S)
+
+
+
+_OVERSIZED = """
+import numpy as np
+from sla_planner.evaluation.des import Requests, Schedule, replay
+from sla_planner.profiles.registry import load_profile
+p = load_profile("dynamo-h200-llama3.1-8b-fp8-tp1")
+kv = p.decode.max_kv_tokens
+req = Requests.of([1.0, 2.0, 3.0, 70.0], [500, 500, kv, 500], [50, 10**18, 10, 50])
+r = replay(req, Schedule.constant(1, 1), p, end_s=120.0)
+print(r.finished, r.rejected, r.unfinished, r.attainment)
+"""
+
+
+@pytest.mark.slow  # a subprocess: a kernel stuck in numba holds the GIL, so only a process bounds it
+def test_a_request_longer_than_the_kv_cache_is_a_bounded_miss() -> None:
+    """A request whose prompt + output exceed the decode engine's KV cache can never be held
+    (a real engine refuses it past max_model_len): it counts as a miss at its arrival instead of
+    being stepped 1e18 times, so a dry run finishes whatever its trace holds."""
+    done = subprocess.run(
+        [sys.executable, "-c", _OVERSIZED], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    finished, rejected, unfinished, attainment = done.stdout.split()
+    assert (int(finished), int(rejected), int(unfinished)) == (4, 2, 0)
+    assert float(attainment) == pytest.approx(0.5)
+
+
+def test_oversized_requests_count_where_they_arrive(profile: dict) -> None:
+    max_kv = int(profile["decode"]["max_kv_tokens"])
+    t = np.array([1.0, 2.0, 3.0, 70.0])
+    req = Requests.of(t, [500, 500, max_kv, 500], [50, 2 * max_kv, 10, 50])
+    judge = Judge(req, profile)
+    w1 = judge.advance(60.0, 1, 1)
+    w2 = judge.advance(120.0, 1, 1)
+    assert (w1.finished, w1.met) == (3, 1) and (w2.finished, w2.met) == (1, 1)
+    assert judge.in_flight() == 0
