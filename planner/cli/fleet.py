@@ -36,6 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dr.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"default: {DEFAULT_OUT}")
     dr.add_argument("--no-plot", action="store_true", help="skip plot.png")
     dr.add_argument(
+        "--judge",
+        choices=("des", "simulator"),
+        default="des",
+        help="what measures attainment: 'des' (default) replays every request through a "
+        "discrete-event engine, independent of the sizing, with the closed-loop simulator's "
+        "model estimate reported beside it; 'simulator' uses the model estimate alone (faster)",
+    )
+    dr.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -54,13 +62,14 @@ def _need_command(p: argparse.ArgumentParser) -> int:
 
 def run_dry_run(args: argparse.Namespace) -> int:
     from sla_planner.cli.dryrun import _prepare_out, _progress_bar
+    from sla_planner.evaluation.fleet_des_judge import DesJudge
     from sla_planner.evaluation.fleet_judge import SimulatorJudge
     from sla_planner.model.fleet.fleet import FleetAllocator
     from sla_planner.model.fleet.plan import FleetSettings
-    from sla_planner.offline.fleet_config import demo_fleet_path, load_fleet_file
     from sla_planner.offline.fleet_dryrun import replay_fleet
     from sla_planner.offline.fleet_outputs import judge_fleet, write_fleet_outputs
     from sla_planner.offline.fleet_sources import build_sources
+    from sla_planner.sources.fleet_file import demo_fleet_path, load_fleet_file
 
     path = Path(args.config) if args.config else demo_fleet_path()
     loaded = load_fleet_file(path)
@@ -74,7 +83,12 @@ def run_dry_run(args: argparse.Namespace) -> int:
         run = replay_fleet(
             loaded, fs, FleetAllocator(FleetSettings.from_config(cfg)), lambda k: bar.update(1)
         )
-    judged = judge_fleet(run, cfg, loaded.variants, fs.sources, SimulatorJudge())
+    if args.judge == "des":
+        judged = judge_fleet(
+            run, cfg, loaded.variants, fs.sources, DesJudge(), estimate=SimulatorJudge()
+        )
+    else:
+        judged = judge_fleet(run, cfg, loaded.variants, fs.sources, SimulatorJudge())
     settings = _settings(loaded, fs, args.config)
     title = (
         f"sla-planner fleet dry run: {path.name} from {iso(fs.start)} "
@@ -150,9 +164,16 @@ def _print_summary(outputs: Any, loaded: Any, wall_s: float) -> None:
         f"  fleet: {f['gpu_hours']:.2f} GPU-hours, cost {f['cost']:.2f}, attainment "
         f"{_pct(f['attainment'])}, SLO-weighted {_pct(f['slo_weighted_attainment'])}",
         f"  peak GPUs / budget: {budget} (budget respected: {f['budget_respected']})",
-        f"  attainment by          {r['attainment_method'].split(':')[0]}",
+        f"  attainment by          {r['attainment_method'].split(':')[0].split(' of ')[0]}",
         f"  report                 {outputs.report_json}",
     ]
+    est = f.get("model_estimate")
+    if est:
+        lines.insert(
+            -1,
+            f"  model estimate         attainment {_pct(est['attainment'])}, SLO-weighted "
+            f"{_pct(est['slo_weighted_attainment'])} (closed-loop simulator)",
+        )
     if outputs.plot_png is not None:
         lines.append(f"  plot                   {outputs.plot_png}")
     lines.append(f"  decisions              {outputs.report_json.parent / 'decisions'}/")

@@ -12,10 +12,10 @@ import argparse
 import json
 import logging
 import signal
-import sys
 import threading
 from types import FrameType
 
+from sla_planner.cli.logs import configure_logging
 from sla_planner.controller.clock import RealClock
 from sla_planner.controller.run_config import RunConfigError, load_run_config
 from sla_planner.controller.wiring import Runtime, build_runtime
@@ -34,7 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "/metrics, /healthz, /readyz, /api/v1/decision. Stops cleanly on SIGTERM."
         ),
     )
-    p.add_argument("--config", required=True, metavar="FILE", help="run config YAML")
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="FILE",
+        help="run config YAML, or a fleet file (with deployments:) to plan many deployments",
+    )
     p.add_argument(
         "--once", action="store_true", help="run one tick, print the decision JSON, exit"
     )
@@ -47,16 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def configure_logging(level: str) -> None:
-    # One line per event, key=value after the logger name: greppable and parseable.
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
-    )
-
-
 def run(args: argparse.Namespace) -> int:
+    from sla_planner.controller.fleet_run_config import is_fleet_file
+
+    if is_fleet_file(args.config):  # `deployments:`: many deployments under one budget
+        from sla_planner.cli.fleet_run import run_fleet
+
+        return run_fleet(args)
     try:
         cfg = load_run_config(args.config)
     except RunConfigError as exc:

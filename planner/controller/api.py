@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, Protocol
 
 import uvicorn
 from fastapi import FastAPI
@@ -27,16 +27,24 @@ from sla_planner.controller.snapshot import ControllerSnapshot, PoolSnapshot
 from sla_planner.errors import SlaPlannerError
 
 
-def _finite(x: float | None) -> float | None:
+class MetricsLike(Protocol):
+    """What /metrics needs of an exporter (PlannerMetrics, or the fleet's)."""
+
+    def set_leader(self, leader: bool) -> None: ...
+
+    def render(self) -> bytes: ...
+
+
+def finite_or_none(x: float | None) -> float | None:
     """JSON has no Infinity/NaN: an overloaded (inf) or unknown (NaN) value becomes null."""
     return x if x is not None and math.isfinite(x) else None
 
 
-class _Model(BaseModel):
+class ApiModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class PoolDecisionOut(_Model):
+class PoolDecisionOut(ApiModel):
     desiredReplicas: int = Field(
         description="replicas the planner wants (applied, or published for KEDA/HPA)"
     )
@@ -61,18 +69,18 @@ class PoolDecisionOut(_Model):
     )
 
 
-class GpusOut(_Model):
+class GpusOut(ApiModel):
     used: int
     budget: int | None = Field(description="null when no global GPU budget is set")
 
 
-class ForecastOut(_Model):
+class ForecastOut(ApiModel):
     requests: float | None = Field(description="forecast requests in the next interval")
     isl: float | None = Field(description="forecast mean input tokens per request")
     osl: float | None = Field(description="forecast mean output tokens per request")
 
 
-class DecisionOut(_Model):
+class DecisionOut(ApiModel):
     timestamp: float = Field(description="unix seconds: start of the interval decided for")
     prefill: PoolDecisionOut
     decode: PoolDecisionOut
@@ -83,34 +91,34 @@ class DecisionOut(_Model):
     notes: list[str]
 
 
-class HealthOut(_Model):
+class HealthOut(ApiModel):
     status: Literal["ok"] = "ok"
 
 
-class UnhealthyOut(_Model):
+class UnhealthyOut(ApiModel):
     status: Literal["unhealthy"] = "unhealthy"
     reason: str = Field(description="why the control loop is not alive (e.g. a hung tick)")
 
 
-class ReadyOut(_Model):
+class ReadyOut(ApiModel):
     ready: bool
     leader: bool
     reason: str
 
 
-class ErrorOut(_Model):
+class ErrorOut(ApiModel):
     detail: str
 
 
-def _pool_out(ps: PoolSnapshot) -> PoolDecisionOut:
+def pool_out(ps: PoolSnapshot) -> PoolDecisionOut:
     assert ps.desired is not None
     return PoolDecisionOut(
         desiredReplicas=ps.desired,
         currentReplicas=ps.current,
         readyReplicas=ps.ready,
         wantedReplicas=ps.wanted,
-        expectedLatencyMs=_finite(ps.expected_latency_ms),
-        targetMs=_finite(ps.target_ms),
+        expectedLatencyMs=finite_or_none(ps.expected_latency_ms),
+        targetMs=finite_or_none(ps.target_ms),
         reason=ps.reason,
         reasonCode=str(ps.reason_code),
         held=ps.held,
@@ -126,12 +134,16 @@ def decision_out(snap: ControllerSnapshot) -> DecisionOut | None:
     fc = snap.forecast
     return DecisionOut(
         timestamp=snap.timestamp,
-        prefill=_pool_out(snap.prefill),
-        decode=_pool_out(snap.decode),
+        prefill=pool_out(snap.prefill),
+        decode=pool_out(snap.decode),
         gpus=GpusOut(used=snap.gpus_used, budget=snap.gpu_budget),
         forecast=None
         if fc is None
-        else ForecastOut(requests=_finite(fc.requests), isl=_finite(fc.isl), osl=_finite(fc.osl)),
+        else ForecastOut(
+            requests=finite_or_none(fc.requests),
+            isl=finite_or_none(fc.isl),
+            osl=finite_or_none(fc.osl),
+        ),
         leader=snap.is_leader,
         partial=snap.partial,
         notes=list(snap.notes),
@@ -153,24 +165,16 @@ def not_ready_reason(snap: ControllerSnapshot | None, now: float, stale_after_s:
     return ""
 
 
-def create_app(
+def base_app(
     *,
-    snapshot: Callable[[], ControllerSnapshot | None],
-    metrics: PlannerMetrics,
-    clock: Clock,
+    metrics: MetricsLike,
     is_leader: Callable[[], bool],
-    stale_after_s: float,
     health: Callable[[], str] | None = None,
+    description: str = "SLA-driven autoscaling planner for disaggregated LLM inference.",
 ) -> FastAPI:
-    """The API over a running controller. `stale_after_s`: /readyz fails when the last
-    successful metrics read is older than this (e.g. Prometheus down for 3 intervals).
-    `health()` says why the control loop is not alive ("" when it is): /healthz fails then.
-    (Long: one short closure per route, all over the same injected state.)"""
-    app = FastAPI(
-        title="sla-planner",
-        version="0.1.0",
-        description="SLA-driven autoscaling planner for disaggregated LLM inference.",
-    )
+    """The routes every mode serves: /metrics and /healthz (`health()` says why the control
+    loop is not alive, "" when it is)."""
+    app = FastAPI(title="sla-planner", version="0.1.0", description=description)
 
     @app.get(
         "/metrics",
@@ -193,6 +197,23 @@ def create_app(
         if problem:
             return JSONResponse(status_code=503, content=UnhealthyOut(reason=problem).model_dump())
         return HealthOut()
+
+    return app
+
+
+def create_app(
+    *,
+    snapshot: Callable[[], ControllerSnapshot | None],
+    metrics: PlannerMetrics,
+    clock: Clock,
+    is_leader: Callable[[], bool],
+    stale_after_s: float,
+    health: Callable[[], str] | None = None,
+) -> FastAPI:
+    """The API over a running controller. `stale_after_s`: /readyz fails when the last
+    successful metrics read is older than this (e.g. Prometheus down for 3 intervals).
+    `health()` says why the control loop is not alive ("" when it is): /healthz fails then."""
+    app = base_app(metrics=metrics, is_leader=is_leader, health=health)
 
     @app.get(
         "/readyz",

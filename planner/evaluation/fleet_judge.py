@@ -1,10 +1,10 @@
 """Judging a fleet's schedule per deployment, behind one small interface.
 
 `FleetJudge.judge(schedule, source, engines, slo, startup_s)` gives one deployment's measured
-attainment over the replay. The judge today is the closed-loop simulator
-(`evaluation.simulator`, a model estimate that shares the sizing's queueing model); an
-independent judge (a per-request discrete-event replay) can take its place by implementing
-the same method.
+attainment over the replay. Two judges implement it: the discrete-event replay of every
+request (`evaluation.fleet_des_judge.DesJudge`, independent of the sizing: the fleet dry run's
+default) and the closed-loop simulator (`SimulatorJudge` here, a model estimate that shares the
+sizing's queueing model).
 
 What served a deployment, interval by interval (`served_schedule`): its variant's replicas,
 except while a switch is in progress, when the old variant's held replicas serve and the new
@@ -99,6 +99,17 @@ class FleetJudge(Protocol):
         ...
 
 
+def schedule_demand(schedule: ServedSchedule, source: Any, bin_s: float) -> SimDemand | None:
+    """The schedule's demand in `bin_s` bins (None: not a trace, or nothing to judge); the
+    dry run counts cold-start delays on it whatever the judge."""
+    from sla_planner.sources.trace_source import TraceMetricsSource
+
+    if not isinstance(source, TraceMetricsSource) or schedule.intervals == 0:
+        return None
+    end = schedule.start + schedule.intervals * schedule.interval_s
+    return demand_from_source(source, schedule.start, end, bin_s)
+
+
 class SimulatorJudge:
     """The closed-loop simulator, run on each variant run of the schedule."""
 
@@ -108,12 +119,7 @@ class SimulatorJudge:
         self.bin_s = bin_s
 
     def demand(self, schedule: ServedSchedule, source: Any) -> SimDemand | None:
-        from sla_planner.sources.trace_source import TraceMetricsSource
-
-        if not isinstance(source, TraceMetricsSource) or schedule.intervals == 0:
-            return None
-        end = schedule.start + schedule.intervals * schedule.interval_s
-        return demand_from_source(source, schedule.start, end, self.bin_s)
+        return schedule_demand(schedule, source, self.bin_s)
 
     def judge(
         self,
@@ -127,7 +133,7 @@ class SimulatorJudge:
         if demand is None:
             return None
         k = bins_per_interval(demand, schedule.interval_s)
-        parts: list[_Part] = []
+        parts: list[JudgePart] = []
         for variant, i0, i1 in schedule.runs():
             e = engines[variant]
             sched = Schedule(
@@ -141,13 +147,13 @@ class SimulatorJudge:
             dm = demand.slice(i0 * k, (i1 - i0) * k)
             if dm.total_requests <= 0:  # nothing to judge (and no prompts to take an SCV of)
                 zeros = np.zeros(i1 - i0)
-                parts.append(_Part(0.0, 0.0, 0.0, zeros, zeros))
+                parts.append(JudgePart(0.0, 0.0, 0.0, zeros, zeros))
                 continue
             r = simulate(
                 sched, dm, e.prefill.curves, slo.ttft_ms, slo.itl_ms, startup_s, e.decode.curves
             )
             parts.append(
-                _Part(
+                JudgePart(
                     r.requests,
                     r.ttft_attainment,
                     r.itl_attainment,
@@ -155,7 +161,7 @@ class SimulatorJudge:
                     r.interval_ok,
                 )
             )
-        return _combine(parts, self.method())
+        return combine_parts(parts, self.method())
 
     def method(self) -> str:
         return (
@@ -166,7 +172,9 @@ class SimulatorJudge:
 
 
 @dataclass(frozen=True, eq=False)
-class _Part:
+class JudgePart:
+    """One run of one variant, judged (attainments are shares of `requests`)."""
+
     requests: float
     ttft_attainment: float
     itl_attainment: float
@@ -174,7 +182,7 @@ class _Part:
     interval_ok: np.ndarray
 
 
-def _combine(parts: Sequence[_Part], method: str) -> JudgeResult:
+def combine_parts(parts: Sequence[JudgePart], method: str) -> JudgeResult:
     req = np.concatenate([p.interval_requests for p in parts])
     ok = np.concatenate([p.interval_ok for p in parts])
     total = float(req.sum())

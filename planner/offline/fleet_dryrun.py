@@ -16,9 +16,9 @@ from sla_planner.model.fleet.planning import DeploymentPlanner
 from sla_planner.model.fleet.types import DeploymentNeed, FleetAllocation
 from sla_planner.model.types import DemandSample
 from sla_planner.offline.dryrun import _check
-from sla_planner.offline.fleet_config import LoadedFleet
 from sla_planner.offline.fleet_sources import FleetSources
 from sla_planner.sources.base import MetricsSource
+from sla_planner.sources.fleet_file import LoadedFleet
 from sla_planner.sources.trace_binning import interval_count
 
 

@@ -13,10 +13,9 @@ from typing import Any
 
 from sla_planner.evaluation.fleet_cold_start import cold_starts
 from sla_planner.evaluation.fleet_judge import FleetJudge, served_schedule
-from sla_planner.model import latency_model as lm
 from sla_planner.model.fleet.config import FleetConfig
+from sla_planner.model.fleet.latency import expected_latency_ms
 from sla_planner.model.fleet.planning import VariantEngines
-from sla_planner.model.fleet.types import DeploymentAllocation, DeploymentNeed
 from sla_planner.offline.fleet_dryrun import FleetRun
 from sla_planner.offline.fleet_report import (
     Judged,
@@ -53,16 +52,24 @@ def judge_fleet(
     variants: Mapping[str, list[VariantEngines]],
     sources: Mapping[str, Any],
     judge: FleetJudge,
+    estimate: FleetJudge | None = None,
 ) -> dict[str, Judged]:
+    """Each deployment's verdict by `judge`, and by `estimate` beside it (the closed-loop
+    simulator when the judge is the discrete-event replay: a model estimate, labelled so)."""
     out: dict[str, Judged] = {}
     for d in cfg.deployments:
         sched = served_schedule(run.allocations, d.name, run.interval_s)
         engines = {v.name: v for v in variants[d.name]}
         res = judge.judge(sched, sources[d.name], engines, d.slo, cfg.startup_s)
+        est = (
+            estimate.judge(sched, sources[d.name], engines, d.slo, cfg.startup_s)
+            if estimate is not None
+            else None
+        )
         demand = getattr(judge, "demand", None)
         dm = demand(sched, sources[d.name]) if demand is not None else None
         cold = cold_starts(sched, dm, cfg.startup_s) if dm is not None else None
-        out[d.name] = Judged(res, cold)
+        out[d.name] = Judged(res, cold, est)
     return out
 
 
@@ -71,11 +78,13 @@ def build_fleet_report(
 ) -> dict[str, Any]:
     per = {d.name: deployment_report(d, cfg, run, judged[d.name]) for d in cfg.deployments}
     methods = {j.result.method for j in judged.values() if j.result is not None}
+    estimates = {j.estimate.method for j in judged.values() if j.estimate is not None}
     return {
         "fleet": fleet_totals(cfg, run, per),
         "priority_classes": class_attainment(cfg, per),
         "deployments": per,
         "attainment_method": "; ".join(sorted(methods)) or "no trace source to replay",
+        "model_estimate_method": "; ".join(sorted(estimates)) or None,
         "settings": settings,
     }
 
@@ -144,7 +153,7 @@ def write_fleet_csv(
         for k, alloc in enumerate(run.allocations):
             a = alloc.by_name(name)
             need = run.needs[k][name]
-            ttft, itl = _expected_latency(a, need, engines[a.variant])
+            ttft, itl = expected_latency_ms(a, need, engines[a.variant])
             fc = need.forecast
             nan = math.nan
             p, d = a.prefill, a.decode
@@ -158,29 +167,3 @@ def write_fleet_csv(
                 a.variant, gpu, p.gpu_type, d.gpu_type, held, _num(a.cost_per_hour),
                 _num(a.expected_attainment), _num(run.actual[name][k].requests), "|".join(reasons),
             ])  # fmt: skip
-
-
-def _expected_latency(
-    a: DeploymentAllocation, need: DeploymentNeed, engines: VariantEngines
-) -> tuple[float, float]:
-    """Expected TTFT and ITL (ms) of the decided replicas at the planned demand (NaN cold)."""
-    v = need.variants[a.variant]
-    dp, dd = v.prefill.demand, v.decode.demand
-    ttft = itl = math.nan
-    if dp is not None:
-        n = a.prefill.replicas
-        ttft = (
-            lm.expected_ttft_ms(
-                engines.prefill.curves, dp.rate_rps, dp.isl, n, v.prefill.service_scv
-            )
-            if n > 0
-            else (math.inf if dp.rate_rps > 0 else math.nan)
-        )
-    if dd is not None:
-        n = a.decode.replicas
-        itl = (
-            lm.expected_itl_ms(engines.decode.curves, dd.decode_rate_rps, dd.isl, dd.osl, n)
-            if n > 0
-            else (math.inf if dd.decode_rate_rps > 0 else math.nan)
-        )
-    return ttft, itl

@@ -18,10 +18,12 @@ from sla_planner.offline.fleet_dryrun import FleetRun
 
 @dataclass(frozen=True)
 class Judged:
-    """One deployment's replay verdict (None where the judge cannot replay its source)."""
+    """One deployment's replay verdict (None where the judge cannot replay its source), and
+    the closed-loop simulator's model estimate beside it when asked for."""
 
     result: JudgeResult | None
     cold: ColdStarts | None
+    estimate: JudgeResult | None = None
 
 
 def slo_score(attainment: float, target: float) -> float:
@@ -78,6 +80,7 @@ def deployment_report(
         ),
         "preempted_gpus": sum(p.gpus for p in pre),
         "cold_start": judged.cold.as_dict() if judged.cold is not None else None,
+        "model_estimate": _estimate(judged.estimate),
         "peak_gpus": max(total_gpus, default=0),
         "scaling_actions": actions,
     }
@@ -92,18 +95,18 @@ def fleet_totals(
     peak = {t: max((u.get(t, 0) for u in used), default=0) for t in budget}
     gpu_hours = {t: sum(u.get(t, 0) for u in used) * hours for t in budget}
     prices = {t: p.price_per_gpu_hour for t, p in cfg.cluster.gpus.items()}
-    reqs = {n: r["requests"] for n, r in per.items()}
     judged = [n for n, r in per.items() if not math.isnan(r["attainment"])]
-    total = sum(reqs[n] for n in judged)
-    ok = sum(reqs[n] * per[n]["attainment"] for n in judged)
-    scored = sum(reqs[n] * per[n]["slo_score"] for n in judged)
+    main = _weighted(per, {n: r["attainment"] for n, r in per.items()})
+    est = {n: r["model_estimate"]["attainment"] for n, r in per.items() if r["model_estimate"]}
     return {
         "gpu_hours": sum(gpu_hours.values()),
         "gpu_hours_by_type": gpu_hours,
         "cost": sum(gpu_hours[t] * prices[t] for t in budget),
-        "requests": sum(reqs.values()),
-        "attainment": ok / total if total > 0 else math.nan,
-        "slo_weighted_attainment": scored / total if total > 0 else math.nan,
+        "requests": sum(r["requests"] for r in per.values()),
+        "attainment": main["attainment"],
+        "slo_weighted_attainment": main["slo_weighted_attainment"],
+        # The closed-loop simulator's figures (a model estimate), when it ran beside the judge.
+        "model_estimate": _weighted(per, est) if est else None,
         "deployments_meeting_slo": sorted(n for n in judged if per[n]["slo_met"]),
         "priority_preemptions": sum(r["priority_preemptions"] for r in per.values()),
         "budget": budget,
@@ -111,6 +114,31 @@ def fleet_totals(
         "budget_respected": all(u.get(t, 0) <= budget[t] for u in used for t in budget),
         "mean_gpus_by_type": {t: _mean([u.get(t, 0) for u in used]) for t in budget},
     }
+
+
+def _estimate(e: JudgeResult | None) -> dict[str, float] | None:
+    if e is None:
+        return None
+    return {
+        "attainment": e.attainment,
+        "ttft_attainment": e.ttft_attainment,
+        "itl_attainment": e.itl_attainment,
+    }
+
+
+def _weighted(
+    per: Mapping[str, Mapping[str, Any]], attainment: Mapping[str, float]
+) -> dict[str, float]:
+    """Request-weighted attainment and SLO score over the deployments judged."""
+    judged = [n for n, a in attainment.items() if not math.isnan(a)]
+    total = sum(per[n]["requests"] for n in judged)
+    if total <= 0:
+        return {"attainment": math.nan, "slo_weighted_attainment": math.nan}
+    ok = sum(per[n]["requests"] * attainment[n] for n in judged)
+    scored = sum(
+        per[n]["requests"] * slo_score(attainment[n], per[n]["slo"]["attainment"]) for n in judged
+    )
+    return {"attainment": ok / total, "slo_weighted_attainment": scored / total}
 
 
 def _shape(a: Any) -> tuple[int, int, str]:

@@ -16,8 +16,8 @@ from typing import Any
 
 from sla_planner.model.fleet.config import Deployment
 from sla_planner.model.fleet.resolve import FleetConfigError
-from sla_planner.offline.fleet_config import LoadedFleet
 from sla_planner.sources.base import MetricsSource
+from sla_planner.sources.fleet_file import LoadedFleet, deployment_prometheus
 
 HISTORY_WINDOW = 1440  # intervals of warm-up history at most (PlannerConfig.history_window)
 
@@ -46,16 +46,7 @@ def _source(loaded: LoadedFleet, d: Deployment) -> tuple[MetricsSource, dict[str
     if d.demand.prometheus is not None:
         from sla_planner.sources.prometheus_source import PrometheusSource
 
-        server = loaded.config.prometheus
-        assert server is not None  # FleetFile checks it
-        update: dict[str, Any] = {"selector": d.demand.prometheus.selector}
-        if d.demand.prometheus.preset is not None:
-            update["preset"] = d.demand.prometheus.preset
-        try:
-            pc = type(server).model_validate({**server.model_dump(), **update})
-        except ValueError as e:
-            where = f"deployments.{d.name}.demand.prometheus"
-            raise FleetConfigError(f"{where}: {' '.join(str(e).split())}") from None
+        pc = deployment_prometheus(loaded.config, d)
         return PrometheusSource(pc), {"source": "prometheus", "selector": pc.selector}
     return _trace_source(loaded, d)
 

@@ -35,6 +35,11 @@ def test_demo_fleet_with_no_flags_from_a_clean_directory(cli, tmp_path: Path):
     assert any(d["cold_start"] and d["cold_start"]["wakes"] >= 1 for d in deps.values())
     assert (out / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "fleet dry run: 3 deployments" in proc.stdout
+    # Judged by the discrete-event replay; the simulator's figures are a labelled estimate.
+    assert report["attainment_method"].startswith("discrete-event replay")
+    assert "model estimate" in report["model_estimate_method"]
+    assert all(d["model_estimate"] is not None for d in deps.values())
+    assert "attainment by          discrete-event replay" in proc.stdout
     assert proc.stderr.strip() == ""
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
-
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -22,6 +19,7 @@ from support.controller_harness import (
     write_step_trace,
 )
 from support.fake_kube import PCSG, FakeKube
+from support.keda import keda_metric_value
 
 from sla_planner.controller.api import ApiServer, create_app
 
@@ -45,36 +43,6 @@ def setup(kube: FakeKube, api_client, clock, tmp_path):
         stale_after_s=3 * STEP,
     )
     return ctl, metrics, app, source
-
-
-# --------------------------------------------------------------------- KEDA metrics-api
-
-
-def gjson_get(doc: object, path: str) -> object:
-    """Resolve a GJSON path (the syntax of KEDA's valueLocation for format json): dot-separated
-    keys, numeric components index arrays, `#` is an array's length, `\\.` escapes a dot.
-    Returns KeyError when the path does not resolve, like gjson's non-existent result."""
-    parts = [p.replace("\\.", ".") for p in re.split(r"(?<!\\)\.", path)]
-    cur = doc
-    for part in parts:
-        if isinstance(cur, dict) and part in cur:
-            cur = cur[part]
-        elif isinstance(cur, list) and part == "#":
-            cur = len(cur)
-        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
-            cur = cur[int(part)]
-        else:
-            raise KeyError(f"valueLocation {path!r}: {part!r} does not resolve")
-    return cur
-
-
-def keda_metric_value(body: bytes, value_location: str) -> float:
-    """What KEDA's metrics-api scaler does with a JSON reply: the value at valueLocation must be
-    a JSON number (gjson.Number), else the scaler errors."""
-    value = gjson_get(json.loads(body), value_location)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"valueLocation must point to value of type number, got {value!r}")
-    return float(value)
 
 
 def test_decision_is_503_before_the_first_tick(setup):

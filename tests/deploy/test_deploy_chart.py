@@ -12,6 +12,7 @@ from support.deploy_manifests import (
     RELEASE,
     ManifestError,
     by_kind,
+    check_fleet_config,
     check_run_config,
     example_values,
     mutated,
@@ -197,10 +198,16 @@ def test_config_map_config_is_a_valid_planner_run_config(default_docs):
 
 
 @pytest.mark.parametrize("path", example_values(), ids=lambda p: p.name)
-def test_example_config_maps_are_valid_run_configs(path):
+def test_example_config_maps_are_valid_run_configs(path, tmp_path):
     values = yaml.safe_load(path.read_text(encoding="utf-8"))
     docs = render_chart(values)
     data = yaml.safe_load(one(docs, "ConfigMap")["data"]["config.yaml"])
+    if "fleetConfig" in values:  # a fleet file: the user's deployments, nothing merged in
+        loaded = check_fleet_config(data, tmp_path / "fleet.yaml")
+        assert data["deployments"] == values["fleetConfig"]["deployments"]
+        assert not {"planner", "targets", "metrics", "profile"} & set(data)
+        assert loaded.config.server.port == 8080 and loaded.config.leader_election.enabled
+        return
     check_run_config(data, f"{path.name} ConfigMap")
     # The user's targets arrive unchanged: Helm's deep merge with the chart defaults adds nothing.
     assert data["targets"] == values["config"]["targets"]

@@ -132,6 +132,22 @@ def test_lws_and_metrics_only_targets_name_example_objects():
             assert pool in obj.resolved_name()
 
 
+def test_fleet_targets_name_example_objects_one_per_pool_of_each_variant():
+    from sla_planner.actuators.config import TargetConfig
+
+    objects = _workloads()
+    seen = set()
+    for d in _values("fleet/values-fleet.yaml")["fleetConfig"]["deployments"]:
+        for v in d["variants"]:
+            for pool, raw in v["targets"].items():
+                t = TargetConfig.model_validate(raw)
+                obj = (t.kind, t.namespace, t.resolved_name())
+                assert obj in objects, f"{d['name']}/{v['name']}/{pool}: no such object"
+                assert pool in t.resolved_name() and obj not in seen
+                seen.add(obj)
+    assert len(seen) == 6
+
+
 def _scalers() -> list[tuple[str, dict]]:
     """(pool, object) for every ScaledObject and HPA in the examples."""
     out = []

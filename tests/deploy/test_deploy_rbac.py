@@ -232,3 +232,52 @@ def test_a_target_in_another_namespace_gets_its_role_there():
         f"{RELEASE}-decode": "serving-b",
         f"{RELEASE}-leader-election": NAMESPACE,
     }
+
+
+def _fleet_values() -> dict:
+    import yaml
+    from support.deploy_manifests import EXAMPLES
+
+    return yaml.safe_load((EXAMPLES / "fleet" / "values-fleet.yaml").read_text())
+
+
+def _fleet_targets(values: dict) -> dict[str, dict]:
+    return {
+        f"{d['name']}-{v['name']}-{pool}": t
+        for d in values["fleetConfig"]["deployments"]
+        for v in d["variants"]
+        for pool, t in v["targets"].items()
+    }
+
+
+def test_fleet_rbac_is_exactly_what_the_fleet_controller_uses():
+    """A fleet: one Role per pool of every variant of every deployment, each naming its object;
+    every request the planner makes is allowed and every grant is used."""
+    values = _fleet_values()
+    targets = _fleet_targets(values)
+    assert len(targets) == 6
+    roles = _bound_roles(render_chart(values))
+    used = _exercise(targets, leader=True)
+    denied = [a for a in used if not _allowed(roles, a)]
+    assert not denied, f"requests the Roles would forbid (403): {denied}"
+    unused = _granted(roles) - {(a.namespace, a.group, a.resource, a.verb) for a in used}
+    assert not unused, f"granted but never used (not least privilege): {sorted(unused)}"
+    names = {r["metadata"]["name"]: r for r in roles}
+    for key, raw in targets.items():
+        role = names[f"{RELEASE}-{key}"]
+        want = TargetConfig.model_validate(raw).resolved_name()
+        assert all(rule["resourceNames"] == [want] for rule in role["rules"])
+        labels = role["metadata"]["labels"]
+        assert key == "-".join(
+            labels[f"sla-planner.io/{k}"] for k in ("deployment", "variant", "pool")
+        )
+    assert f"{RELEASE}-leader-election" in names
+
+
+def test_a_fleet_variant_without_targets_is_refused_naming_it():
+    import helm_python as helm
+
+    values = _fleet_values()
+    del values["fleetConfig"]["deployments"][1]["variants"][1]["targets"]
+    with pytest.raises(helm.HelmError, match=r"fleetConfig.deployments.code.variants.h100.targets.prefill is required"):  # fmt: skip
+        render_chart(values)

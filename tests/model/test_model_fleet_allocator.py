@@ -168,3 +168,33 @@ def test_a_controller_seeds_the_state_from_what_the_cluster_runs():
     state = state.with_cluster("d", "v", 1, 1)
     alloc, _ = allocate([cold], state, 60.0, settings({"A": 8}))
     assert replicas(alloc, "d") == (1, 1)
+
+
+def _margins_squeeze():
+    """chat (critical, 10 req/s) attains its 99% at (2, 1) but sizing wants (3, 1) (margins);
+    batch (1 req/s, target 95%, min 0) attains only at (1, 2): three GPUs."""
+    chat = need("chat", variant("v", pool(sized=3, attainment=[0, 0.5, 0.995, 1.0]),
+                                pool(sized=1)), rank=0, weight=10.0)  # fmt: skip
+    batch = need("batch", variant("v", pool(sized=1, min_replicas=0),
+                                  pool(sized=2, min_replicas=0)), rank=1, weight=1.0,
+                 target=0.95)  # fmt: skip
+    return chat, batch
+
+
+@pytest.mark.parametrize(
+    "budget, expected",
+    [
+        # Room for chat's target and batch's: batch reaches its SLO before chat's margins.
+        (6, {"chat": (2, 1), "batch": (1, 2)}),
+        # One more GPU: now chat's margin too (nothing else left to buy with it).
+        (7, {"chat": (3, 1), "batch": (1, 2)}),
+        # Not enough for both targets: chat's target first, batch keeps its minimums ...
+        (3, {"chat": (2, 1), "batch": (0, 0)}),
+        # ... and chat's target comes first even when batch's would be cheaper per request.
+        (4, {"chat": (3, 1), "batch": (0, 0)}),
+    ],
+)
+def test_beyond_its_target_a_class_yields_to_a_lower_class_short_of_its_own(budget, expected):
+    alloc, _ = allocate(list(_margins_squeeze()), FleetState(), 0.0, settings({"A": budget}))
+    assert {n: replicas(alloc, n) for n in expected} == expected
+    assert alloc.used()["A"] <= budget

@@ -10,7 +10,7 @@ from support.paths import BUNDLED_PROFILE, BUNDLED_TRACE
 
 from sla_planner.errors import UsageError
 from sla_planner.model.fleet.resolve import FleetConfigError
-from sla_planner.offline.fleet_config import demo_fleet_path, load_fleet_file
+from sla_planner.sources.fleet_file import demo_fleet_path, load_fleet_file
 
 H100 = "aic-h100-llama3.1-8b-fp8-tp1"
 

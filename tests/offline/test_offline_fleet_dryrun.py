@@ -17,11 +17,11 @@ from sla_planner.model.fleet.fleet import FleetAllocator
 from sla_planner.model.fleet.plan import FleetSettings
 from sla_planner.model.planner import Planner
 from sla_planner.offline.dryrun import run_dry_run
-from sla_planner.offline.fleet_config import load_fleet_file
 from sla_planner.offline.fleet_dryrun import replay_fleet
 from sla_planner.offline.fleet_outputs import FLEET_COLUMNS, judge_fleet, write_fleet_outputs
 from sla_planner.offline.fleet_sources import build_sources
 from sla_planner.offline.report import DECISION_COLUMNS
+from sla_planner.sources.fleet_file import load_fleet_file
 from sla_planner.sources.trace_files import load_trace
 from sla_planner.sources.trace_source import TraceMetricsSource
 
@@ -124,3 +124,29 @@ def test_outputs_report_plot_and_per_deployment_decisions(tmp_path):
     assert {r[FLEET_COLUMNS.index("gpu_type")] for r in rows[1:]} == {"H200"}
     assert set(res.decisions) == {"hi", "lo"}
     assert not list(out.glob(".tmp-*")) and not list((out / "decisions").glob(".tmp-*"))
+
+
+def test_report_is_judged_by_the_discrete_event_replay_with_the_model_estimate_labelled(
+    tmp_path,
+):
+    from sla_planner.evaluation.fleet_des_judge import DesJudge
+
+    deps = [deployment("hi", "high", 2.0), deployment("lo", "low", 1.0)]
+    loaded = fleet_file(tmp_path, deps, 5, 10)
+    fs, run = replay(loaded)
+    judged = judge_fleet(
+        run, loaded.config, loaded.variants, fs.sources, DesJudge(), estimate=SimulatorJudge()
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    write_fleet_outputs(out, run, loaded.config, loaded.variants, judged, {}, "t", plot=False)
+    report = json.loads((out / "report.json").read_text())
+    assert report["attainment_method"].startswith("discrete-event replay")
+    assert "model estimate" in report["model_estimate_method"]
+    for name in ("hi", "lo"):
+        d = report["deployments"][name]
+        assert d["attainment"] == judged[name].result.attainment  # the DES's
+        assert d["model_estimate"]["attainment"] == judged[name].estimate.attainment
+        assert d["requests"] == pytest.approx(judged[name].result.requests)
+    f = report["fleet"]
+    assert set(f["model_estimate"]) == {"attainment", "slo_weighted_attainment"}

@@ -12,9 +12,9 @@ from support.paths import BUNDLED_PROFILE
 
 from sla_planner.model.fleet.fleet import FleetAllocator
 from sla_planner.model.fleet.plan import FleetSettings
-from sla_planner.offline.fleet_config import load_fleet_file
 from sla_planner.offline.fleet_dryrun import replay_fleet
 from sla_planner.offline.fleet_sources import build_sources
+from sla_planner.sources.fleet_file import load_fleet_file
 from sla_planner.sources.trace_binning import bin_requests
 
 pytestmark = pytest.mark.slow  # a real Prometheus server

@@ -301,3 +301,12 @@ def check_run_config(data: Any, source: str) -> Any:
     server = data.get("server", {})
     assert isinstance(server.get("port", 8080), int)
     return targets
+
+
+def check_fleet_config(data: Any, path: Path) -> Any:
+    """Validate a fleet run file with the planner's own loader (written to `path`, so its
+    profiles are resolved as the planner would); returns the loaded fleet."""
+    from sla_planner.controller.fleet_run_config import load_fleet_run_config
+
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return load_fleet_run_config(path)

@@ -5,6 +5,9 @@ requests per second (ISL 1500, OSL 250), scraped by a real Prometheus every seco
     with LiveDemand(tmp_path, rps=20) as demand:
         demand.prometheus_url   # for the planner's run config
         demand.rps = 40         # change the load
+
+Several models (a fleet, one selector `model="NAME"` per deployment): `rates={"chat": 40,
+"code": 5}`, changed with `demand.rates["chat"] = 10`.
 """
 
 from __future__ import annotations
@@ -21,8 +24,15 @@ LABELS = {"model": "llama"}
 
 
 class LiveDemand:
-    def __init__(self, workdir: Path, rps: float = 20.0, tick_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        rps: float = 20.0,
+        tick_s: float = 0.1,
+        rates: dict[str, float] | None = None,
+    ) -> None:
         self.rps = float(rps)
+        self.rates = dict(rates) if rates is not None else None
         self.tick_s = tick_s
         reg = CollectorRegistry()
         self._req = Counter("dynamo_frontend_requests", "requests", ["model"], registry=reg)
@@ -37,7 +47,8 @@ class LiveDemand:
             registry=reg,
         )
         for m in (self._req, self._isl, self._osl):
-            m.labels(**LABELS)  # series exist from the first scrape
+            for model in self._models():
+                m.labels(model=model)  # series exist from the first scrape
         self._reg = reg
         self._workdir = workdir
         self._stop = threading.Event()
@@ -72,17 +83,24 @@ class LiveDemand:
             server.server_close()
             thread.join(timeout=5)
 
+    def _models(self) -> list[str]:
+        return list(self.rates) if self.rates is not None else [LABELS["model"]]
+
+    def _rate(self, model: str) -> float:
+        return self.rates.get(model, 0.0) if self.rates is not None else self.rps
+
     def _run(self) -> None:
-        owed = 0.0
+        owed = {m: 0.0 for m in self._models()}
         last = time.monotonic()
         while not self._stop.wait(self.tick_s):
             now = time.monotonic()
-            owed += self.rps * (now - last)
+            for model in owed:
+                owed[model] += self._rate(model) * (now - last)
+                n = int(owed[model])
+                owed[model] -= n
+                if n:
+                    self._req.labels(model=model).inc(n)
+                    for _ in range(n):
+                        self._isl.labels(model=model).observe(1500)
+                        self._osl.labels(model=model).observe(250)
             last = now
-            n = int(owed)
-            owed -= n
-            if n:
-                self._req.labels(**LABELS).inc(n)
-                for _ in range(n):
-                    self._isl.labels(**LABELS).observe(1500)
-                    self._osl.labels(**LABELS).observe(250)

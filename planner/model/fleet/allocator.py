@@ -7,21 +7,22 @@ the expected attainment of every replica count at the planned demand. Replicas a
 groups; a GPU type's budget is its count minus what switches in progress still hold.
 
 1. Every deployment gets its minimums (the config is checked so that they fit).
-2. Priority classes in order, highest first; within a class:
-   a. *Reach the SLO, best value per dollar first.* A deployment's value is
-      weight x min(A, target) / target: its planned requests/s, scaled by how much of its
-      attainment target the model expects (A = prefill attainment x decode attainment, since
-      a request must meet both). Repeatedly take the move with the highest value gained per
-      dollar per hour, over every jump (p, d) -> (p', d') up to the wants that fits the free
-      GPUs: looking beyond one replica crosses the plateaus where attainment stays 0 until a
-      pool can carry its load, which one-replica steps never would.
-   b. *Headroom up to the wants.* What sizing asks for carries margins beyond the model's
-      target; leftover GPUs raise pools toward it, one replica at a time, by uncapped
-      attainment per dollar, then by attainment at the forecast's mean demand (what a
-      squeezed deployment can still expect), then by the share of demand served (the
-      slower pool bounds it), then by shortfall.
-   A lower class only gets what higher classes left: when the budget binds, lower classes
-   shrink toward their minimums (the caller records the preemption).
+2. *Reach the SLO*, priority classes in order, highest first; within a class, best value per
+   dollar first. A deployment's value is weight x min(A, target) / target: its planned
+   requests/s, scaled by how much of its attainment target the model expects (A = prefill
+   attainment x decode attainment, since a request must meet both). Repeatedly take the move
+   with the highest value gained per dollar per hour, over every jump (p, d) -> (p', d') up
+   to the wants that fits the free GPUs: looking beyond one replica crosses the plateaus where
+   attainment stays 0 until a pool can carry its load, which one-replica steps never would.
+3. *Headroom up to the wants*, across every class, once every class has had its turn at its
+   target. What sizing asks for carries margins beyond the model's target; leftover GPUs
+   raise pools toward it, one replica at a time, where they buy the most: uncapped
+   attainment per dollar (request-weighted), then attainment at the forecast's mean demand
+   (what a squeezed deployment can still expect), then the share of demand served (the
+   slower pool bounds it), then shortfall, then the higher class.
+A lower class only gets what higher classes left of their targets: when the budget binds, lower
+classes shrink toward their minimums (the caller records the preemption); but a higher class's
+margins beyond its target never keep a lower class short of its own target.
 With no binding budget every deployment ends at its wants: the fleet then plans exactly as
 independent planners would.
 """
@@ -110,9 +111,10 @@ def allocate_gpus(claims: list[Claim], free: MutableMapping[str, int]) -> None:
             )
         _take(free, c, c.lo_p, c.lo_d)
     for rank in sorted({c.rank for c in claims}):
-        members = [c for c in claims if c.rank == rank]
-        _reach_slo(members, free)
-        _headroom(members, free)
+        _reach_slo([c for c in claims if c.rank == rank], free)
+    # Margins last, across classes: a class beyond its target never keeps a lower class
+    # short of its own.
+    _headroom(claims, free)
 
 
 # ------------------------------------------------------------------------------------------
@@ -206,7 +208,14 @@ def _steps(
                 continue
         cost = dp * c.price_p + dd * c.price_d
         short = max((c.hi_p - c.p) / max(c.hi_p, 1) * dp, (c.hi_d - c.d) / max(c.hi_d, 1) * dd)
-        key = (c.weight * gain_a / cost, c.weight * gain_m / cost, gain_s / cost, short, -order)
+        key = (
+            c.weight * gain_a / cost,
+            c.weight * gain_m / cost,
+            gain_s / cost,
+            short,
+            -c.rank,
+            -order,
+        )
         yield key, dp, dd
 
 

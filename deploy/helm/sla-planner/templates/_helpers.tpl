@@ -74,11 +74,12 @@ Object name of a target, formed the way the Grove operator forms it (actuators/g
 {{- end -}}
 
 {{/*
-The run config written to the ConfigMap: the user's `config` with the fields the chart owns
-forced so that the probes, Service and Lease Role always match what the planner does.
+The run config written to the ConfigMap: the user's `config` (or `fleetConfig`, when set: a
+fleet of deployments) with the fields the chart owns forced so that the probes, Service and
+Lease Role always match what the planner does.
 */}}
 {{- define "sla-planner.runConfig" -}}
-{{- $cfg := deepCopy .Values.config -}}
+{{- $cfg := deepCopy (.Values.fleetConfig | default .Values.config) -}}
 {{- $_ := set $cfg "server" (dict "host" "0.0.0.0" "port" (int .Values.containerPort)) -}}
 {{- $le := deepCopy (default (dict) $cfg.leader_election) -}}
 {{- $_ := set $le "enabled" .Values.leaderElection.enabled -}}

@@ -1,5 +1,9 @@
-"""The fleet dry run's config file: YAML of `FleetConfig` plus the Prometheus server and replay
-range, with paths resolved next to the file and every profile loaded and checked.
+"""The fleet config file: YAML of `FleetConfig` plus the Prometheus server (and, for a dry run,
+the replay range), with paths resolved next to the file and every profile loaded and checked.
+
+Both the fleet dry run (`sla_planner.offline`) and the in-cluster fleet controller
+(`sla_planner.controller`, which adds targets per variant and the loop's settings by extending
+`FleetFileBase`) read their files here: `load_fleet_file(path, model)`.
 
 Everything wrong in the file, or in what it points to (a trace or profile that does not load),
 is a `FleetConfigError` naming the field path and the fix: exit code 2 with one line.
@@ -12,12 +16,12 @@ import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sla_planner.model.fleet.config import FleetConfig
+from sla_planner.model.fleet.config import Deployment, FleetConfig
 from sla_planner.model.fleet.planning import VariantEngines
 from sla_planner.model.fleet.resolve import FleetConfigError, LoadedProfile, resolve_variants
 from sla_planner.sources.prometheus_config import PrometheusConfig
@@ -47,28 +51,45 @@ class Replay(_Strict):
         return self
 
 
-class FleetFile(FleetConfig):
+class FleetFileBase(FleetConfig):
+    """A fleet config with the Prometheus server its deployments read demand from."""
+
     prometheus: PrometheusConfig | None = Field(
         None, description="the server deployments with `demand.prometheus` read from"
     )
-    replay: Replay = Replay()
+
+    def prometheus_users(self) -> list[str]:
+        return [d.name for d in self.deployments if d.demand.prometheus is not None]
 
     @model_validator(mode="after")
-    def _prometheus(self) -> FleetFile:
-        users = [d.name for d in self.deployments if d.demand.prometheus is not None]
+    def _prometheus(self) -> FleetFileBase:
+        users = self.prometheus_users()
         if users and self.prometheus is None:
             raise ValueError(
                 f"deployments {', '.join(users)} read demand from Prometheus: add a "
                 "`prometheus:` section (url, preset, ...)"
             )
-        if users and self.replay.start is None:
+        return self
+
+
+class FleetFile(FleetFileBase):
+    """The fleet dry run's file: a replay range besides."""
+
+    replay: Replay = Replay()
+
+    @model_validator(mode="after")
+    def _replay(self) -> FleetFile:
+        if self.prometheus_users() and self.replay.start is None:
             raise ValueError("replay.start is required when demand comes from Prometheus")
         return self
 
 
+C = TypeVar("C", bound=FleetFileBase)
+
+
 @dataclass(frozen=True)
-class LoadedFleet:
-    config: FleetFile
+class LoadedFleet(Generic[C]):
+    config: C
     path: Path
     base_dir: Path  # relative paths in the file are resolved here
     variants: dict[str, list[VariantEngines]]
@@ -97,7 +118,12 @@ def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = Fals
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
-def load_fleet_file(path: str | os.PathLike[str]) -> LoadedFleet:
+def load_fleet_file(
+    path: str | os.PathLike[str],
+    model: type[C] = FleetFile,  # type: ignore[assignment]
+) -> LoadedFleet[C]:
+    """The file at `path` validated as `model` (default: the dry run's `FleetFile`), with its
+    profiles loaded and each deployment's variants resolved."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -116,7 +142,7 @@ def load_fleet_file(path: str | os.PathLike[str]) -> LoadedFleet:
     if not isinstance(data, dict):
         raise FleetConfigError(f"{p}: expected a mapping with cluster: and deployments:")
     try:
-        cfg = FleetFile.model_validate(data)
+        cfg = model.model_validate(data)
     except ValidationError as e:
         raise FleetConfigError(f"{p}: {_validation_message(e, data)}") from None
     base = p.resolve().parent
@@ -126,6 +152,21 @@ def load_fleet_file(path: str | os.PathLike[str]) -> LoadedFleet:
     except FleetConfigError as e:
         raise FleetConfigError(f"{p}: {e}") from None
     return LoadedFleet(cfg, p, base, variants, warns)
+
+
+def deployment_prometheus(cfg: FleetFileBase, d: Deployment) -> PrometheusConfig:
+    """The Prometheus settings one deployment reads demand with: the file's server, with the
+    deployment's selector (and preset, when it gives one)."""
+    server, spec = cfg.prometheus, d.demand.prometheus
+    assert server is not None and spec is not None  # FleetFileBase checks it
+    update: dict[str, Any] = {"selector": spec.selector}
+    if spec.preset is not None:
+        update["preset"] = spec.preset
+    try:
+        return type(server).model_validate({**server.model_dump(), **update})
+    except ValueError as e:
+        where = f"deployments.{d.name}.demand.prometheus"
+        raise FleetConfigError(f"{where}: {' '.join(str(e).split())}") from None
 
 
 def _validation_message(err: ValidationError, data: dict[str, Any]) -> str:
@@ -149,7 +190,7 @@ def _validation_message(err: ValidationError, data: dict[str, Any]) -> str:
 
 
 def _load_profiles(
-    cfg: FleetFile, base: Path, path: Path
+    cfg: FleetFileBase, base: Path, path: Path
 ) -> tuple[dict[str, LoadedProfile], list[str]]:
     from sla_planner.profiles.errors import ProfileError
     from sla_planner.profiles.interpolation import ProfileCurves

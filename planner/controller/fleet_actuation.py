@@ -1,0 +1,270 @@
+"""The fleet controller's writes: every due pool's action (`pool_action.plan_pool_action`, as
+for a single deployment) under a per-GPU-type ledger of what every pool holds now, and the
+holds, retries and partial reports that follow.
+
+Order within a tick: scale-downs first (their GPUs freed before anyone grows), then higher
+priority classes first, so under contention a pool's cap leaves the GPUs to the class the
+allocator meant them for. Each write is recorded in the ledger before the next pool is planned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+
+from sla_planner.actuators.base import ActuatorError, WriteGuard
+from sla_planner.controller.error_kinds import classify_actuator_error
+from sla_planner.controller.fleet_exporter import FleetMetrics
+from sla_planner.controller.fleet_pools import (
+    POOL_ORDER,
+    DeploymentRuntime,
+    FleetPool,
+    PoolKey,
+    PoolTarget,
+    pool_targets,
+)
+from sla_planner.controller.fleet_snapshot import (
+    FleetSnapshot,
+    binding_of,
+    limit_of,
+    log_pool_decision,
+)
+from sla_planner.controller.gpu_ledger import GpuLedger
+from sla_planner.controller.partial import report_partial
+from sla_planner.controller.pool_action import ActionKind, plan_pool_action, starting_since
+from sla_planner.controller.pool_state import LoopSettings, decided_snapshot
+from sla_planner.controller.reasons import ErrorKind, ReasonCode
+from sla_planner.model.fleet.latency import expected_latency_ms
+from sla_planner.model.fleet.types import DeploymentNeed, FleetAllocation
+
+_HOLD = {
+    ActionKind.HOLD_ABSURD: ReasonCode.HOLD_ABSURD,
+    ActionKind.HOLD_INCOMPLETE: ReasonCode.HOLD_INCOMPLETE,
+    ActionKind.HOLD_STARTING: ReasonCode.HOLD_STARTING,
+}
+
+
+class FleetActuation:
+    def __init__(
+        self,
+        deployments: Mapping[str, DeploymentRuntime],
+        budget: Mapping[str, int],
+        metrics: FleetMetrics,
+        log: logging.Logger,
+        loop: LoopSettings,
+        grace_s: float,
+        guard: WriteGuard | None,
+        is_leader: Callable[[], bool],
+    ) -> None:
+        self.deployments = deployments
+        self.budget = dict(budget)
+        self.metrics = metrics
+        self.log = log
+        self.loop = loop
+        self.grace_s = grace_s
+        self.guard = guard
+        self.is_leader = is_leader
+        self.next_due: Callable[[], float] = lambda: float("inf")
+        self.targets: dict[PoolKey, PoolTarget] = {}
+        self._partial: set[tuple[str, str]] = set()
+
+    # ------------------------------------------------------------------ holds
+
+    def hold(self, due: Sequence[FleetPool], now: float, code: ReasonCode, why: str) -> None:
+        """Hold every due pool at its last good state (a failure before actuation)."""
+        for fp in due:
+            self.fail(fp, now, code, why, needs_decision=True)
+
+    def fail(
+        self, fp: FleetPool, now: float, code: ReasonCode, why: str, *, needs_decision: bool
+    ) -> None:
+        s = fp.state
+        s.failing = why
+        self._set(fp, now, s.target, code, f"holding at {s.target}: {why}", True)
+        self._retry(fp, now, needs_decision=needs_decision)
+
+    def _retry(self, fp: FleetPool, now: float, *, needs_decision: bool) -> None:
+        s = fp.state
+        s.retry_needs_decision = s.retry_needs_decision or needs_decision
+        due = now + self.loop.retry_interval_s
+        s.retry_due = due if due < self.next_due() else None  # else the regular tick first
+
+    # -------------------------------------------------------------- actuation
+
+    def actuate(
+        self,
+        due: Sequence[FleetPool],
+        alloc: FleetAllocation,
+        needs: Mapping[str, DeploymentNeed],
+        now: float,
+        leader: bool,
+    ) -> None:
+        self._refresh_targets(alloc, needs)
+        everyone = [fp for d in self.deployments.values() for fp in d.pools.values()]
+        errors = {fp.key: e for fp in everyone if (e := self._read(fp)) is not None}
+        ledger = GpuLedger(self.budget)
+        for fp in everyone:
+            ledger.hold(fp.key, fp.gpu_type, fp.holding())
+        for fp in sorted(due, key=self._order):
+            d = self.deployments[fp.key.deployment]
+            target = self.targets.get(fp.key)
+            if fp.key in errors:
+                kind, text = errors[fp.key]
+                self.metrics.count_error(kind, d.name)
+                self.fail(fp, now, ReasonCode.hold(kind), text, needs_decision=False)
+            elif d.failure is not None:
+                self.fail(fp, now, *d.failure, needs_decision=True)
+            elif target is None:
+                why = "no decision for this deployment yet"
+                self.fail(fp, now, ReasonCode.HOLD_PLANNER, why, needs_decision=True)
+            else:
+                self._act(fp, d, target, ledger, now, leader)
+        self._report_partial()
+
+    def _refresh_targets(self, alloc: FleetAllocation, needs: Mapping[str, DeploymentNeed]) -> None:
+        for d in self.deployments.values():
+            if d.failure is not None or d.name not in needs:
+                continue
+            a = alloc.by_name(d.name)
+            engines = next(v for v in d.planner.variants if v.name == a.variant)
+            latency = expected_latency_ms(a, needs[d.name], engines)
+            cfg = d.planner.config.sla
+            vneed = needs[d.name].variants[a.variant]
+            for (variant, pool), t in pool_targets(d, a, (cfg.ttft_ms, cfg.itl_ms)).items():
+                if t.role == "active":
+                    k = POOL_ORDER.index(pool)
+                    pa, pn = (a.prefill, vneed.prefill) if k == 0 else (a.decode, vneed.decode)
+                    decision = replace(
+                        t.decision,
+                        expected_latency_ms=latency[k],
+                        binding=binding_of(pn.binding),
+                        limit=limit_of(pa.reasons),
+                    )
+                    t = replace(t, decision=decision)
+                self.targets[d.pool(variant, pool).key] = t
+
+    def _order(self, fp: FleetPool) -> tuple[int, int, str]:
+        t, st = self.targets.get(fp.key), fp.state.status
+        down = t is not None and st is not None and t.replicas < st.desired
+        return (0 if down else 1, self.deployments[fp.key.deployment].rank, str(fp.key))
+
+    def _read(self, fp: FleetPool) -> tuple[ErrorKind, str] | None:
+        try:
+            fp.state.status = fp.actuator.status()
+        except ActuatorError as exc:
+            return classify_actuator_error(exc), str(exc)
+        return None
+
+    def _act(
+        self,
+        fp: FleetPool,
+        d: DeploymentRuntime,
+        target: PoolTarget,
+        ledger: GpuLedger,
+        now: float,
+        leader: bool,
+    ) -> None:
+        s = fp.state
+        assert s.status is not None
+        st = s.status
+        s.starting_since = starting_since(st, s.starting_since, now)
+        action = plan_pool_action(
+            target.decision,
+            st,
+            target=s.target,
+            since=s.starting_since,
+            cap=ledger.cap(fp.key, fp.gpus_per_replica),
+            budget_gpus=self.budget.get(fp.gpu_type),
+            leader=leader,
+            grace_s=self.grace_s,
+            now=now,
+            data_gap=d.feed.incomplete,
+            max_step_factor=self.loop.max_step_factor,
+        )
+        if action.kind is ActionKind.STANDBY:
+            self._set(fp, now, action.replicas, ReasonCode.STANDBY, action.reason, False)
+            return
+        if action.kind in _HOLD:
+            if action.kind is ActionKind.HOLD_ABSURD:
+                self.metrics.count_error(ErrorKind.ABSURD_DECISION, d.name)
+            self._set(fp, now, s.target, _HOLD[action.kind], action.reason, True)
+            if action.kind is ActionKind.HOLD_STARTING:
+                self._retry(fp, now, needs_decision=False)
+            return
+        if action.startup_timeout:
+            self.metrics.count_error(ErrorKind.STARTUP_TIMEOUT, d.name)
+        want = action.replicas
+        assert want is not None
+        if action.kind is not ActionKind.STEADY:
+            err = self._scale(fp, want)
+            if err is not None:
+                self.fail(fp, now, ReasonCode.hold(err[0]), err[1], needs_decision=False)
+                return
+            if want > st.desired:
+                s.starting_since = now
+            s.last_change_at = now
+            s.status = replace(st, desired=want, ready=min(st.ready, want))
+            ledger.hold(fp.key, fp.gpu_type, want * fp.gpus_per_replica)
+        s.target, s.failing, s.last_ok_at = want, None, now
+        code = (
+            ReasonCode.STEADY
+            if action.kind is ActionKind.STEADY
+            else (ReasonCode.SCALE_UP if want > st.desired else ReasonCode.SCALE_DOWN)
+        )
+        self._set(fp, now, want, code, action.reason, False)
+
+    def _scale(self, fp: FleetPool, replicas: int) -> tuple[ErrorKind, str] | None:
+        """None on success, else (error kind, text); the guard fences the write."""
+        deployment = fp.key.deployment
+        if not self.is_leader():  # leadership may have lapsed since the tick began
+            self.metrics.count_error(ErrorKind.NOT_LEADER, deployment)
+            return ErrorKind.NOT_LEADER, "lost leadership before writing"
+        try:
+            fp.actuator.scale(replicas, guard=self.guard)
+            return None
+        except ActuatorError as exc:
+            kind = classify_actuator_error(exc)
+            self.metrics.count_error(kind, deployment)
+            return kind, str(exc)
+
+    def _set(
+        self,
+        fp: FleetPool,
+        now: float,
+        desired: int | None,
+        code: ReasonCode,
+        reason: str,
+        held: bool,
+    ) -> None:
+        s = fp.state
+        if not held:
+            s.retry_needs_decision = False
+        t = self.targets.get(fp.key)
+        s.snapshot = decided_snapshot(
+            s, t.decision if t else None, desired, code, reason, held, now
+        )
+        key = fp.key
+        self.metrics.count_decision(key.deployment, key.variant, key.pool.value, code)
+
+    def _report_partial(self) -> None:
+        """One pool of a deployment's variant moved while its sibling keeps failing."""
+        now_partial: set[tuple[str, str]] = set()
+        for d in self.deployments.values():
+            for variant in d.variants:
+                pools = {p: d.pool(variant, p).state for p in POOL_ORDER}
+                was = (d.name, variant) in self._partial
+                scoped = self.metrics.scoped(d.name, variant)
+                if report_partial(pools, scoped, self.log, self.loop.retry_interval_s, was):  # type: ignore[arg-type]
+                    now_partial.add((d.name, variant))
+        self._partial = now_partial
+
+    def partial(self, deployment: str) -> bool:
+        return any(name == deployment for name, _ in self._partial)
+
+    def log_updated(self, snap: FleetSnapshot, now: float) -> None:
+        for name, d in snap.deployments.items():
+            for pools in d.pools.values():
+                for fp in pools.values():
+                    if fp.pool.updated_at == now:
+                        log_pool_decision(self.log, name, fp, snap)

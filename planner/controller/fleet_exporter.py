@@ -1,0 +1,132 @@
+"""Prometheus metrics of the fleet controller: the single planner's metric names, with a
+`deployment` label (and `variant` on pools: each variant's pool scales its own object) and
+`gpu_type` on the GPU gauges; own registry, no globals.
+
+The single-deployment planner keeps its label sets unchanged (no `deployment` label): one
+process serves one mode, so a metric name never carries two label schemas in one target.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+from sla_planner.controller.fleet_snapshot import FleetSnapshot
+from sla_planner.model.fleet.types import FleetAllocation
+
+_POOL = ("deployment", "variant", "pool")
+
+# attribute -> (metric name, help, labels): /metrics of a fleet, documented in one place.
+_GAUGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "desired": ("sla_planner_desired_replicas", "Replicas the planner wants the pool to run (what it applied or publishes): 0 for a variant not in use.", _POOL),
+    "current": ("sla_planner_current_replicas", "spec.replicas of the pool's target as last read from the cluster.", _POOL),
+    "ready": ("sla_planner_ready_replicas", "Ready replicas of the pool's target as last read from the cluster.", _POOL),
+    "wanted": ("sla_planner_wanted_replicas", "Replicas SLA sizing asked for after stabilisation and limits, before the fleet's budget and priorities.", _POOL),
+    "expected_latency": ("sla_planner_expected_latency_ms", "Expected latency at the desired replicas of the variant a deployment runs: TTFT for prefill, ITL for decode (+Inf = overloaded).", _POOL),
+    "target_latency": ("sla_planner_target_latency_ms", "SLA target: TTFT for prefill, ITL for decode.", _POOL),
+    "forecast_requests": ("sla_planner_forecast_requests", "Forecast request count for the next decision interval (mean).", ("deployment",)),
+    "forecast_isl": ("sla_planner_forecast_isl", "Forecast mean input sequence length, tokens.", ("deployment",)),
+    "forecast_osl": ("sla_planner_forecast_osl", "Forecast mean output sequence length, tokens.", ("deployment",)),
+    "active_variant": ("sla_planner_active_variant", "1 for the variant a deployment runs, 0 for its others.", ("deployment", "variant")),
+    "expected_attainment": ("sla_planner_expected_attainment", "The model's expected share of requests meeting both targets at the decided replicas and the planned demand.", ("deployment",)),
+    "deployment_gpus": ("sla_planner_deployment_gpus", "GPUs a deployment's desired replicas use (every variant), by GPU type.", ("deployment", "gpu_type")),
+    "gpus_used": ("sla_planner_gpus_used", "GPUs the desired replicas of every pool use, by GPU type.", ("gpu_type",)),
+    "gpu_budget": ("sla_planner_gpu_budget", "GPUs of each type the fleet may use.", ("gpu_type",)),
+    "partial": ("sla_planner_partial_actuation", "1 while one pool of a deployment's variant was scaled and the other could not be.", ("deployment",)),
+    "is_leader": ("sla_planner_is_leader", "1 when this instance holds the leader Lease.", ()),
+    "last_decision": ("sla_planner_last_decision_timestamp_seconds", "Unix time of the last fleet decision.", ()),
+}  # fmt: skip
+_COUNTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "decisions": ("sla_planner_decisions", "Pool decisions by outcome (controller.reasons.ReasonCode).", (*_POOL, "reason")),
+    "errors": ("sla_planner_errors", "Errors by kind (controller.reasons.ErrorKind); deployment is empty for the fleet's own (deadline, planner, leader_election).", ("deployment", "kind")),
+    "preemptions": ("sla_planner_preemptions", "GPUs a deployment was planned to give up to higher priority classes, by GPU type.", ("deployment", "gpu_type")),
+}  # fmt: skip
+
+
+def _label(code: Any) -> str:
+    return str(getattr(code, "value", code))
+
+
+class ScopedMetrics:
+    """The PlannerMetrics calls the shared pieces make (DemandFeed, report_partial), labelled
+    with one deployment (and variant)."""
+
+    def __init__(self, metrics: FleetMetrics, deployment: str, variant: str = "") -> None:
+        self._m, self.deployment, self.variant = metrics, deployment, variant
+
+    def count_error(self, kind: Any) -> None:
+        self._m.count_error(kind, self.deployment)
+
+    def count_decision(self, pool: str, reason_code: Any) -> None:
+        self._m.count_decision(self.deployment, self.variant, pool, reason_code)
+
+
+class FleetMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.g: dict[str, Gauge] = {
+            k: Gauge(n, h, list(lb), registry=self.registry) for k, (n, h, lb) in _GAUGES.items()
+        }
+        self.c: dict[str, Counter] = {
+            k: Counter(n, h, list(lb), registry=self.registry)
+            for k, (n, h, lb) in _COUNTERS.items()
+        }
+
+    def scoped(self, deployment: str, variant: str = "") -> ScopedMetrics:
+        return ScopedMetrics(self, deployment, variant)
+
+    def count_decision(self, deployment: str, variant: str, pool: str, code: Any) -> None:
+        self.c["decisions"].labels(deployment, variant, pool, _label(code)).inc()
+
+    def count_error(self, kind: Any, deployment: str = "") -> None:
+        self.c["errors"].labels(deployment, _label(kind)).inc()
+
+    def count_preemptions(self, alloc: FleetAllocation) -> None:
+        for p in alloc.preemptions:
+            self.c["preemptions"].labels(p.victim, p.gpu_type).inc(p.gpus)
+
+    def set_leader(self, leader: bool) -> None:
+        self.g["is_leader"].set(1 if leader else 0)
+
+    def update(self, snap: FleetSnapshot) -> None:
+        g = self.g
+        for name, d in snap.deployments.items():
+            for variant, pools in d.pools.items():
+                g["active_variant"].labels(name, variant).set(1 if variant == d.variant else 0)
+                for pool, fp in pools.items():
+                    ps = fp.pool
+                    for key, value in (
+                        ("desired", ps.desired),
+                        ("current", ps.current),
+                        ("ready", ps.ready),
+                        ("wanted", ps.wanted),
+                        ("expected_latency", ps.expected_latency_ms),
+                        ("target_latency", ps.target_ms),
+                    ):
+                        if value is not None:
+                            g[key].labels(name, variant, pool).set(value)
+            if d.forecast is not None:
+                g["forecast_requests"].labels(name).set(d.forecast.requests)
+                g["forecast_isl"].labels(name).set(d.forecast.isl)
+                g["forecast_osl"].labels(name).set(d.forecast.osl)
+            if d.expected_attainment is not None:
+                g["expected_attainment"].labels(name).set(d.expected_attainment)
+            for t in snap.gpu_budget:
+                g["deployment_gpus"].labels(name, t).set(d.gpus().get(t, 0))
+            g["partial"].labels(name).set(1 if d.partial else 0)
+        for t, n in snap.gpu_budget.items():
+            g["gpu_budget"].labels(t).set(n)
+            g["gpus_used"].labels(t).set(snap.gpus_used.get(t, 0))
+        g["is_leader"].set(1 if snap.is_leader else 0)
+        if snap.timestamp is not None:
+            g["last_decision"].set(snap.timestamp)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """A sample's value (tests, --once); None when absent or NaN."""
+        v = self.registry.get_sample_value(name, labels)
+        return None if v is None or math.isnan(v) else v

@@ -1,0 +1,84 @@
+"""The fleet file of `sla-planner run --config FILE`: the fleet config plus, per variant, the
+objects its pools scale, and the controller's settings; every mistake is one line naming the
+field (exit code 2)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from support.fleet_run import fleet_dict, write_fleet
+
+from sla_planner.errors import UsageError
+
+
+def _load(path):
+    from sla_planner.controller.fleet_run_config import load_fleet_run_config
+
+    return load_fleet_run_config(path)
+
+
+def test_the_fleet_file_loads_with_targets_per_variant(tmp_path):
+    loaded = _load(write_fleet(tmp_path / "fleet.yaml"))
+    cfg = loaded.config
+    code = next(d for d in cfg.deployments if d.name == "code")
+    assert [v.name for v in code.variants] == ["h200", "h100"]
+    assert code.variants[1].targets.prefill.resolved_name() == "code-h100-prefill"
+    assert [v.name for v in loaded.variants["code"]] == ["h200", "h100"]
+    assert loaded.variants["code"][1].prefill.gpu_type == "H100"
+    assert cfg.loop.retry_interval_s == 10
+
+
+def test_a_deployment_reads_prometheus_with_its_own_selector(tmp_path):
+    from sla_planner.sources.fleet_file import deployment_prometheus
+
+    cfg = _load(write_fleet(tmp_path / "fleet.yaml")).config
+    got = {d.name: deployment_prometheus(cfg, d).selector for d in cfg.deployments}
+    assert got == {"chat": 'model="chat"', "code": 'model="code"', "batch": 'model="batch"'}
+
+
+def _mutated(mutate):
+    d = copy.deepcopy(fleet_dict())
+    mutate(d)
+    return d
+
+
+def _dep(d, name):
+    return next(x for x in d["deployments"] if x["name"] == name)
+
+
+ERRORS = [
+    (lambda d: _dep(d, "chat")["variants"][0].pop("targets"),
+     "deployments.chat.variants.h200.targets: Field required"),
+    (lambda d: _dep(d, "code")["variants"][1]["targets"].update(
+        prefill={"kind": "PodCliqueScalingGroup", "namespace": "llm", "name": "chat-h200-prefill"}),
+     "PodCliqueScalingGroup llm/chat-h200-prefill is scaled by two pools"),
+    (lambda d: _dep(d, "chat").update(demand={"trace": {"path": "conv.csv"}}),
+     "deployments.chat.demand: Value error, sla-planner run reads demand from Prometheus"),
+    (lambda d: d["loop"].update(prefill_interval_s=30),
+     "loop.prefill_interval_s: a fleet runs every deployment on interval_s"),
+    (lambda d: d.update(replay={"start": 0}), "replay: Extra inputs are not permitted"),
+    (lambda d: d.update(targets={}), "targets: Extra inputs are not permitted"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("mutate, message", ERRORS)
+def test_mistakes_are_one_usage_error_naming_the_field(tmp_path, mutate, message):
+    path = write_fleet(tmp_path / "fleet.yaml", _mutated(mutate))
+    with pytest.raises(UsageError) as e:
+        _load(path)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_a_fleet_file_is_told_from_a_single_deployment_run_config(tmp_path):
+    from sla_planner.controller.fleet_run_config import is_fleet_file
+
+    assert is_fleet_file(write_fleet(tmp_path / "fleet.yaml"))
+    single = tmp_path / "planner.yaml"
+    single.write_text("metrics: {prometheus: {url: 'http://x'}}\ntargets: {}\n")
+    assert not is_fleet_file(single)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("deployments: [\n")
+    assert not is_fleet_file(broken)  # the single loader reports the YAML error as before
+    assert not is_fleet_file(tmp_path / "missing.yaml")
