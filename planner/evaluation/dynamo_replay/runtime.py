@@ -27,8 +27,14 @@ class DynamoUnavailableError(SlaPlannerError):
     """Judge 2 needs Dynamo's engine simulator, which is an optional install."""
 
 
+def _quiet() -> None:
+    # Dynamo's Rust core logs four INFO lines to stderr per replay; a DYN_LOG already set wins.
+    os.environ.setdefault("DYN_LOG", "warn")
+
+
 def dynamo_available() -> bool:
     """True when Dynamo's native replay (`dynamo._core`) imports."""
+    _quiet()
     try:
         if importlib.util.find_spec("dynamo") is None:
             return False
@@ -48,6 +54,7 @@ def _missing(what: str, err: BaseException | None) -> DynamoUnavailableError:
 
 def require_dynamo() -> None:
     """Raise DynamoUnavailableError unless `dynamo._core` imports."""
+    _quiet()
     try:
         if importlib.util.find_spec("dynamo") is None:
             raise _missing("the ai-dynamo packages", None)
