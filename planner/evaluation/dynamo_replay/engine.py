@@ -36,6 +36,8 @@ from sla_planner.profiles.registry import load_profile
 
 Timing = Literal["dynamo", "measured"]
 TIMINGS = ("dynamo", "measured")
+# Cache names change with the way a table is built (an old file would be served otherwise).
+_CACHE_TAG = {"dynamo": "dynamo", "measured": "measured-invctx"}
 PREFILL_DIR = "selected_prefill_interpolation"
 DECODE_DIR = "selected_decode_interpolation"
 # Dynamo's planner scales prefill on queued tokens / context length; unset, it skips prefill.
@@ -95,7 +97,14 @@ def _interp_extrap(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
 
 
 def measured_tables(profile: EngineProfile, resolution: int = 100) -> dict[str, np.ndarray]:
-    """Mocker-format tables that pass through the measured profile points."""
+    """Mocker-format tables that pass through the measured profile points.
+
+    Decode: each measured context row is linear in active KV tokens (extrapolated at its last
+    slope); between rows the step time is linear in 1/context at fixed KV, i.e. linear in the
+    batch size (the discrete-event judge's rule, docs/judges.md), tabulated on a dense
+    geometric context grid because the mocker's own lookup is bilinear in context; outside
+    the rows the nearest row holds.
+    """
     a = profile_arrays(profile)
     pre, dec = a[PREFILL_DIR], a[DECODE_DIR]
     order = np.argsort(pre["prefill_isl"])
@@ -108,18 +117,26 @@ def measured_tables(profile: EngineProfile, resolution: int = 100) -> dict[str, 
         m = ctx == c
         o = np.argsort(kv[m])
         per_row.append(_interp_extrap(kv_grid, kv[m][o], itl[m][o]))
-    table = np.array(per_row)  # (rows, kv)
-    ctx_grid = rows
-    if rows[0] > 1:  # hold the shortest row down to a context of 1 token
-        ctx_grid = np.concatenate([[1.0], rows])
-        table = np.vstack([table[:1], table])
+    ctx_grid = np.unique(np.concatenate([np.geomspace(1.0, 64.0 * rows[-1], 4 * resolution), rows]))
+    table = _between_rows(np.array(per_row), rows, ctx_grid)  # (ctx, kv)
     return {
         "prefill_isl": pre["prefill_isl"][order],
         "prefill_ttft_ms": pre["prefill_ttft"][order],
         "decode_active_kv_tokens": kv_grid,
-        "decode_context_length": ctx_grid.astype(float),
+        "decode_context_length": ctx_grid,
         "decode_itl": table.T.copy(),  # (kv, ctx)
     }
+
+
+def _between_rows(per_row: np.ndarray, rows: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Row values at each grid context: linear in 1/context between neighbouring rows, the
+    nearest row outside them."""
+    if rows.size == 1:
+        return np.repeat(per_row, grid.size, axis=0)
+    c = np.clip(grid, rows[0], rows[-1])
+    i = np.clip(np.searchsorted(rows, c, side="right") - 1, 0, rows.size - 2)
+    w = (1.0 / c - 1.0 / rows[i + 1]) / (1.0 / rows[i] - 1.0 / rows[i + 1])  # 1 at row i
+    return per_row[i + 1] + w[:, None] * (per_row[i] - per_row[i + 1])
 
 
 def mocker_npz(
@@ -130,7 +147,7 @@ def mocker_npz(
         raise ValueError(f"timing must be one of {TIMINGS}, got {timing!r}")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
-    out = cache / f"mocker_{timing}_{_digest(profile)}.npz"
+    out = cache / f"mocker_{_CACHE_TAG[timing]}_{_digest(profile)}.npz"
     if out.exists():
         return out
     tmp = cache / f".{out.stem}.{os.getpid()}.npz"

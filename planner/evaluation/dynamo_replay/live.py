@@ -29,8 +29,9 @@ class LiveObservation:
     """What the callback sees at one of its decision times (simulated time `now_s`).
 
     `window` merges the traffic since the previous call; `samples` are the per-tick windows
-    behind it. `window_met` / `window_completed` are the proxy's counts for `window`;
-    `est_met` / `est_completed` accumulate them over the run.
+    behind it. `window_met` / `window_completed` are the proxy's counts for `window` (and
+    `window_ttft_met` / `window_itl_met` per target); `est_met` / `est_completed` accumulate
+    them over the run.
     """
 
     now_s: float
@@ -43,6 +44,8 @@ class LiveObservation:
     cum_completed: int
     window_met: int
     window_completed: int
+    window_ttft_met: int
+    window_itl_met: int
     est_met: int
     est_completed: int
     decisions: list[Decision] = field(default_factory=list)
@@ -96,7 +99,7 @@ class LivePolicy:
         self.min_workers, self.max_workers = min_workers, max_workers
         self._next_call_s = interval_s if first_call_s is None else max(first_call_s, 1e-3)
         self._samples: list[TrafficWindow] = []
-        self._win_met = self._win_completed = 0
+        self._win = [0, 0, 0, 0]  # completed, met, TTFT met, ITL met since the last call
         self.cum_arrivals = self.cum_completed = self.est_met = self.est_completed = 0
         self.decisions: list[Decision] = []
         self.lifecycle: list[dict[str, Any]] = []
@@ -108,9 +111,10 @@ class LivePolicy:
         self.cum_arrivals += w.arrivals
         self.cum_completed += w.completed
         if w.completed:
-            met = w.completed if w.ttft_ms <= self.ttft_ms and w.itl_ms <= self.itl_ms else 0
-            self._win_completed += w.completed
-            self._win_met += met
+            ttft_ok, itl_ok = w.ttft_ms <= self.ttft_ms, w.itl_ms <= self.itl_ms
+            met = w.completed if ttft_ok and itl_ok else 0
+            for i, n in enumerate((w.completed, met, w.completed * ttft_ok, w.completed * itl_ok)):
+                self._win[i] += int(n)
             self.est_completed += w.completed
             self.est_met += met
 
@@ -136,13 +140,15 @@ class LivePolicy:
             decode=pool_load(snapshot, "decode"),
             cum_arrivals=self.cum_arrivals,
             cum_completed=self.cum_completed,
-            window_met=self._win_met,
-            window_completed=self._win_completed,
+            window_completed=self._win[0],
+            window_met=self._win[1],
+            window_ttft_met=self._win[2],
+            window_itl_met=self._win[3],
             est_met=self.est_met,
             est_completed=self.est_completed,
             decisions=self.decisions,
         )
-        self._samples, self._win_met, self._win_completed = [], 0, 0
+        self._samples, self._win = [], [0, 0, 0, 0]
         tp, td = (self._clamp(v) for v in _as_targets(self.callback(obs)))
         cur_p = int(snapshot["non_draining_prefill_count"])
         cur_d = int(snapshot["non_draining_decode_count"])

@@ -3,7 +3,9 @@
 The driver never imports the sizing: it takes an object with `observe(sample: DemandSample)`
 and `decide(now) -> Decision` (`sla_planner.model.planner.Planner`, a baseline policy, or a
 planner aiming at an attainment target) and, if the object has it,
-`observe_attainment(finished, met)`, fed each interval with the plant's measured attainment.
+`observe_attainment(window: MeasuredWindow)`, fed each interval with the plant's measured
+attainment (`start`, `end`, `finished`, `met`, `ttft_met`, `itl_met`: the fields of the SLO
+planner's `AttainmentSample`).
 
 At each decision time T (trace time, `interval_s` apart from `start_s`) the planner observes the
 interval [T - interval, T), then decides for T; its targets are applied to the mocker at once
@@ -45,6 +47,29 @@ class DemandSourceLike(Protocol):
 
 
 @dataclass(frozen=True)
+class MeasuredWindow:
+    """Requests that finished in [start, end) (trace time) and how many met both targets, and
+    each target (the window-mean proxy of live.py)."""
+
+    start: float
+    end: float
+    finished: float
+    met: float
+    ttft_met: float | None = None
+    itl_met: float | None = None
+
+    @property
+    def attainment(self) -> float:
+        return self.met / self.finished if self.finished > 0 else math.nan
+
+    @property
+    def valid(self) -> bool:
+        vals = (self.start, self.end, self.finished, self.met)
+        ok = all(math.isfinite(v) for v in vals)
+        return ok and 0 <= self.met <= self.finished and self.end > self.start
+
+
+@dataclass(frozen=True)
 class LoopSettings:
     start_s: float  # first decision (trace time, unix s)
     end_s: float  # end of the scored stretch: requests arriving in [start, end) are replayed
@@ -69,7 +94,16 @@ class _Driver:
             return None  # the scored stretch is over: let the replay drain
         self.planner.observe(self._sample(now, obs))
         if hasattr(self.planner, "observe_attainment"):
-            self.planner.observe_attainment(obs.window_completed, obs.window_met)
+            self.planner.observe_attainment(
+                MeasuredWindow(
+                    now - self.s.interval_s,
+                    now,
+                    obs.window_completed,
+                    obs.window_met,
+                    obs.window_ttft_met,
+                    obs.window_itl_met,
+                )
+            )
         d = self.planner.decide(now)
         self.decisions.append(d)
         return d.prefill.replicas, d.decode.replicas

@@ -114,8 +114,9 @@ class _Recording:
     def decide(self, now: float):
         return self.inner.decide(now)
 
-    def observe_attainment(self, finished: int, met: int) -> None:
-        self.fed.append((finished, met))
+    def observe_attainment(self, window) -> None:  # the SLO planner's AttainmentSample fields
+        assert window.valid and window.end - window.start == 60.0
+        self.fed.append((window.finished, window.met, window.ttft_met, window.itl_met))
 
 
 def test_planner_fed_by_the_replay_scales_up_on_a_load_step(replay_cfg) -> None:
@@ -134,6 +135,7 @@ def test_planner_fed_by_the_replay_scales_up_on_a_load_step(replay_cfg) -> None:
     assert all(s.requests < 60 for s in low) and all(1000 < s.requests < 1400 for s in high)
     assert all(s.isl_mean == 6000.0 for s in high) and all(s.peak_rate for s in high)
     assert len(planner.fed) == len(decided) - 1  # one per interval, none before the first
-    finished = sum(f for f, _ in planner.fed)
-    assert 0 < finished <= len(res.requests) and sum(m for _, m in planner.fed) < finished
+    finished = sum(w[0] for w in planner.fed)
+    assert 0 < finished <= len(res.requests) and sum(w[1] for w in planner.fed) < finished
+    assert all(w[1] <= min(w[2], w[3]) for w in planner.fed) and sum(w[3] for w in planner.fed)
     assert res.latency.attainment < 1.0  # the step catches the pools short before they grow
