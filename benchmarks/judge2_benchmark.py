@@ -14,7 +14,9 @@ mocker engines (Dynamo's profile converter, round-robin routing, 120 s startup, 
   instead, as from a cluster's metrics;
 - hpa: the harness's HPA at each utilisation target, its dry-run schedule replayed;
 - dynamo (throughput / latency / load): Dynamo's own planner in the loop, same GPU budget as
-  ours, starting from ours' first decision; its SLA target needs NVIDIA's aisimulate_core and
+  ours, starting from ours' first decision, with the engines' max_model_len 131072 (the
+  model's context; Dynamo's prefill thresholds are fractions of it) and, for throughput and
+  latency, 16384 (every request here fits); its SLA target needs NVIDIA's aisimulate_core and
   cannot run here;
 - static peak and oracle (both sized by the analytic simulator's model), replayed;
 - judge-2 sensitivity of ours' schedule: the measured profile points instead of Dynamo's fit,
@@ -59,7 +61,10 @@ from sla_planner.evaluation.dynamo_replay.dynamo_planner import (  # noqa: E402
     DynamoPlannerKnobs,
     run_dynamo_planner,
 )
-from sla_planner.evaluation.dynamo_replay.engine import mocker_engines  # noqa: E402
+from sla_planner.evaluation.dynamo_replay.engine import (  # noqa: E402
+    DEFAULT_MAX_MODEL_LEN,
+    mocker_engines,
+)
 from sla_planner.evaluation.dynamo_replay.planner_loop import (  # noqa: E402
     LoopSettings,
     run_planner_in_loop,
@@ -86,6 +91,7 @@ class Task:
     key: str = ""  # schedule name (fixed), demand feed (ours) or target (dynamo)
     timing: str = "dynamo"
     router: str = "round_robin"
+    context: int = DEFAULT_MAX_MODEL_LEN  # engine max_model_len: Dynamo's planner scales on it
 
 
 def tasks_for(prep: Prepared, quick: bool) -> list[Task]:
@@ -93,6 +99,12 @@ def tasks_for(prep: Prepared, quick: bool) -> list[Task]:
         Task(prep, "ours", "ours", "trace"),
         Task(prep, "ours (plant-fed)", "ours", "replay"),
         *(Task(prep, f"dynamo ({t})", "dynamo", t) for t in DYNAMO_TARGETS),
+        # Dynamo's prefill thresholds are fractions of the context length: with the model's
+        # 128 k they are 16x laxer than with 16 k, which every request here fits in.
+        *(
+            Task(prep, f"dynamo ({t}, 16k context)", "dynamo", t, context=16384)
+            for t in ("throughput", "latency")
+        ),
         *(Task(prep, n, "fixed", n) for n in ("static_peak", "oracle")),
         Task(prep, "ours, measured timing", "fixed", "ours", timing="measured"),
         Task(prep, "ours, kv_router", "fixed", "ours", router="kv_router"),
@@ -116,7 +128,7 @@ def _requests(prep: Prepared) -> Any:
 
 def _config(task: Task) -> ReplayConfig:
     sc = task.prep.j.scenario
-    eng = mocker_engines(PROFILE, timing=task.timing)  # type: ignore[arg-type]
+    eng = mocker_engines(PROFILE, timing=task.timing, max_model_len=task.context)  # type: ignore[arg-type]
     return ReplayConfig(eng, ttft_ms=sc.ttft_ms, itl_ms=sc.itl_ms, router_mode=task.router)
 
 
@@ -186,6 +198,7 @@ def run_task(task: Task) -> dict[str, Any]:
         "kind": task.kind,
         "timing": task.timing,
         "router": task.router,
+        "max_model_len": task.context,
         **res.as_dict(),
         "peak_gpus": int(max(sched.prefill + sched.decode)),
         "decisions": len(res.decisions),
