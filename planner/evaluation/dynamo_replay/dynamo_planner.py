@@ -72,6 +72,9 @@ class DynamoPlannerKnobs:
             backend="mocker",
             control_api_port=0,
             pre_deployment_sweeping_mode="none",
+            # Dynamo writes an HTML diagnostics report into ./planner_reports every simulated
+            # day by default: a benchmark or test must not litter the caller's directory.
+            report_interval_hours=None,
         )
         cfg.update(self.extra)
         return cfg

@@ -79,3 +79,35 @@ def test_dynamos_sla_planner_itself_fails_without_aisimulate(replay_cfg) -> None
             ),
             capture_details=False,
         )
+
+
+def test_our_wrapper_runs_dynamos_planner_as_dynamos_own_api_does(
+    replay_cfg, tmp_path, monkeypatch
+) -> None:
+    """run_dynamo_planner == dynamo.replay.api.run_trace_replay(planner_config=...) on the same
+    trace: same goodput, GPU-hours and end time (our wrapper only records and streams)."""
+    import json
+
+    monkeypatch.chdir(tmp_path)  # Dynamo's own API writes ./planner_reports at the end
+
+    from sla_planner.evaluation.dynamo_replay.dynamo_planner import run_dynamo_planner
+    from sla_planner.evaluation.dynamo_replay.runtime import dynamo_module
+    from sla_planner.evaluation.dynamo_replay.traces import write_mooncake
+
+    reqs = _load_step()
+    knobs = DynamoPlannerKnobs(optimization_target="latency", max_gpu_budget=6)
+    ours = run_dynamo_planner(reqs, replay_cfg, knobs)
+    api = dynamo_module("dynamo.replay.api")
+    report = api.run_trace_replay(
+        [str(write_mooncake(reqs, tmp_path / "trace.jsonl"))],
+        prefill_engine_args=replay_cfg.engines.prefill_args,
+        decode_engine_args=replay_cfg.engines.decode_args,
+        trace_block_size=512,
+        sla_ttft_ms=replay_cfg.ttft_ms,
+        sla_itl_ms=replay_cfg.itl_ms,
+        planner_config=json.dumps(knobs.to_config()),
+    )
+    s = report.summary
+    assert ours.latency.met == s["goodput_completed_requests"] > 0
+    assert ours.summary["gpu_hours"] == pytest.approx(s["gpu_hours"], rel=1e-12)
+    assert ours.summary["duration_ms"] == pytest.approx(s["duration_ms"], rel=1e-12)
