@@ -5,7 +5,9 @@ Prometheus scraping live demand, the fake Kubernetes API over HTTP on real time.
   than its Lease, then resumed (SIGCONT): at least 20 randomised trials. Nobody may write
   without holding the Lease at that moment (the fake API server records the Lease at each
   write); the GPU budget and the minimums hold on every sample; /healthz of every running
-  planner answers 200.
+  planner answers 200. A trial provokes the scale read by moving a pool; a move that lands on
+  the leader's plan leaves it nothing to write (and nothing to read), so the pool is moved
+  again.
 * One planner killed (SIGKILL) while its write is in flight, and restarted: it resumes from
   the cluster and puts the pools back where demand needs them.
 
@@ -139,6 +141,66 @@ def perturb(kube: FakeKube, rng: random.Random, name: str) -> int:
     return target
 
 
+def on_the_plan(p: PlannerProcess, name: str, target: int, since: float) -> dict | None:
+    """`p`'s decision for pool `name` when it led a tick after `since`, read `target` replicas
+    there and wants exactly that (steady): a move to `target` landed on its plan, so it has
+    nothing to write. None otherwise."""
+    r = p.get("/api/v1/decision")
+    if r is None or r.status_code != 200:
+        return None
+    body = r.json()
+    pool = body["prefill" if name == PREFILL_NAME else "decode"]
+    landed = (
+        body["leader"]
+        and body["timestamp"] > since
+        and pool["reasonCode"] == "steady"
+        and pool["currentReplicas"] == target == pool["desiredReplicas"]
+    )
+    return {"timestamp": body["timestamp"], **pool} if landed else None
+
+
+def provoke_scale_read(
+    kube: FakeKube, rng: random.Random, leader: PlannerProcess, name: str, trial: int
+) -> None:
+    """Move pool `name` and return once `leader` is reading its scale to write it back.
+
+    The leader reads the scale only when it has something to write, and a move can land on
+    its plan: after a takeover the trial may start before the new leader's first tick has
+    written back the pool the last trial moved, and the move puts it back itself; or the
+    leader's decision moves to the moved value in the same tick (the forecast's spread widens
+    once 30 residuals exist, about a minute in). The leader then reports the pool steady at
+    the moved value, and the pool is moved again (at most 3 moves). Any other silence (a hold,
+    a leader that stops acting) still fails after 30 s, 15 of its 2 s ticks."""
+    landed = []
+    for _attempt in range(3):
+        mark, since = len(kube.requests), time.time()
+        target = perturb(kube, rng, name)
+        asked = [0.0]  # when the leader's decision was last asked (spare its API)
+
+        def outcome(mark=mark, since=since, target=target, asked=asked) -> dict | str | None:
+            if any(
+                r.method == "GET" and r.path.endswith(f"{name}/scale") and r.user == leader.identity
+                for r in kube.requests[mark:]
+            ):
+                return "read"
+            if time.monotonic() - asked[0] < 0.5:
+                return None
+            asked[0] = time.monotonic()
+            return on_the_plan(leader, name, target, since)
+
+        got = wait_for(outcome, 30, f"trial {trial}: {leader.identity}'s scale read")
+        if got == "read":
+            return
+        landed.append((target, got))
+        print(f"trial {trial}: moved {name} to {target} at {since:.2f}, onto the plan: {got}")
+    raise AssertionError(f"trial {trial}: every move of {name} landed on the plan: {landed}")
+
+
+def log_tails(planners: dict[str, PlannerProcess], chars: int = 4000) -> str:
+    """The end of each planner's log, for a failure message (CI keeps no tmp_path)."""
+    return "".join(f"\n--- {i} log tail ---\n{p.log()[-chars:]}" for i, p in planners.items())
+
+
 def test_leader_frozen_mid_actuation_never_writes_without_the_lease(live_kube, tmp_path):
     kube = live_kube
     rng = random.Random(20250101)
@@ -159,17 +221,10 @@ def test_leader_frozen_mid_actuation_never_writes_without_the_lease(live_kube, t
                     name = rng.choice(NAMES)
                     latency = rng.uniform(0.6, 1.5)
                     kube.set_latency(latency, method="GET", path_contains=f"{name}/scale")
-                    mark = len(kube.requests)
-                    perturb(kube, rng, name)
-
-                    def read_in_flight(mark=mark, name=name, who=leader.identity):
-                        return any(
-                            r.method == "GET" and r.path.endswith(f"{name}/scale")
-                            and r.user == who
-                            for r in kube.requests[mark:]
-                        )  # fmt: skip
-
-                    wait_for(read_in_flight, 30, f"trial {trial}: the leader's scale read")
+                    try:
+                        provoke_scale_read(kube, rng, leader, name, trial)
+                    except AssertionError as exc:
+                        raise AssertionError(f"{exc}{log_tails(planners)}") from None
                     time.sleep(rng.uniform(0.0, 0.8 * latency))  # somewhere inside the read
                     leader.freeze()
                     time.sleep(rng.uniform(LEASE_S + 1.0, LEASE_S + 3.0))
