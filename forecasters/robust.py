@@ -95,7 +95,11 @@ class RobustForecaster:
     def observe(self, value: float) -> None:
         v = sanitize(value)
         path = self._cached_path
-        if path is None:
+        if math.isnan(self._last_valid):
+            # Before any data there is no forecast to miss by: a placeholder 0 scored against
+            # the first value would set the spread for the next hundred intervals.
+            path = np.full(self.track_horizon, math.nan)
+        elif path is None:
             path = self._safe_mean(self.track_horizon)
         self._paths.append(path)
         self._cached_path = None
@@ -103,6 +107,8 @@ class RobustForecaster:
             # _paths[-k] was made k steps before this observation; its step k targets it.
             keep = self._res_buf.shape[1]
             for k in range(len(self._paths)):
+                if math.isnan(self._paths[-k - 1][k]):
+                    continue
                 pos = self._res_pos[k]
                 self._res_buf[k, pos] = v - float(self._paths[-k - 1][k])
                 self._res_pos[k] = (pos + 1) % keep
