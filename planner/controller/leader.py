@@ -107,7 +107,7 @@ class LeaderElector:
         if problem:  # a hung loop must not keep the Lease: let a standby take over
             if self._leader:
                 log.warning(
-                    "leader_unhealthy identity=%s problem=%r: releasing the Lease",
+                    "leader_unhealthy identity=%s problem=%r: stepping down (the Lease is released if still ours)",
                     self.identity,
                     problem,
                 )
