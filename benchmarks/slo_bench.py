@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from frontier import Point, judge  # noqa: E402
 from harness import DAY, PROFILE, Loaded, Scenario, Timed, base_ttft_quantile, load  # noqa: E402
-from slo_refs import reference_factories  # noqa: E402
+from slo_refs import CLAIRVOYANT_GOALS, DYNAMO_PREDICTORS, reference_factories  # noqa: E402
 
 from sla_planner.evaluation.baseline_hpa import HPAPolicy  # noqa: E402
 from sla_planner.evaluation.des_replay import JudgeSettings, replay_decisions, source_requests  # noqa: E402
@@ -144,6 +144,8 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--targets", default="0.99,0.999")
     ap.add_argument("--reactive", default="off", help="on, off or both")
     ap.add_argument("--config", default="{}", help="JSON merged into PlannerConfig (ours)")
+    ap.add_argument("--clairvoyant-goals", default=",".join(f"{g:g}" for g in CLAIRVOYANT_GOALS))
+    ap.add_argument("--dynamo-predictors", default=",".join(DYNAMO_PREDICTORS))
     ap.add_argument("--out", default=None)
     return ap.parse_args()
 
@@ -181,7 +183,9 @@ def _run_scenario(a: argparse.Namespace, sc: Scenario, prof: Any, curves: Any) -
         for t in HPA_TARGETS:
             make = lambda t=t: HPAPolicy(base, curves, target=t)  # noqa: E731
             add(f"hpa@{t:.0%}", run_open(ld, prof, make, base))
-    for label, make in reference_factories(ld, curves, base, policies).items():
+    goals = tuple(float(g) for g in a.clairvoyant_goals.split(","))
+    preds = tuple(a.dynamo_predictors.split(","))
+    for label, make in reference_factories(ld, curves, base, policies, goals, preds).items():
         add(label, run_open(ld, prof, make, base))
     return rows
 

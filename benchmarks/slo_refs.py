@@ -42,7 +42,12 @@ def _needs(ld: Any, curves: Any, cfg: PlannerConfig, goals: set[float]) -> dict[
 
 
 def reference_factories(
-    ld: Any, curves: Any, cfg: PlannerConfig, policies: list[str]
+    ld: Any,
+    curves: Any,
+    cfg: PlannerConfig,
+    policies: list[str],
+    clairvoyant_goals: tuple[float, ...] = CLAIRVOYANT_GOALS,
+    dynamo_predictors: tuple[str, ...] = DYNAMO_PREDICTORS,
 ) -> dict[str, Callable[[], Any]]:
     """Name -> policy factory for the references among `policies` (static, clairvoyant,
     dynamo), in that order."""
@@ -51,16 +56,16 @@ def reference_factories(
     if "static" in policies:
         goals.add(STATIC_GOAL)
     if "clairvoyant" in policies:
-        goals.update(CLAIRVOYANT_GOALS)
+        goals.update(clairvoyant_goals)
     needs = _needs(ld, curves, cfg, goals) if goals else {}
     out: dict[str, Callable[[], Any]] = {}
     if "static" in policies:
         out["static-peak"] = lambda: static_peak(needs[STATIC_GOAL], cfg, (g, g))
     if "clairvoyant" in policies:
-        for goal in CLAIRVOYANT_GOALS:
+        for goal in clairvoyant_goals:
             sched = oracle_schedule(needs[goal], cfg.startup_s, (g, g))
             out[f"clairvoyant@{goal:g}"] = lambda s=sched: SchedulePolicy(cfg, s, "clairvoyant")
     if "dynamo" in policies:
-        for p in DYNAMO_PREDICTORS:
+        for p in dynamo_predictors:
             out[f"dynamo-classic ({p})"] = lambda p=p: DynamoClassicPolicy(cfg, curves, p)
     return out

@@ -40,8 +40,11 @@ def _family(rows: list[dict[str, Any]], prefix: str) -> list[Point]:
     ]
 
 
-def frontier_cost(rows: list[dict[str, Any]], prefix: str, attainment: float) -> str:
-    """The family's GPU-hours at `attainment`, or why there is none."""
+def frontier_cost(
+    rows: list[dict[str, Any]], prefix: str, attainment: float, ours: float | None = None
+) -> str:
+    """The family's GPU-hours at `attainment` (with ours / theirs when `ours` GPU-hours are
+    given), or why there is none."""
     pts = _family(rows, prefix)
     if not pts:
         return "not run"
@@ -49,7 +52,7 @@ def frontier_cost(rows: list[dict[str, Any]], prefix: str, attainment: float) ->
     if c is None:
         best = pareto(pts)[-1]
         return f"never reaches it (best {best.attainment:.2%} at {best.gpu_hours:.4g})"
-    return f"{c:.4g}"
+    return f"{c:.4g}" + (f" (ours {ours / c:.3f}x)" if ours is not None and c > 0 else "")
 
 
 def band(r: dict[str, Any]) -> str:
@@ -123,8 +126,8 @@ def summary_table(rows: list[dict[str, Any]]) -> list[str]:
             out.append(
                 f"| {LABEL.get(name, name)} | {r['target']:.1%} | {r['attainment']:.2%} | "
                 f"{r['gpu_hours']:.4g} | {_ms(r)} | {r['scaling_actions']} | "
-                f"{frontier_cost(sc, 'hpa', r['attainment'])} | "
-                f"{frontier_cost(sc, 'clairvoyant', r['attainment'])} | {st} |"
+                f"{frontier_cost(sc, 'hpa', r['attainment'], r['gpu_hours'])} | "
+                f"{frontier_cost(sc, 'clairvoyant', r['attainment'], r['gpu_hours'])} | {st} |"
             )
     return out
 
