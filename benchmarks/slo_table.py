@@ -124,7 +124,8 @@ def summary_table(rows: list[dict[str, Any]]) -> list[str]:
         st = f"{static['gpu_hours']:.4g} ({static['attainment']:.2%})" if static else "not run"
         for r in (x for x in sc if x["policy"].startswith("ours") and "+" not in x["policy"]):
             out.append(
-                f"| {LABEL.get(name, name)} | {r['target']:.1%} | {r['attainment']:.2%} | "
+                f"| {LABEL.get(name, name)} | {r['target']:.1%} | {r['attainment']:.2%} "
+                f"({band(r).split(' by ')[0].lower()}) | "
                 f"{r['gpu_hours']:.4g} | {_ms(r)} | {r['scaling_actions']} | "
                 f"{frontier_cost(sc, 'hpa', r['attainment'], r['gpu_hours'])} | "
                 f"{frontier_cost(sc, 'clairvoyant', r['attainment'], r['gpu_hours'])} | {st} |"
