@@ -11,9 +11,13 @@ Policies, all on the same trace and judge (sla_planner.evaluation.des):
   (sla_planner.offline.closed_loop), with the reactive path on or off (--reactive);
 - fixed: the fixed-margin planner (slo.attainment = null), open loop, then replayed;
 - hpa@T: Kubernetes HPA's rule at utilisation target T (50-90%), open loop, then replayed:
-  its cost/attainment frontier, read at our attainment (benchmarks/frontier.py).
-Prints one line per run and writes --out (JSON, every figure). Decision times are the
-planner's own (observe + decide), median and p99; CPU is the whole run's process time.
+  its cost/attainment frontier, read at our attainment (benchmarks/frontier.py);
+- static, clairvoyant, dynamo: static peak, the model-sized clairvoyant at several goals and
+  Dynamo's classic rule re-implemented, open loop, then replayed (benchmarks/slo_refs.py).
+Prints one line per run and merges each row into --out (JSON, every figure) as it completes,
+replacing an earlier row of the same scenario and policy. Decision times are the planner's
+own (observe + decide), median and p99, in wall and process CPU ms; cpu_s is the row's
+process time. benchmarks/slo_table.py prints the verdicts and the tables.
 """
 
 from __future__ import annotations
