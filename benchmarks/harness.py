@@ -83,18 +83,24 @@ class Timed:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.ms: list[float] = []
-        self._pending = 0.0  # observe time since the last decision
+        # The same in process CPU time: on a shared machine wall time mostly measures the
+        # other processes.
+        self.cpu_ms: list[float] = []
+        self._pending = (0.0, 0.0)  # observe (wall, CPU) time since the last decision
 
     def observe(self, sample: DemandSample) -> None:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         self.inner.observe(sample)
-        self._pending += time.perf_counter() - t
+        w, p = self._pending
+        self._pending = (w + time.perf_counter() - t, p + time.process_time() - c)
 
     def decide(self, now: float) -> Decision:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         d = self.inner.decide(now)
-        self.ms.append((time.perf_counter() - t + self._pending) * 1000.0)
-        self._pending = 0.0
+        w, p = self._pending
+        self.ms.append((time.perf_counter() - t + w) * 1000.0)
+        self.cpu_ms.append((time.process_time() - c + p) * 1000.0)
+        self._pending = (0.0, 0.0)
         return d
 
     def __getattr__(self, name: str) -> Any:  # observe_attainment, budget_status, ...

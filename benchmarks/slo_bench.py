@@ -11,9 +11,13 @@ Policies, all on the same trace and judge (sla_planner.evaluation.des):
   (sla_planner.offline.closed_loop), with the reactive path on or off (--reactive);
 - fixed: the fixed-margin planner (slo.attainment = null), open loop, then replayed;
 - hpa@T: Kubernetes HPA's rule at utilisation target T (50-90%), open loop, then replayed:
-  its cost/attainment frontier, read at our attainment (benchmarks/frontier.py).
-Prints one line per run and writes --out (JSON, every figure). Decision times are the
-planner's own (observe + decide), median and p99; CPU is the whole run's process time.
+  its cost/attainment frontier, read at our attainment (benchmarks/frontier.py);
+- static, clairvoyant, dynamo: static peak, the model-sized clairvoyant at several goals and
+  Dynamo's classic rule re-implemented, open loop, then replayed (benchmarks/slo_refs.py).
+Prints one line per run and merges each row into --out (JSON, every figure) as it completes,
+replacing an earlier row of the same scenario and policy. Decision times are the planner's
+own (observe + decide), median and p99, in wall and process CPU ms; cpu_s is the row's
+process time. benchmarks/slo_table.py prints the verdicts and the tables.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from frontier import Point, judge  # noqa: E402
 from harness import DAY, PROFILE, Loaded, Scenario, Timed, base_ttft_quantile, load  # noqa: E402
+from slo_refs import CLAIRVOYANT_GOALS, DYNAMO_PREDICTORS, reference_factories  # noqa: E402
 
 from sla_planner.evaluation.baseline_hpa import HPAPolicy  # noqa: E402
 from sla_planner.evaluation.des_replay import JudgeSettings, replay_decisions, source_requests  # noqa: E402
@@ -75,11 +80,15 @@ def config_for(s: Scenario, attainment: float | None, reactive: bool, extra: dic
     return PlannerConfig.model_validate(data)
 
 
-def _ms(pol: Timed) -> tuple[float, float]:
-    ms = sorted(pol.ms)
-    if not ms:
-        return math.nan, math.nan
-    return statistics.median(ms), ms[min(len(ms) - 1, math.ceil(0.99 * len(ms)) - 1)]
+def _ms(pol: Timed) -> dict[str, float]:
+    """Decision time (observe + decide), median and p99, in wall and in process CPU ms."""
+    out: dict[str, float] = {}
+    for key, values in (("decide_ms", pol.ms), ("decide_cpu_ms", pol.cpu_ms)):
+        ms = sorted(values)
+        med = statistics.median(ms) if ms else math.nan
+        p99 = ms[min(len(ms) - 1, math.ceil(0.99 * len(ms)) - 1)] if ms else math.nan
+        out.update({f"{key}_median": med, f"{key}_p99": p99})
+    return out
 
 
 def run_ours(ld: Loaded, prof: Any, curves: Any, cfg: PlannerConfig) -> dict[str, Any]:
@@ -100,7 +109,7 @@ def run_ours(ld: Loaded, prof: Any, curves: Any, cfg: PlannerConfig) -> dict[str
     st = res.records[-1].budget if res.records else None
     out = _judged(res.judged)
     out.update(reactions=len(res.reactions), wall_s=wall, cpu_s=cpu)
-    out["decide_ms_median"], out["decide_ms_p99"] = _ms(pol)
+    out.update(_ms(pol))
     if st is not None:
         out.update(margin=st.margin, integral=st.integral, burn_long=st.burn_long)
     return out
@@ -115,7 +124,7 @@ def run_open(ld: Loaded, prof: Any, make: Any, cfg: PlannerConfig) -> dict[str, 
     r = replay_decisions(res.decisions, reqs, prof, prof, settings, 60.0)
     out = _judged(r)
     out.update(wall_s=time.perf_counter() - t, cpu_s=time.process_time() - c)
-    out["decide_ms_median"], out["decide_ms_p99"] = _ms(pol)
+    out.update(_ms(pol))
     return out
 
 
@@ -135,10 +144,12 @@ def _judged(r: Any) -> dict[str, Any]:
 def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", default="week-tune")
-    ap.add_argument("--policies", default="ours,fixed,hpa")
+    ap.add_argument("--policies", default="ours,fixed,hpa,static,clairvoyant,dynamo")
     ap.add_argument("--targets", default="0.99,0.999")
     ap.add_argument("--reactive", default="off", help="on, off or both")
     ap.add_argument("--config", default="{}", help="JSON merged into PlannerConfig (ours)")
+    ap.add_argument("--clairvoyant-goals", default=",".join(f"{g:g}" for g in CLAIRVOYANT_GOALS))
+    ap.add_argument("--dynamo-predictors", default=",".join(DYNAMO_PREDICTORS))
     ap.add_argument("--out", default=None)
     return ap.parse_args()
 
@@ -149,33 +160,55 @@ def main() -> None:
     prof = load_profile(PROFILE)
     curves = ProfileCurves(prof)
     scs = scenarios(curves)
-    extra = json.loads(a.config)
-    rows: list[dict[str, Any]] = []
     for name in a.scenario.split(","):
-        sc = scs[name]
-        ld = load(sc)
-        policies = a.policies.split(",")
-        base = config_for(sc, None, False, {})
-        if "ours" in policies:
-            for target in (float(x) for x in a.targets.split(",")):
-                for rx in [False, True] if a.reactive == "both" else [a.reactive == "on"]:
-                    cfg = config_for(sc, target, rx, extra)
-                    row = {"scenario": name, "policy": f"ours@{target:g}" + ("+reactive" if rx else ""),
-                           "target": target, **run_ours(ld, prof, curves, cfg)}  # fmt: skip
-                    rows.append(_show(row))
-        if "fixed" in policies:
-            row = run_open(ld, prof, lambda b=base: make_planner(b, curves), base)
-            rows.append(_show({"scenario": name, "policy": "fixed-margin", **row}))
-        if "hpa" in policies:
-            for t in HPA_TARGETS:
-                row = run_open(ld, prof, lambda t=t, b=base: HPAPolicy(b, curves, target=t), base)
-                rows.append(_show({"scenario": name, "policy": f"hpa@{t:.0%}", **row}))
-        _verdicts([r for r in rows if r["scenario"] == name])
-    if a.out:
-        Path(a.out).write_text(json.dumps(rows, indent=1) + "\n")
+        rows = _run_scenario(a, scs[name], prof, curves)
+        _verdicts(rows)
 
 
-def _show(row: dict[str, Any]) -> dict[str, Any]:
+def _run_scenario(a: argparse.Namespace, sc: Scenario, prof: Any, curves: Any) -> list[dict]:
+    """Every policy of --policies on one scenario, each row saved to --out as it completes."""
+    ld = load(sc)
+    policies = a.policies.split(",")
+    base = config_for(sc, None, False, {})
+    rows: list[dict[str, Any]] = []
+
+    def add(policy: str, row: dict[str, Any]) -> None:
+        rows.append(_show({"scenario": sc.name, "policy": policy, **row}, a.out))
+
+    if "ours" in policies:
+        for target in (float(x) for x in a.targets.split(",")):
+            for rx in [False, True] if a.reactive == "both" else [a.reactive == "on"]:
+                cfg = config_for(sc, target, rx, json.loads(a.config))
+                tag = f"ours@{target:g}" + ("+reactive" if rx else "")
+                add(tag, {"target": target, **run_ours(ld, prof, curves, cfg)})
+    if "fixed" in policies:
+        add("fixed-margin", run_open(ld, prof, lambda: make_planner(base, curves), base))
+    if "hpa" in policies:
+        for t in HPA_TARGETS:
+            make = lambda t=t: HPAPolicy(base, curves, target=t)  # noqa: E731
+            add(f"hpa@{t:.0%}", run_open(ld, prof, make, base))
+    goals = tuple(float(g) for g in a.clairvoyant_goals.split(","))
+    preds = tuple(a.dynamo_predictors.split(","))
+    for label, make in reference_factories(ld, curves, base, policies, goals, preds).items():
+        add(label, run_open(ld, prof, make, base))
+    return rows
+
+
+def _save(out: str | None, row: dict[str, Any]) -> None:
+    """Merge one row into --out as soon as it exists (a run of hours survives an interruption);
+    a row replaces an earlier one of the same scenario and policy."""
+    if not out:
+        return
+    path = Path(out)
+    old = json.loads(path.read_text()) if path.exists() else []
+    key = (row["scenario"], row["policy"])
+    rows = [r for r in old if (r["scenario"], r["policy"]) != key] + [row]
+    path.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+def _show(row: dict[str, Any], out: str | None = None) -> dict[str, Any]:
+    row["run_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    _save(out, row)
     extra = (
         f" margin {row['margin']:.2f} u {row['integral']:.2f} reactions {row['reactions']}"
         if "margin" in row
@@ -185,8 +218,8 @@ def _show(row: dict[str, Any]) -> dict[str, Any]:
         f"{row['scenario']:10s} {row['policy']:24s} att {row['attainment']:.5f} (ttft "
         f"{row['ttft_attainment']:.5f} itl {row['itl_attainment']:.5f}) gpu_h "
         f"{row['gpu_hours']:8.2f} p99 {row['ttft_p99_ms']:.0f}/{row['itl_p99_ms']:.1f} ms "
-        f"actions {row['scaling_actions']} decide {row['decide_ms_median']:.1f}/"
-        f"{row['decide_ms_p99']:.1f} ms cpu {row['cpu_s']:.0f} s{extra}",
+        f"actions {row['scaling_actions']} decide cpu {row['decide_cpu_ms_median']:.1f}/"
+        f"{row['decide_cpu_ms_p99']:.1f} ms cpu {row['cpu_s']:.0f} s{extra}",
         flush=True,
     )
     return row

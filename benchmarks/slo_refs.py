@@ -1,0 +1,71 @@
+"""Reference schedules for slo_bench.py, every one replayed open loop through judge 1.
+
+- static peak: one fleet all the time, sized for the trace's peak: the largest per-interval
+  need of the clairvoyant below at goal 0.99;
+- clairvoyant@G: each interval's fewest replicas, known ahead from the interval's true demand
+  (its 10 s bins) and requested one startup delay ahead, kept while needed
+  (sla_planner.evaluation.oracle). The fewest replicas are those the *analytic model*
+  (sla_planner.evaluation.simulator, the dry run's model estimate) says reach G of each pool's
+  attainable requests with each interval judged alone; the DES then judges the schedule like
+  any other, so the clairvoyant knows the future but is sized by a model, not by the judge.
+  Run at several G, it is a frontier read at our attainment like HPA's;
+- dynamo-classic: Dynamo's classic SLA planner rule re-implemented
+  (sla_planner.evaluation.baseline_dynamo), with its ARIMA or constant predictor. Not Dynamo's
+  own planner, which only runs under judge 2 (benchmarks/judge2_*).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from sla_planner.evaluation.baseline_dynamo import DynamoClassicPolicy
+from sla_planner.evaluation.oracle import (
+    OracleNeeds,
+    SchedulePolicy,
+    oracle_needs,
+    oracle_schedule,
+    static_peak,
+)
+from sla_planner.model.config import PlannerConfig
+
+CLAIRVOYANT_GOALS = (0.99, 0.995, 0.999, 0.9999, 0.99999)
+STATIC_GOAL = 0.99
+DYNAMO_PREDICTORS = ("constant", "arima")
+
+
+def _needs(ld: Any, curves: Any, cfg: PlannerConfig, goals: set[float]) -> dict[float, OracleNeeds]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # profile range warnings
+        return {g: oracle_needs(ld.demand, curves, cfg, goal=g) for g in sorted(goals)}
+
+
+def reference_factories(
+    ld: Any,
+    curves: Any,
+    cfg: PlannerConfig,
+    policies: list[str],
+    clairvoyant_goals: tuple[float, ...] = CLAIRVOYANT_GOALS,
+    dynamo_predictors: tuple[str, ...] = DYNAMO_PREDICTORS,
+) -> dict[str, Callable[[], Any]]:
+    """Name -> policy factory for the references among `policies` (static, clairvoyant,
+    dynamo), in that order."""
+    g = int(curves.gpus_per_replica)
+    goals: set[float] = set()
+    if "static" in policies:
+        goals.add(STATIC_GOAL)
+    if "clairvoyant" in policies:
+        goals.update(clairvoyant_goals)
+    needs = _needs(ld, curves, cfg, goals) if goals else {}
+    out: dict[str, Callable[[], Any]] = {}
+    if "static" in policies:
+        out["static-peak"] = lambda: static_peak(needs[STATIC_GOAL], cfg, (g, g))
+    if "clairvoyant" in policies:
+        for goal in clairvoyant_goals:
+            sched = oracle_schedule(needs[goal], cfg.startup_s, (g, g))
+            out[f"clairvoyant@{goal:g}"] = lambda s=sched: SchedulePolicy(cfg, s, "clairvoyant")
+    if "dynamo" in policies:
+        for p in dynamo_predictors:
+            out[f"dynamo-classic ({p})"] = lambda p=p: DynamoClassicPolicy(cfg, curves, p)
+    return out
