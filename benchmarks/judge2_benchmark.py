@@ -9,28 +9,35 @@ Writes judge2_results.md and judge2_results.json (to benchmarks/ or --out). Scen
 judge2_scenarios.py. Per scenario, every policy replays the same requests through Dynamo's
 mocker engines (Dynamo's profile converter, round-robin routing, 120 s startup, the mocker's
 256-sequence cap), scored from the exact per-request records:
-- ours: our planner (shipping defaults) in the loop, deciding every 60 s, fed the dry run's
-  demand (trace); "ours (plant-fed)" reads its demand from the mocker's own traffic windows
-  instead, as from a cluster's metrics;
-- hpa: the harness's HPA at each utilisation target, its dry-run schedule replayed;
+- ours@0.99 / ours@0.999: the SLO planner (slo.attainment = A, shipping defaults otherwise) in
+  the loop, deciding every 60 s, fed the dry run's demand (trace) and, before each decision,
+  judge 2's measured attainment of the interval just ended (the window-mean proxy the loop
+  can see, planner_loop.py) into its error-budget controller: judge 2 is the plant, as
+  Prometheus would feed it in a cluster;
+- fixed-margin: the planner without an attainment target (slo.attainment = null) in the loop;
+- hpa: the harness's HPA at each utilisation target (50-90%), its dry-run schedule replayed:
+  its cost/attainment frontier, read at ours' attainment (frontier.py);
 - dynamo (throughput / latency / load): Dynamo's own planner in the loop, same GPU budget as
   ours, starting from ours' first decision, with the engines' max_model_len 131072 (the
   model's context; Dynamo's prefill thresholds are fractions of it) and, for throughput and
   latency, 16384 (every request here fits); its SLA target needs NVIDIA's aisimulate_core and
   cannot run here;
 - static peak and oracle (both sized by the analytic simulator's model), replayed;
-- judge-2 sensitivity of ours' schedule: the measured profile points instead of Dynamo's fit,
-  and Dynamo's kv_router instead of round robin.
+- judge-2 sensitivity of the fixed-margin schedule: the measured profile points instead of
+  Dynamo's fit, and Dynamo's kv_router instead of round robin.
 Each row also gives judge 1's figures (the discrete-event replay) for the very schedule judge 2
-applied, so the two judges are compared on identical decisions.
+applied, so the two judges are compared on identical decisions. Ours' decision time is process
+CPU per decision (the observe before it included).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing as mp
 import os
 import platform
+import statistics
 import sys
 import time
 import warnings
@@ -42,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Dynamo's planner warns on every 5 s tick while a new worker has no metrics yet; keep errors.
 os.environ.setdefault("DYN_LOG", "error")
 
+from harness import Timed  # noqa: E402
 from judge2_report import write_outputs  # noqa: E402
 from judge2_scenarios import (  # noqa: E402
     HPA_NAMES,
@@ -80,6 +88,7 @@ from sla_planner.evaluation.dynamo_replay.windows import restrict  # noqa: E402
 from sla_planner.profiles.registry import load_profile  # noqa: E402
 
 DYNAMO_TARGETS = ("throughput", "latency", "load")
+SLO_TARGETS = (0.99, 0.999)
 OUT = Path(__file__).resolve().parent
 
 
@@ -89,6 +98,7 @@ class Task:
     policy: str  # row name
     kind: str  # ours | fixed | dynamo
     key: str = ""  # schedule name (fixed), demand feed (ours) or target (dynamo)
+    attainment: float | None = None  # ours: the SLO target (None: fixed margins)
     timing: str = "dynamo"
     router: str = "round_robin"
     context: int = DEFAULT_MAX_MODEL_LEN  # engine max_model_len: Dynamo's planner scales on it
@@ -96,8 +106,8 @@ class Task:
 
 def tasks_for(prep: Prepared, quick: bool) -> list[Task]:
     out = [
-        Task(prep, "ours", "ours", "trace"),
-        Task(prep, "ours (plant-fed)", "ours", "replay"),
+        *(Task(prep, f"ours@{a:g}", "ours", "trace", attainment=a) for a in SLO_TARGETS),
+        Task(prep, "fixed-margin", "ours", "trace"),
         *(Task(prep, f"dynamo ({t})", "dynamo", t) for t in DYNAMO_TARGETS),
         # Dynamo's prefill thresholds are fractions of the context length: with the model's
         # 128 k they are 16x laxer than with 16 k, which every request here fits in.
@@ -106,8 +116,8 @@ def tasks_for(prep: Prepared, quick: bool) -> list[Task]:
             for t in ("throughput", "latency")
         ),
         *(Task(prep, n, "fixed", n) for n in ("static_peak", "oracle")),
-        Task(prep, "ours, measured timing", "fixed", "ours", timing="measured"),
-        Task(prep, "ours, kv_router", "fixed", "ours", router="kv_router"),
+        Task(prep, "fixed-margin, measured timing", "fixed", "fixed", timing="measured"),
+        Task(prep, "fixed-margin, kv_router", "fixed", "fixed", router="kv_router"),
     ]
     hpa = ("hpa", "hpa (target 50%)", "hpa (target 90%)") if quick else HPA_NAMES
     out += [Task(prep, n, "fixed", n) for n in hpa]
@@ -132,7 +142,7 @@ def _config(task: Task) -> ReplayConfig:
     return ReplayConfig(eng, ttft_ms=sc.ttft_ms, itl_ms=sc.itl_ms, router_mode=task.router)
 
 
-def _replay(task: Task, cfg: ReplayConfig, ld: Any, reqs: Any) -> ReplayResult:
+def _replay(task: Task, cfg: ReplayConfig, ld: Any, reqs: Any, planner: Any) -> ReplayResult:
     p = task.prep
     if task.kind == "ours":
         settings = LoopSettings(
@@ -140,7 +150,7 @@ def _replay(task: Task, cfg: ReplayConfig, ld: Any, reqs: Any) -> ReplayResult:
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return run_planner_in_loop(reqs, cfg, ours(p.j, p.budget), settings, source=ld.source)
+            return run_planner_in_loop(reqs, cfg, planner, settings, source=ld.source)
     if task.kind == "dynamo":
         knobs = DynamoPlannerKnobs(
             optimization_target=task.key,
@@ -188,8 +198,12 @@ def run_task(task: Task) -> dict[str, Any]:
     require_dynamo()
     ld, reqs = _requests(task.prep)
     cfg = _config(task)
+    p = task.prep
+    planner = None
+    if task.kind == "ours":
+        planner = Timed(ours(p.j, p.budget, task.attainment), clock=time.process_time)
     t0, c0 = time.perf_counter(), time.process_time()
-    res = _replay(task, cfg, ld, reqs)
+    res = _replay(task, cfg, ld, reqs, planner)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     sched = applied_schedule(res, task.prep.start)
     row = {
@@ -206,8 +220,8 @@ def run_task(task: Task) -> dict[str, Any]:
         "task_cpu_s": cpu,
         **_judge1(sched, reqs, task),
     }
-    if task.kind == "ours":
-        row["est_attainment_in_loop"] = res.extra.get("est_attainment")
+    if planner is not None:
+        row.update(_ours_extra(task, res, planner))
     if task.kind == "dynamo":
         row["dynamo_ticks"] = res.extra.get("ticks")
     print(
@@ -217,6 +231,31 @@ def run_task(task: Task) -> dict[str, Any]:
         flush=True,
     )
     return row
+
+
+def _ours_extra(task: Task, res: ReplayResult, planner: Timed) -> dict[str, Any]:
+    """The planner's own view: decision CPU time, what the loop fed its error budget and where
+    the budget ended (the SLO planner only)."""
+    ms = sorted(planner.ms)
+    out: dict[str, Any] = {
+        "target": task.attainment,
+        "est_attainment_in_loop": res.extra.get("est_attainment"),
+        "decide_cpu_ms_median": statistics.median(ms) if ms else math.nan,
+        "decide_cpu_ms_p99": ms[min(len(ms) - 1, math.ceil(0.99 * len(ms)) - 1)]
+        if ms
+        else math.nan,
+        "decide_count": len(ms),
+    }
+    st = getattr(planner.inner, "budget_status", None)
+    if st is not None:
+        out.update(
+            fed_attainment=st.cumulative_attainment,
+            fed_windows=st.windows,
+            final_margin=st.margin,
+            final_integral=st.integral,
+            final_goal=1.0 - st.planned_miss,
+        )
+    return out
 
 
 def _cost(task: Task) -> float:
@@ -232,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", help="scenario name (repeatable)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--fresh", action="store_true", help="drop earlier scenarios' rows from --out")
     args = ap.parse_args(argv)
     require_dynamo()
     t_start = time.perf_counter()
@@ -242,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     preps = []
     for j in chosen:
         prep = prepare(j)
-        prep.schedules["ours"] = _ours_dry_run(prep)
+        prep.schedules["fixed"] = _fixed_dry_run(prep)
         preps.append(prep)
         print(f"prepared {j.scenario.name}: budget {prep.budget} GPUs, start {prep.initial}")
     tasks = sorted((t for p in preps for t in tasks_for(p, args.quick)), key=_cost, reverse=True)
@@ -251,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
             rows = pool.map(run_task, tasks, chunksize=1)
     else:
         rows = [run_task(t) for t in tasks]
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     meta = {
+        "date": date,
+        "commands": ["python benchmarks/judge2_benchmark.py " + " ".join(argv or sys.argv[1:])],
+        "cpu": f"{os.cpu_count()} CPUs shared with other jobs, load {os.getloadavg()[0]:.1f}",
         "wall_s": time.perf_counter() - t_start,
         "replay_cpu_s": sum(r["task_cpu_s"] for r in rows),
         "parent_cpu_s": time.process_time(),
@@ -259,17 +303,18 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "python": platform.python_version(),
         "env": env_info(),
-        "scenarios": {p.j.scenario.name: _scenario_meta(p) for p in preps},
+        "scenarios": {p.j.scenario.name: {**_scenario_meta(p), "date": date} for p in preps},
         "load_thresholds": LOAD_THRESHOLDS,
     }
-    write_outputs(rows, meta, args.out)
+    write_outputs(rows, meta, args.out, merge=not args.fresh)
     print(f"done in {meta['wall_s']:.0f} s; wrote {args.out / 'judge2_results.md'}")
     return 0
 
 
-def _ours_dry_run(prep: Prepared) -> tuple[list[float], list[int], list[int]]:
-    """Ours' decisions from a dry run: the schedule the sensitivity rows replay (identical to
-    the in-loop run's when fed the same demand; tests/evaluation/dynamo_replay checks that)."""
+def _fixed_dry_run(prep: Prepared) -> tuple[list[float], list[int], list[int]]:
+    """The fixed-margin planner's decisions from a dry run: the schedule the sensitivity rows
+    replay (identical to the in-loop run's when fed the same demand;
+    tests/evaluation/dynamo_replay checks that)."""
     from sla_planner.evaluation.des_replay import schedule_of
     from sla_planner.offline.dryrun import run_dry_run
 
