@@ -82,7 +82,11 @@ from sla_planner.evaluation.dynamo_replay.replay import (  # noqa: E402
     ReplayResult,
     replay_schedule,
 )
-from sla_planner.evaluation.dynamo_replay.runtime import env_info, require_dynamo  # noqa: E402
+from sla_planner.evaluation.dynamo_replay.runtime import (  # noqa: E402
+    dynamo_module,
+    env_info,
+    require_dynamo,
+)
 from sla_planner.evaluation.dynamo_replay.traces import source_window  # noqa: E402
 from sla_planner.evaluation.dynamo_replay.windows import restrict  # noqa: E402
 from sla_planner.profiles.registry import load_profile  # noqa: E402
@@ -292,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows = [run_task(t) for t in tasks]
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    # The converter imports aisimulate: the shim is then installed here too, as in the tasks,
+    # so env_info says whether it stood in.
+    dynamo_module("dynamo.mocker.utils.planner_profiler_perf_data_converter")
     meta = {
         "date": date,
         "commands": ["python benchmarks/judge2_benchmark.py " + " ".join(argv or sys.argv[1:])],
