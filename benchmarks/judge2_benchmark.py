@@ -108,21 +108,26 @@ class Task:
     context: int = DEFAULT_MAX_MODEL_LEN  # engine max_model_len: Dynamo's planner scales on it
 
 
-def tasks_for(prep: Prepared, quick: bool) -> list[Task]:
+def tasks_for(prep: Prepared, quick: bool, extras: bool = True) -> list[Task]:
+    """Every policy of a scenario; without `extras`, not Dynamo's planner at a 16k context nor
+    the judge-2 sensitivity rows (for a scenario too long to run them all)."""
     out = [
         *(Task(prep, f"ours@{a:g}", "ours", "trace", attainment=a) for a in SLO_TARGETS),
         Task(prep, "fixed-margin", "ours", "trace"),
         *(Task(prep, f"dynamo ({t})", "dynamo", t) for t in DYNAMO_TARGETS),
         # Dynamo's prefill thresholds are fractions of the context length: with the model's
         # 128 k they are 16x laxer than with 16 k, which every request here fits in.
-        *(
-            Task(prep, f"dynamo ({t}, 16k context)", "dynamo", t, context=16384)
-            for t in ("throughput", "latency")
-        ),
         *(Task(prep, n, "fixed", n) for n in ("static_peak", "oracle")),
-        Task(prep, "fixed-margin, measured timing", "fixed", "fixed", timing="measured"),
-        Task(prep, "fixed-margin, kv_router", "fixed", "fixed", router="kv_router"),
     ]
+    if extras:
+        out += [
+            *(
+                Task(prep, f"dynamo ({t}, 16k context)", "dynamo", t, context=16384)
+                for t in ("throughput", "latency")
+            ),
+            Task(prep, "fixed-margin, measured timing", "fixed", "fixed", timing="measured"),
+            Task(prep, "fixed-margin, kv_router", "fixed", "fixed", router="kv_router"),
+        ]
     hpa = ("hpa", "hpa (target 50%)", "hpa (target 90%)") if quick else HPA_NAMES
     out += [Task(prep, n, "fixed", n) for n in hpa]
     return out
@@ -272,6 +277,11 @@ def _cost(task: Task) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="azure2023-code-4x, 3 HPA targets")
+    ap.add_argument(
+        "--no-extras",
+        action="store_true",
+        help="skip Dynamo's planner at 16k context and the judge-2 sensitivity rows",
+    )
     ap.add_argument("--only", action="append", help="scenario name (repeatable)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=OUT)
@@ -289,7 +299,11 @@ def main(argv: list[str] | None = None) -> int:
         prep.schedules["fixed"] = _fixed_dry_run(prep)
         preps.append(prep)
         print(f"prepared {j.scenario.name}: budget {prep.budget} GPUs, start {prep.initial}")
-    tasks = sorted((t for p in preps for t in tasks_for(p, args.quick)), key=_cost, reverse=True)
+    tasks = sorted(
+        (t for p in preps for t in tasks_for(p, args.quick, not args.no_extras)),
+        key=_cost,
+        reverse=True,
+    )
     if args.jobs > 1:
         with mp.get_context("spawn").Pool(args.jobs, maxtasksperchild=4) as pool:
             rows = pool.map(run_task, tasks, chunksize=1)

@@ -64,7 +64,7 @@ def test_saving_when_hpa_dominates_or_never_reaches() -> None:
     worse = _row("ours@0.99", 0.98, 9.0, 0.99)
     assert saving(hpa_verdict(worse, [worse, *HPA], 0)).startswith("not met (dominated by")
     best = _row("ours@0.999", 0.999, 20.0, 0.999)
-    assert saving(hpa_verdict(best, [best, *HPA], 0)) == "met: HPA never reaches it"
+    assert saving(hpa_verdict(best, [best, *HPA], 0)) == "n/a: HPA never reaches it"
 
 
 def _meta(name: str) -> dict:
