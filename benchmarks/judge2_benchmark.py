@@ -93,6 +93,12 @@ from sla_planner.profiles.registry import load_profile  # noqa: E402
 
 DYNAMO_TARGETS = ("throughput", "latency", "load")
 SLO_TARGETS = (0.99, 0.999)
+# The replay exposes only per-tick means of the requests completed since the last tick, so the
+# attainment fed to the error budget counts a tick's completions as met when their mean TTFT
+# and ITL are. At 5 s ticks a window holds ~100-300 requests and its mean hides the misses (the
+# budget was fed 100.0% on conv-8x where the records say 97.7%); at 20 ms it holds a few and
+# the proxy comes within ~1 pp of the records, for ~40% more replay CPU.
+FEED_SAMPLE_S = 0.02
 OUT = Path(__file__).resolve().parent
 
 
@@ -106,13 +112,18 @@ class Task:
     timing: str = "dynamo"
     router: str = "round_robin"
     context: int = DEFAULT_MAX_MODEL_LEN  # engine max_model_len: Dynamo's planner scales on it
+    # ours: the replay's tick, the window the fed attainment proxy counts over (FEED_SAMPLE_S)
+    sample_s: float = 5.0
 
 
 def tasks_for(prep: Prepared, quick: bool, extras: bool = True) -> list[Task]:
     """Every policy of a scenario; without `extras`, not Dynamo's planner at a 16k context nor
     the judge-2 sensitivity rows (for a scenario too long to run them all)."""
     out = [
-        *(Task(prep, f"ours@{a:g}", "ours", "trace", attainment=a) for a in SLO_TARGETS),
+        *(
+            Task(prep, f"ours@{a:g}", "ours", "trace", attainment=a, sample_s=FEED_SAMPLE_S)
+            for a in SLO_TARGETS
+        ),
         Task(prep, "fixed-margin", "ours", "trace"),
         *(Task(prep, f"dynamo ({t})", "dynamo", t) for t in DYNAMO_TARGETS),
         # Dynamo's prefill thresholds are fractions of the context length: with the model's
@@ -155,7 +166,12 @@ def _replay(task: Task, cfg: ReplayConfig, ld: Any, reqs: Any, planner: Any) -> 
     p = task.prep
     if task.kind == "ours":
         settings = LoopSettings(
-            p.start, p.end, INTERVAL_S, demand=task.key, warmup_intervals=p.warmup_intervals
+            p.start,
+            p.end,
+            INTERVAL_S,
+            sample_s=task.sample_s,
+            demand=task.key,
+            warmup_intervals=p.warmup_intervals,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -221,6 +237,7 @@ def run_task(task: Task) -> dict[str, Any]:
         "kind": task.kind,
         "timing": task.timing,
         "router": task.router,
+        "sample_s": task.sample_s,
         "max_model_len": task.context,
         **res.as_dict(),
         "peak_gpus": int(max(sched.prefill + sched.decode)),
@@ -277,6 +294,7 @@ def _cost(task: Task) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="azure2023-code-4x, 3 HPA targets")
+    ap.add_argument("--policies", action="append", help="row name to run (repeatable)")
     ap.add_argument(
         "--no-extras",
         action="store_true",
@@ -300,7 +318,12 @@ def main(argv: list[str] | None = None) -> int:
         preps.append(prep)
         print(f"prepared {j.scenario.name}: budget {prep.budget} GPUs, start {prep.initial}")
     tasks = sorted(
-        (t for p in preps for t in tasks_for(p, args.quick, not args.no_extras)),
+        (
+            t
+            for p in preps
+            for t in tasks_for(p, args.quick, not args.no_extras)
+            if not args.policies or t.policy in args.policies
+        ),
         key=_cost,
         reverse=True,
     )

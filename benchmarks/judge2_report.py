@@ -87,8 +87,9 @@ def saving(v: Verdict) -> str:
     return f"{word}: {r:.3f}x HPA"
 
 
-def _ours(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in rows if r.get("target") is not None]
+def _ours(rows: Sequence[dict[str, Any]], main: bool = False) -> list[dict[str, Any]]:
+    """The SLO planner's rows (`main`: not the variants, e.g. fed at 5 s ticks)."""
+    return [r for r in rows if r.get("target") is not None and not (main and ", " in r["policy"])]
 
 
 def verdicts(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -121,7 +122,7 @@ def summary_rows(rows: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], s
     """Per scenario: ours at each target, fixed-margin, the cheapest HPA setting reaching
     ours@0.99's attainment (else HPA's best) and Dynamo's planner's best mode."""
     out: list[tuple[dict[str, Any], str]] = []
-    ours = _ours(rows)
+    ours = _ours(rows, main=True)
     out += [(r, r["policy"]) for r in ours]
     out += [(r, "fixed-margin") for r in rows if r["policy"] == "fixed-margin"]
     hpa = _pick(rows, HPA_PREFIX)
@@ -214,15 +215,15 @@ def markdown(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
 def merge_previous(
     rows: Sequence[dict[str, Any]], meta: dict[str, Any], out: Path
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Rows and scenario metadata of the previous results for scenarios not run now (so
-    scenarios can be run one at a time with --only)."""
+    """The previous results' rows and scenario metadata, less the (scenario, policy) rows run
+    now (so scenarios and policies can be run one at a time with --only / --policies)."""
     path = out / "judge2_results.json"
     if not path.exists():
         return list(rows), meta
     old = json.loads(path.read_text())
-    now = set(meta.get("scenarios", {}))
-    kept = [r for r in old.get("rows", []) if r["scenario"] not in now]
-    scen = {k: v for k, v in old.get("meta", {}).get("scenarios", {}).items() if k not in now}
+    now = {(r["scenario"], r["policy"]) for r in rows}
+    kept = [r for r in old.get("rows", []) if (r["scenario"], r["policy"]) not in now]
+    scen = dict(old.get("meta", {}).get("scenarios", {}))
     scen.update(meta.get("scenarios", {}))
     cmds = [c for c in old.get("meta", {}).get("commands", []) if c not in meta.get("commands", [])]
     merged = {**meta, "scenarios": scen, "commands": cmds + list(meta.get("commands", []))}

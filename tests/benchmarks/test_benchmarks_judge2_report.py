@@ -87,3 +87,22 @@ def test_results_keep_hand_written_text_and_merge_scenarios(tmp_path) -> None:
     data = json.loads((tmp_path / "judge2_results.json").read_text())
     assert sorted({r["scenario"] for r in data["rows"]}) == ["s", "t"]
     assert data["meta"]["commands"] == ["run s", "run t"]
+
+
+def test_rerunning_one_policy_replaces_only_its_row(tmp_path) -> None:
+    write_outputs([_row("ours@0.99", 0.991, 8.0, 0.99), *HPA], _meta("s"), tmp_path)
+    write_outputs([_row("ours@0.99", 0.992, 8.1, 0.99)], _meta("s"), tmp_path, merge=True)
+    rows = json.loads((tmp_path / "judge2_results.json").read_text())["rows"]
+    assert sorted((r["policy"], r["attainment"]) for r in rows) == [
+        ("hpa (target 60%)", 0.995),
+        ("hpa (target 80%)", 0.985),
+        ("ours@0.99", 0.992),
+    ]
+
+
+def test_summary_leaves_out_variants_of_ours() -> None:
+    from judge2_report import summary
+
+    rows = [_row("ours@0.99", 0.991, 8.0, 0.99), _row("ours@0.99, 5 s feed", 0.97, 7.0, 0.99)]
+    text = "\n".join(summary([*rows, *HPA], ["s"]))
+    assert "| s | ours@0.99 |" in text and "5 s feed" not in text
