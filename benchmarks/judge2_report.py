@@ -102,7 +102,7 @@ def verdicts(rows: Sequence[dict[str, Any]]) -> list[str]:
             v = hpa_verdict(r, rows, i)
             out.append(
                 f"- {r['policy']}, {label}: {r[att]:.3%} ({band(t, r[att])}), "
-                f"{r[gh]:.2f} GPU-h; GPU-h target {saving(v)}; {v.describe()}"
+                f"{r[gh]:.2f} GPU-h; vs HPA: {saving(v)}{_frontier_note(v)}"
             )
         out.append(
             f"  - decision CPU {r['decide_cpu_ms_median']:.1f} ms median / "
@@ -112,6 +112,13 @@ def verdicts(rows: Sequence[dict[str, Any]]) -> list[str]:
             f"x{r.get('final_margin', math.nan):.2f}, goal {r.get('final_goal', math.nan):.4%}"
         )
     return out
+
+
+def _frontier_note(v: Verdict) -> str:
+    if v.matched_gpu_hours is not None:
+        return f" (HPA needs {v.matched_gpu_hours:.2f} GPU-h for {v.ours.attainment:.2%})"
+    b = v.best
+    return f" (its best: {b.attainment:.2%} at {b.gpu_hours:.2f} GPU-h)" if b else ""
 
 
 def _pick(rows: Sequence[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
@@ -176,10 +183,10 @@ def markdown(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
         "",
         *(f"- `{c}`" for c in meta.get("commands", [])),
         "",
-        f"Last run {meta.get('date', '?')}: {meta.get('jobs')} jobs, "
-        f"{meta.get('wall_s', 0.0) / 60:.1f} min wall, "
-        f"{(meta.get('replay_cpu_s', 0.0) + meta.get('parent_cpu_s', 0.0)) / 60:.1f} CPU-min "
-        f"({meta.get('cpu', '')}); ai-dynamo {env.get('ai-dynamo')}, "
+        f"Last run {meta.get('date', '?')} ({meta.get('cpu', '')}). All runs together: "
+        f"{meta.get('wall_s', 0.0) / 60:.1f} min wall (summed, some ran side by side), "
+        f"{(meta.get('replay_cpu_s', 0.0) + meta.get('parent_cpu_s', 0.0)) / 60:.1f} CPU-min; "
+        f"ai-dynamo {env.get('ai-dynamo')}, "
         f"aisimulate {env.get('aisimulate')}. Scenarios and policies: the docstrings of "
         "`benchmarks/judge2_scenarios.py` and `benchmarks/judge2_benchmark.py`; the judge: "
         "`docs/judges.md`.",
