@@ -1,11 +1,16 @@
 """Judge 2 benchmark: planners with Dynamo's engine simulator (the mocker replay) as the plant.
 
     bash scripts/install_bench.sh                     # once: ai-dynamo 1.6.1 (optional packages)
-    python benchmarks/judge2_benchmark.py             # 3 scenarios, ~15-20 min on 2 cores
-    python benchmarks/judge2_benchmark.py --quick     # azure2023-code-4x only, ~3 min
+    python benchmarks/judge2_benchmark.py             # 3 scenarios, ~45 CPU-min
+    python benchmarks/judge2_benchmark.py --quick     # azure2023-code-4x only, ~2 CPU-min
     python benchmarks/judge2_benchmark.py --only azure2023-conv-8x --jobs 1 --out DIR
+    python benchmarks/judge2_benchmark.py --only azure2024-thu-ramp-1x --no-extras
+    python benchmarks/judge2_benchmark.py --only azure2023-conv-8x --policies ours@0.99
+    python benchmarks/judge2_report.py                # the Markdown again from the JSON
 
-Writes judge2_results.md and judge2_results.json (to benchmarks/ or --out). Scenarios and why:
+Writes judge2_results.md and judge2_results.json (to benchmarks/ or --out), merging into what is
+there by (scenario, policy) unless --fresh; the Markdown keeps hand-written text above and
+below its generated part (judge2_report.py). Scenarios and why:
 judge2_scenarios.py. Per scenario, every policy replays the same requests through Dynamo's
 mocker engines (Dynamo's profile converter, round-robin routing, 120 s startup, the mocker's
 256-sequence cap), scored from the exact per-request records:
