@@ -81,10 +81,9 @@ class Verdict:
         if self.dominated_by:
             return f"not met: {', '.join(self.dominated_by)} is as good or better on both axes"
         if self.matched_gpu_hours is None:
-            best = f" (its best: {self.best.attainment:.2%} at {self.best.gpu_hours:.1f} GPU-h)"
-            return f"met: no {self.family} setting reaches {self.ours.attainment:.2%}" + (
-                best if self.best is not None else ""
-            )
+            b = self.best
+            best = f" (its best: {b.attainment:.2%} at {b.gpu_hours:.1f} GPU-h)" if b else ""
+            return f"met: no {self.family} setting reaches {self.ours.attainment:.2%}{best}"
         r = self.ratio
         assert r is not None
         word = "met" if r < 1.0 else "not met"

@@ -50,3 +50,9 @@ def test_verdicts():
     v = judge("hpa", Point(0.999999, 1500.0, "ours"), HPA)
     assert v.matched_gpu_hours is None and v.wins and "no hpa setting" in v.describe()
     assert "its best: 100.00% at 1183.0 GPU-h" in v.describe()
+
+
+def test_a_family_with_no_settings_cannot_match_and_says_so():
+    v = judge("HPA", Point(0.99, 10.0, "ours"), [])
+    assert v.matched_gpu_hours is None and v.wins
+    assert v.describe() == "met: no HPA setting reaches 99.00%"

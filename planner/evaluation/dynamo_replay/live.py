@@ -11,7 +11,8 @@ of requests *completed* in each sample window, and pool load from each worker's 
 pass (snapshot.py). Exact per-request outcomes exist only after the run; in the loop,
 `est_attainment` is a window-mean proxy (a sample window's completions all count as met when
 its mean TTFT and mean ITL meet the targets), within ~1 point of the exact figure at 1-5 s
-samples on the bursty Azure code hour and biased low.
+samples on the bursty Azure code hour and biased low there; biased high where latencies sit
+just around a target (docs/judges.md, the closed loop).
 """
 
 from __future__ import annotations
