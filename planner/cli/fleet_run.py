@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import threading
-from types import FrameType
+from typing import Any
 
 from sla_planner.cli.logs import configure_logging
+from sla_planner.cli.serve import serve_until_stopped, tick_holding_lease
 from sla_planner.controller.clock import RealClock
 from sla_planner.controller.fleet_run_config import load_fleet_run_config
 from sla_planner.controller.fleet_wiring import FleetRuntime, build_fleet_runtime
@@ -43,13 +43,7 @@ def run_fleet(args: argparse.Namespace) -> int:
 def _run_once(rt: FleetRuntime) -> int:
     from sla_planner.controller.fleet_api import fleet_out
 
-    if rt.elector is not None:
-        rt.elector.try_acquire_or_renew()
-    try:
-        snap = rt.controller.tick(force=True)
-    finally:
-        if rt.elector is not None:
-            rt.elector.release()
+    snap = tick_holding_lease(rt.elector, lambda: rt.controller.tick(force=True))
     out = fleet_out(snap)
     if out is None or not out.deployments:
         reasons = "; ".join(
@@ -64,42 +58,25 @@ def _run_once(rt: FleetRuntime) -> int:
 
 
 def _serve(rt: FleetRuntime, stop: threading.Event) -> int:
-    from sla_planner.controller.api import ApiServer
     from sla_planner.controller.fleet_api import create_fleet_app
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("shutdown signal=%s: finishing the current tick", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    server = None
-    elector_thread = None
     cfg = rt.config
-    try:
-        if cfg.server.enabled:
-            app = create_fleet_app(
-                snapshot=rt.controller.snapshot,
-                metrics=rt.metrics,
-                clock=rt.clock,
-                is_leader=rt.is_leader,
-                stale_after_s=cfg.loop.ready_stale_intervals * cfg.interval_s,
-                health=rt.controller.health.problem,
-            )
-            server = ApiServer(app, cfg.server.host, cfg.server.port).start()
-            log.info("api_listening url=%s", server.url)
-        if rt.elector is not None:
-            elector_thread = threading.Thread(
-                target=rt.elector.run, args=(stop,), name="leader-election", daemon=True
-            )
-            elector_thread.start()
-        rt.controller.run(stop)
-    finally:
-        stop.set()
-        if elector_thread is not None:
-            elector_thread.join(timeout=10)  # releases the Lease on its way out
-        if server is not None:
-            server.stop()
-        for s, h in previous.items():
-            signal.signal(s, h)
-        log.info("stopped")
-    return 0
+
+    def make_app() -> Any:
+        return create_fleet_app(
+            snapshot=rt.controller.snapshot,
+            metrics=rt.metrics,
+            clock=rt.clock,
+            is_leader=rt.is_leader,
+            stale_after_s=cfg.loop.ready_stale_intervals * cfg.interval_s,
+            health=rt.controller.health.problem,
+        )
+
+    return serve_until_stopped(
+        stop,
+        rt.controller.run,
+        rt.elector,
+        make_app if cfg.server.enabled else None,
+        cfg.server.host,
+        cfg.server.port,
+    )

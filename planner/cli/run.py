@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import signal
 import threading
-from types import FrameType
+from typing import Any
 
 from sla_planner.cli.logs import configure_logging
+from sla_planner.cli.serve import serve_until_stopped, tick_holding_lease
 from sla_planner.controller.clock import RealClock
 from sla_planner.controller.run_config import RunConfigError, load_run_config
 from sla_planner.controller.wiring import Runtime, build_runtime
 from sla_planner.errors import CommandError, UsageError
-
-log = logging.getLogger("sla_planner.run")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,13 +75,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_once(rt: Runtime) -> int:
     from sla_planner.controller.api import decision_out
 
-    if rt.elector is not None:
-        rt.elector.try_acquire_or_renew()
-    try:
-        snap = rt.controller.tick(force=True)
-    finally:
-        if rt.elector is not None:
-            rt.elector.release()
+    snap = tick_holding_lease(rt.elector, lambda: rt.controller.tick(force=True))
     out = decision_out(snap)
     if out is None:
         reasons = f"prefill: {snap.prefill.reason}; decode: {snap.decode.reason}"
@@ -94,40 +85,25 @@ def _run_once(rt: Runtime) -> int:
 
 
 def _serve(rt: Runtime, stop: threading.Event) -> int:
-    from sla_planner.controller.api import ApiServer, create_app
+    from sla_planner.controller.api import create_app
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("shutdown signal=%s: finishing the current tick", signal.Signals(signum).name)
-        stop.set()
+    cfg = rt.config
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    server = None
-    elector_thread = None
-    try:
-        if rt.config.server.enabled:
-            app = create_app(
-                snapshot=rt.controller.snapshot,
-                metrics=rt.metrics,
-                clock=rt.clock,
-                is_leader=rt.is_leader,
-                stale_after_s=rt.config.loop.ready_stale_intervals * rt.config.planner.interval_s,
-                health=rt.controller.health.problem,
-            )
-            server = ApiServer(app, rt.config.server.host, rt.config.server.port).start()
-            log.info("api_listening url=%s", server.url)
-        if rt.elector is not None:
-            elector_thread = threading.Thread(
-                target=rt.elector.run, args=(stop,), name="leader-election", daemon=True
-            )
-            elector_thread.start()
-        rt.runner.run(stop)
-    finally:
-        stop.set()
-        if elector_thread is not None:
-            elector_thread.join(timeout=10)  # releases the Lease on its way out
-        if server is not None:
-            server.stop()
-        for s, h in previous.items():
-            signal.signal(s, h)
-        log.info("stopped")
-    return 0
+    def make_app() -> Any:
+        return create_app(
+            snapshot=rt.controller.snapshot,
+            metrics=rt.metrics,
+            clock=rt.clock,
+            is_leader=rt.is_leader,
+            stale_after_s=cfg.loop.ready_stale_intervals * cfg.planner.interval_s,
+            health=rt.controller.health.problem,
+        )
+
+    return serve_until_stopped(
+        stop,
+        rt.runner.run,
+        rt.elector,
+        make_app if cfg.server.enabled else None,
+        cfg.server.host,
+        cfg.server.port,
+    )
