@@ -4,7 +4,7 @@
 
 The benchmark judges every policy with planner/evaluation/simulator.py, an analytic model (per-bin
 Allen-Cunneen M/G/n wait plus a fluid backlog) close to the one the planner sizes with
-(planner/model/latency_model.py). This replays the same requests through an event-driven queue
+(planner/model/size/latency_model.py). This replays the same requests through an event-driven queue
 instead, so a bias of the analytic model in our planner's favour would show up here.
 
 Model: the READY prefill replicas are n(t) identical FCFS servers behind one queue. Request i
@@ -126,7 +126,7 @@ def fcfs_start_times(
 
 def service_times_s(curves: Any, isl: np.ndarray) -> np.ndarray:
     """S_i = s_i / prefill_capacity_tps(s_i), s_i = max(isl_i, 1): mirrors
-    sla_planner.model.latency_model.prefill_state (service = s / capacity)."""
+    sla_planner.model.size.latency_model.prefill_state (service = s / capacity)."""
     s = np.maximum(np.asarray(isl, dtype=float), 1.0)
     uniq, inv = np.unique(s, return_inverse=True)
     cap = np.array([float(curves.prefill_capacity_tps(x)) for x in uniq])

@@ -55,7 +55,7 @@ from harness import (  # noqa: E402
 from sla_planner.forecasters.registry import DEFAULT as DEFAULT_FORECASTER  # noqa: E402
 from sla_planner.forecasters.registry import available_forecasters, make_forecaster  # noqa: E402
 from sla_planner.model.planner import Planner  # noqa: E402
-from sla_planner.model.sizing import SizingPolicy  # noqa: E402
+from sla_planner.model.size.sizing import SizingPolicy  # noqa: E402
 from sla_planner.profiles.interpolation import ProfileCurves  # noqa: E402
 from sla_planner.profiles.registry import load_profile  # noqa: E402
 from sla_planner.sources.trace_files import load_trace  # noqa: E402
@@ -65,7 +65,7 @@ from sla_planner.sources.trace_source import TraceMetricsSource  # noqa: E402
 # days 2-4 of the Azure 2024 week; 0.9 gave ~98% attainment) is proposed as the PlannerConfig
 # default; this is empty once it is.
 CONFIG_OVERRIDES: dict[str, Any] = {}  # PlannerConfig defaults are the tuned ones
-SIZING = SizingPolicy()  # planner/model/sizing.py's POLICY_* defaults (tuned)
+SIZING = SizingPolicy()  # planner/model/size/sizing.py's POLICY_* defaults (tuned)
 NO_PEAKS = "default, no peaks"
 SLOW = {"prophet", "arima", "holt_winters"}  # statsmodels/Prophet refits; skipped by --quick
 

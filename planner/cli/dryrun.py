@@ -210,7 +210,7 @@ _TARGET_FLAG = {"ttft_ms": "--ttft-ms", "itl_ms": "--itl-ms"}
 
 def _check_targets(config: Any, profiles: PoolProfiles) -> None:
     """A target no request can meet (below the profile's floor) is refused before the run."""
-    from sla_planner.model.feasibility import impossible_targets
+    from sla_planner.model.size.feasibility import impossible_targets
 
     for t in impossible_targets(config.sla, profiles.prefill_curves, profiles.decode_curves):
         flag = _TARGET_FLAG[t.target]
@@ -224,7 +224,7 @@ def _check_targets(config: Any, profiles: PoolProfiles) -> None:
 
 def _target_warnings(config: Any, profiles: PoolProfiles, actual: Any) -> list[str]:
     """Targets below the idle latency of the replayed demand's mean request (request-weighted)."""
-    from sla_planner.model.feasibility import target_warnings
+    from sla_planner.model.size.feasibility import target_warnings
 
     n = isl = osl = 0.0
     for a in actual:

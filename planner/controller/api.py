@@ -62,10 +62,10 @@ class PoolDecisionOut(ApiModel):
     )
     held: bool = Field(description="true when the pool is held at its last good state")
     binding: str | None = Field(
-        None, description="what set sizing's size (model.pool_reasons.Binding), e.g. latency"
+        None, description="what set sizing's size (model.reasons.Binding), e.g. latency"
     )
     limit: str | None = Field(
-        None, description="what overrode sizing (model.pool_reasons.Limit), e.g. budget, none"
+        None, description="what overrode sizing (model.reasons.Limit), e.g. budget, none"
     )
 
 

@@ -52,11 +52,11 @@ from sla_planner.controller.pool_state import (
     other_pool_gpus,
     pool_decision,
 )
-from sla_planner.controller.reasons import ErrorKind, ReasonCode
 from sla_planner.controller.resume import resume_from_cluster
 from sla_planner.controller.snapshot import ControllerSnapshot, PoolSnapshot, log_decision
 from sla_planner.controller.tick_deadline import DeadlineExceeded, DeadlineRunner
 from sla_planner.model.config import PlannerConfig
+from sla_planner.model.reasons import ErrorKind, ReasonCode
 from sla_planner.model.types import Decision, Pool
 from sla_planner.sources.base import MetricsSource
 

@@ -18,8 +18,8 @@ from dataclasses import replace
 from typing import Protocol
 
 from sla_planner.controller.exporter import PlannerMetrics
-from sla_planner.controller.reasons import ErrorKind, ReasonCode
-from sla_planner.model.demand_forecaster import ForecastError
+from sla_planner.model.forecast.demand_forecaster import ForecastError
+from sla_planner.model.reasons import ErrorKind, ReasonCode
 from sla_planner.model.types import Decision, DemandSample
 from sla_planner.sources.base import MetricsSource, MetricsSourceError
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sla_planner.controller.reasons import ErrorKind
+from sla_planner.model.reasons import ErrorKind
 
 _REASON_KIND = {  # actuators.errors.KubeActuatorError.reason -> kind
     "not_found": ErrorKind.NOT_FOUND,

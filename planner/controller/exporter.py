@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from sla_planner.model.pool_reasons import Binding, Limit
+from sla_planner.model.reasons import Binding, Limit
 
 if TYPE_CHECKING:
     from sla_planner.controller.snapshot import ControllerSnapshot
@@ -39,8 +39,8 @@ _GAUGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "is_leader": ("sla_planner_is_leader", "1 when this instance holds the leader Lease.", ()),
     "partial": ("sla_planner_partial_actuation", "1 while one pool was scaled and the other could not be (retried every tick).", ()),
     "last_decision": ("sla_planner_last_decision_timestamp_seconds", "Unix time of the last decision.", ()),
-    "binding": ("sla_planner_sizing_binding", "1 for what set the pool's sizing (model.pool_reasons.Binding: idle, minimum, latency, utilisation, kv, unattainable, no_history), 0 for the others.", ("pool", "reason")),
-    "limit": ("sla_planner_limit", "1 for what overrode the pool's sizing (model.pool_reasons.Limit: none, budget, max_replicas, ratio_bounds, stabilisation, ratio_raised), 0 for the others.", ("pool", "reason")),
+    "binding": ("sla_planner_sizing_binding", "1 for what set the pool's sizing (model.reasons.Binding: idle, minimum, latency, utilisation, kv, unattainable, no_history), 0 for the others.", ("pool", "reason")),
+    "limit": ("sla_planner_limit", "1 for what overrode the pool's sizing (model.reasons.Limit: none, budget, max_replicas, ratio_bounds, stabilisation, ratio_raised), 0 for the others.", ("pool", "reason")),
 }  # fmt: skip
 _COUNTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "decisions": ("sla_planner_decisions", "Pool decisions by outcome (controller.reasons.ReasonCode: scale_up, scale_down, steady, standby, partial, hold_*).", ("pool", "reason")),

@@ -34,9 +34,9 @@ from sla_planner.controller.gpu_ledger import GpuLedger
 from sla_planner.controller.partial import report_partial
 from sla_planner.controller.pool_action import ActionKind, plan_pool_action, starting_since
 from sla_planner.controller.pool_state import LoopSettings, decided_snapshot
-from sla_planner.controller.reasons import ErrorKind, ReasonCode
 from sla_planner.model.fleet.latency import expected_latency_ms
 from sla_planner.model.fleet.types import DeploymentNeed, FleetAllocation
+from sla_planner.model.reasons import ErrorKind, ReasonCode
 
 _HOLD = {
     ActionKind.HOLD_ABSURD: ReasonCode.HOLD_ABSURD,

@@ -36,13 +36,13 @@ from sla_planner.controller.fleet_publish import build_snapshot
 from sla_planner.controller.fleet_snapshot import FleetSnapshot
 from sla_planner.controller.health import LoopHealth
 from sla_planner.controller.pool_state import LoopSettings
-from sla_planner.controller.reasons import ErrorKind, ReasonCode
 from sla_planner.controller.tick_deadline import DeadlineExceeded, DeadlineRunner
-from sla_planner.model.demand_forecaster import ForecastError
-from sla_planner.model.fleet.allocator import FleetBudgetError
+from sla_planner.model.allocate.allocator import FleetBudgetError
 from sla_planner.model.fleet.fleet import allocate
 from sla_planner.model.fleet.plan import FleetSettings
 from sla_planner.model.fleet.types import DeploymentNeed, FleetAllocation, FleetState
+from sla_planner.model.forecast.demand_forecaster import ForecastError
+from sla_planner.model.reasons import ErrorKind, ReasonCode
 
 log = logging.getLogger("sla_planner.fleet_controller")
 

@@ -22,7 +22,7 @@ from sla_planner.controller.demand_feed import DemandFeed, Failure
 from sla_planner.controller.pool_state import PoolState
 from sla_planner.model.fleet.planning import DeploymentPlanner
 from sla_planner.model.fleet.types import DeploymentAllocation, DeploymentState, Held
-from sla_planner.model.stabilization import Recommendation
+from sla_planner.model.stabilise.stabilization import Recommendation
 from sla_planner.model.types import Pool, PoolDecision
 
 POOL_ORDER = (Pool.PREFILL, Pool.DECODE)

@@ -7,10 +7,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sla_planner.controller.reasons import ReasonCode
 from sla_planner.controller.snapshot import PoolSnapshot
 from sla_planner.model.fleet.types import FleetReason
-from sla_planner.model.pool_reasons import Binding, Limit
+from sla_planner.model.reasons import Binding, Limit, ReasonCode
 from sla_planner.model.types import DemandForecast
 
 

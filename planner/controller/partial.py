@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from sla_planner.controller.exporter import PlannerMetrics
 from sla_planner.controller.pool_state import PoolState, partial_pairs
-from sla_planner.controller.reasons import ErrorKind, ReasonCode
+from sla_planner.model.reasons import ErrorKind, ReasonCode
 from sla_planner.model.types import Pool
 
 

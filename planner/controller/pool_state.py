@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from sla_planner.actuators.base import ReplicaStatus
-from sla_planner.controller.reasons import ReasonCode
 from sla_planner.controller.snapshot import PoolSnapshot
+from sla_planner.model.reasons import ReasonCode
 from sla_planner.model.types import Decision, Pool, PoolDecision
 
 POOLS: tuple[Pool, Pool] = (Pool.PREFILL, Pool.DECODE)

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
-from sla_planner.controller.reasons import ErrorKind
 from sla_planner.model.reactive import LoadSnapshot, PoolCapacity, ReactiveAction, react
+from sla_planner.model.reasons import ErrorKind
 from sla_planner.model.types import Decision, Pool
 from sla_planner.sources.base import MetricsSourceError
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from sla_planner.actuators.base import Actuator, ActuatorError, ReplicaStatus
 from sla_planner.controller.error_kinds import classify_actuator_error
 from sla_planner.controller.pool_state import POOLS, PoolState
-from sla_planner.controller.reasons import ErrorKind
+from sla_planner.model.reasons import ErrorKind
 from sla_planner.model.types import Pool
 
 

@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from sla_planner.controller.reasons import ErrorKind
-from sla_planner.model.error_budget import AttainmentSample, BudgetStatus
+from sla_planner.model.reasons import ErrorKind
+from sla_planner.model.size.error_budget import AttainmentSample, BudgetStatus
 from sla_planner.model.types import DemandSample
 from sla_planner.sources.base import MetricsSourceError
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sla_planner.controller.reasons import ReasonCode
-from sla_planner.model.pool_reasons import Binding, Limit
+from sla_planner.model.reasons import Binding, Limit, ReasonCode
 from sla_planner.model.types import DemandForecast, Pool
 
 

@@ -14,10 +14,10 @@ from sla_planner.controller.exporter import PlannerMetrics
 from sla_planner.controller.health import LoopHealth
 from sla_planner.controller.lease_guard import LeaseGuard
 from sla_planner.controller.pool_state import LoopSettings
-from sla_planner.controller.reasons import ErrorKind
 from sla_planner.controller.run_config import RunConfig
 from sla_planner.controller.tick_deadline import DeadlineRunner
 from sla_planner.errors import CommandError, UsageError
+from sla_planner.model.reasons import ErrorKind
 from sla_planner.model.types import Pool
 
 log = logging.getLogger("sla_planner.run")
@@ -99,7 +99,7 @@ def build_runtime(
 
 def _build_planner(cfg: RunConfig) -> tuple[Any, Any, Any]:
     """(planner, prefill curves, decode curves) from the config's profile(s)."""
-    from sla_planner.model.correction import CorrectedCurves, CorrectingPlanner
+    from sla_planner.model.size.correction import CorrectedCurves, CorrectingPlanner
     from sla_planner.model.slo_planner import make_planner
     from sla_planner.profiles.errors import ProfileError
     from sla_planner.profiles.interpolation import ProfileCurves

@@ -44,7 +44,7 @@ class DynamoClassicPolicy:
 
     def __init__(self, config: PlannerConfig, curves: Any, predictor: str = "arima") -> None:
         from sla_planner.forecasters.registry import make_forecaster
-        from sla_planner.model.demand_forecaster import DemandForecaster
+        from sla_planner.model.forecast.demand_forecaster import DemandForecaster
 
         self.config = config
         self.curves = curves

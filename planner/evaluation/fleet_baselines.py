@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from sla_planner.model.budget import Budget, PoolRequest, fit_budget
+from sla_planner.model.allocate.split import Budget, PoolRequest, fit_budget
 from sla_planner.model.fleet.plan import FleetSettings
 from sla_planner.model.fleet.types import (
     DeploymentAllocation,
@@ -34,8 +34,8 @@ from sla_planner.model.fleet.types import (
     PoolNeed,
     VariantNeed,
 )
-from sla_planner.model.fleet.wants import PoolWant, pool_want
-from sla_planner.model.stabilization import Recommendation
+from sla_planner.model.stabilise.stabilization import Recommendation
+from sla_planner.model.stabilise.wants import PoolWant, pool_want
 
 Replicas = tuple[int, int]
 

@@ -10,7 +10,7 @@ import numpy as np
 from sla_planner.evaluation.sim_demand import (
     SimDemand,
 )
-from sla_planner.model.prefill_latency import RECURRENCE_MAX_SERVERS, erlang_c_closed_form
+from sla_planner.model.size.prefill_latency import RECURRENCE_MAX_SERVERS, erlang_c_closed_form
 
 RHO_CAP = 0.98  # random-wait model is frozen here; beyond it the fluid backlog grows
 

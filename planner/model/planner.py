@@ -20,29 +20,29 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sla_planner.model import latency_model as lm
-from sla_planner.model.budget import Allocation, PoolRequest, fit_budget, validate_budget
-from sla_planner.model.burst import BurstTracker
+from sla_planner.model.allocate.split import Allocation, PoolRequest, fit_budget, validate_budget
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.decision_reasons import pool_limit, pool_reason
-from sla_planner.model.planning_demand import (
+from sla_planner.model.explain import pool_limit, pool_reason
+from sla_planner.model.forecast.burst import BurstTracker
+from sla_planner.model.forecast.prompt_variability import PromptScvTracker
+from sla_planner.model.forecast.robust_demand import DemandGuard
+from sla_planner.model.reasons import Binding, Limit
+from sla_planner.model.size import latency_model as lm
+from sla_planner.model.size.planning_demand import (
     PlanningDemand,
     finite_pos,
     horizon_steps,
     planning_steps,
 )
-from sla_planner.model.pool_plan import (
+from sla_planner.model.size.pool_plan import (
     binding_step,
     decode_scorer,
     prefill_scorer,
     size_decode_for,
     size_prefill_for,
 )
-from sla_planner.model.pool_reasons import Binding, Limit
-from sla_planner.model.prompt_variability import PromptScvTracker
-from sla_planner.model.robust_demand import DemandGuard
-from sla_planner.model.sizing import SizingPolicy, SizingResult
-from sla_planner.model.stabilization import Stabilized, Stabilizer
+from sla_planner.model.size.sizing import SizingPolicy, SizingResult
+from sla_planner.model.stabilise.stabilization import Stabilized, Stabilizer
 from sla_planner.model.types import Decision, DemandForecast, DemandSample, Pool, PoolDecision
 
 # Stale data beyond this many intervals is not extrapolated further (forecast cost and sense).
@@ -351,7 +351,7 @@ def _cold_limit(replicas: int, wanted: int, alloc: Allocation) -> Limit:
 def _make_demand_forecaster(
     config: PlannerConfig, factory: Callable[[], Any] | None
 ) -> DemandForecasterLike:
-    from sla_planner.model.demand_forecaster import DemandForecaster
+    from sla_planner.model.forecast.demand_forecaster import DemandForecaster
 
     if factory is None:
         from sla_planner.forecasters.registry import make_forecaster

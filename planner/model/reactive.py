@@ -30,33 +30,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from sla_planner.model.decode_latency import decode_context
-
-
-class ReactiveSettings(BaseModel):
-    """PlannerConfig.reactive: the fast path's thresholds and period."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = True
-    interval_s: float = Field(5.0, gt=0, le=600, allow_inf_nan=False, description="check period")
-    # Tuned on day 2 of the Azure week: at 1x (a queue worth one TTFT target) the rule fired
-    # 143 times a day on ordinary M/G/n queueing at 85-90% utilisation, +2.7% GPU-hours for
-    # attainment the error budget did not ask for; at 5x it fires on real bursts only.
-    prefill_backlog: float = Field(
-        5.0, gt=0, allow_inf_nan=False, description="trigger: queue clearing time / TTFT target"
-    )
-    ttft_factor: float = Field(
-        5.0, gt=0, allow_inf_nan=False, description="trigger: p99 TTFT / target (with a queue)"
-    )
-    kv_high: float = Field(0.95, gt=0, le=1.0, description="trigger: decode KV cache use")
-    utilisation: float = Field(
-        0.9, gt=0, le=1.0, description="share of capacity the raised pool is sized to"
-    )
-    drain_s: float = Field(60.0, gt=0, allow_inf_nan=False, description="clear a backlog within")
-    max_step: float = Field(2.0, gt=1.0, le=10.0, description="most a reaction multiplies a pool")
+from sla_planner.model.config import ReactiveSettings
+from sla_planner.model.size.decode_latency import decode_context
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 `SloPlanner` is the `Planner` with its sizing step replaced: instead of per-pool fixed
 margins, both pools get the fewest GPUs whose expected request-weighted attainment reaches the
-error-budget controller's goal (sla_planner.model.slo_sizing, sla_planner.model.error_budget).
+error-budget controller's goal (sla_planner.model.size.slo_sizing, sla_planner.model.size.error_budget).
 Everything else is the Planner's: forecasting, the horizon (each pool sized for the worst step
 of [now, now + startup + interval)), the GPU budget and ratio bounds, HPA's scale-down window.
 
@@ -22,14 +22,18 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from sla_planner.model.burst import excess_burst
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.error_budget import AttainmentSample, BudgetStatus, ErrorBudgetController
+from sla_planner.model.forecast.burst import excess_burst
 from sla_planner.model.planner import Planner
-from sla_planner.model.planning_demand import PlanningDemand
-from sla_planner.model.prefill_latency import z_score
-from sla_planner.model.sizing import SizingPolicy, SizingResult
-from sla_planner.model.slo_sizing import (
+from sla_planner.model.size.error_budget import (
+    AttainmentSample,
+    BudgetStatus,
+    ErrorBudgetController,
+)
+from sla_planner.model.size.planning_demand import PlanningDemand
+from sla_planner.model.size.prefill_latency import z_score
+from sla_planner.model.size.sizing import SizingPolicy, SizingResult
+from sla_planner.model.size.slo_sizing import (
     DEFAULT_SUBWINDOWS,
     BurstMix,
     DecodeShare,

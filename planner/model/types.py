@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 
-from sla_planner.model.pool_reasons import Binding, Limit
+from sla_planner.model.reasons import Binding, Limit
 
 
 class Pool(str, Enum):

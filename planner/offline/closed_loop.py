@@ -25,7 +25,6 @@ from typing import Any, Protocol
 from sla_planner.evaluation.des import Judge, Window, summarize
 from sla_planner.evaluation.des.replay import ReplayResult
 from sla_planner.evaluation.des_replay import source_requests
-from sla_planner.model.error_budget import AttainmentSample
 from sla_planner.model.reactive import (
     LoadSnapshot,
     PoolCapacity,
@@ -33,6 +32,7 @@ from sla_planner.model.reactive import (
     capacity,
     react,
 )
+from sla_planner.model.size.error_budget import AttainmentSample
 from sla_planner.model.types import Decision, DemandSample
 from sla_planner.offline.dryrun import DryRunResult, PlannerLike, fetch_replay
 from sla_planner.sources.base import MetricsSource
@@ -75,7 +75,7 @@ class IntervalRecord:
     decode: int
     finished: int
     met: int
-    budget: Any | None = None  # sla_planner.model.error_budget.BudgetStatus
+    budget: Any | None = None  # sla_planner.model.size.error_budget.BudgetStatus
 
 
 @dataclass(frozen=True)

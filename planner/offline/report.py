@@ -65,8 +65,8 @@ def evaluate_attainment(
     `curves` serve prefill (and decode unless `decode_curves` is given)."""
     dcurves = curves if decode_curves is None else decode_curves
     if ttft_fn is None or itl_fn is None:
-        from sla_planner.model.decode_latency import expected_itl_ms
-        from sla_planner.model.prefill_latency import expected_ttft_ms
+        from sla_planner.model.size.decode_latency import expected_itl_ms
+        from sla_planner.model.size.prefill_latency import expected_ttft_ms
 
         ttft_fn = ttft_fn or expected_ttft_ms
         itl_fn = itl_fn or expected_itl_ms

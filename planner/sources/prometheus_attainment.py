@@ -38,7 +38,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sla_planner.model.error_budget import AttainmentSample
+from sla_planner.model.size.error_budget import AttainmentSample
 from sla_planner.sources.base import MetricsSourceError
 from sla_planner.sources.prometheus_config import PrometheusConfig
 from sla_planner.sources.prometheus_counters import parse_le, summed_increases

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from des_prefill import ServerSchedule, des_ttft_ms, fcfs_start_times, same_order  # noqa: E402
 
-from sla_planner.model.prefill_latency import erlang_c  # noqa: E402
+from sla_planner.model.size.prefill_latency import erlang_c  # noqa: E402
 
 
 def _sched(times: list[float], counts: list[int]) -> ServerSchedule:

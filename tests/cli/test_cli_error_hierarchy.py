@@ -43,7 +43,7 @@ def test_every_project_exception_derives_from_the_base_and_has_an_exit_code():
 
 
 def test_settings_errors_are_usage_errors():
-    from sla_planner.model.budget import BudgetConfigError
+    from sla_planner.model.allocate.split import BudgetConfigError
 
     assert UsageError.exit_code == EXIT_USAGE
     assert BudgetConfigError.exit_code == EXIT_USAGE  # minimums over the budget: a setting

@@ -216,8 +216,7 @@ def test_metrics_only_mode_publishes_for_keda(clock, tmp_path):
 
 
 def test_reason_codes_in_the_decision_and_in_metrics(setup, clock):
-    from sla_planner.controller.reasons import ReasonCode
-    from sla_planner.model.pool_reasons import Binding, Limit
+    from sla_planner.model.reasons import Binding, Limit, ReasonCode
 
     ctl, _, app, _ = setup
     drive(ctl, clock, 3 * STEP)

@@ -15,7 +15,7 @@ from sla_planner.controller.clock import SimulatedClock
 from sla_planner.controller.run_config import RunConfig
 from sla_planner.controller.wiring import Runtime, build_runtime
 from sla_planner.errors import UsageError
-from sla_planner.model import latency_model as lm
+from sla_planner.model.size import latency_model as lm
 from sla_planner.model.types import DemandSample
 from sla_planner.profiles.interpolation import ProfileCurves
 from sla_planner.profiles.native import save_profile

@@ -12,7 +12,7 @@ from support.fleet_cluster import start_fleet
 from support.fleet_run import fleet_dict
 
 from sla_planner.controller.clock import SimulatedClock
-from sla_planner.controller.reasons import ReasonCode
+from sla_planner.model.reasons import ReasonCode
 
 STEP = 60.0
 RUNNING = {"chat-h200-prefill": 1, "chat-h200-decode": 1,
@@ -243,7 +243,7 @@ def test_resume_reads_the_variant_and_a_switch_in_progress_from_the_cluster(
 
 
 def test_a_failing_forecast_holds_that_deployment_only(kube: FakeKube, api_client, clock, tmp_path):
-    from sla_planner.model.demand_forecaster import ForecastError
+    from sla_planner.model.forecast.demand_forecaster import ForecastError
 
     traffic = {"chat": [(14, 2.0), (30, 30.0)], "code": [(44, 8.0)], "batch": [(44, 0.0)]}
     fc = start_fleet(kube, clock, api_client, tmp_path, traffic, TRACE_T0, initial=RUNNING)

@@ -27,11 +27,11 @@ from support.fake_kube import PCSG, FakeKube
 from sla_planner.controller.controller import Controller
 from sla_planner.controller.exporter import PlannerMetrics
 from sla_planner.controller.pool_state import LoopSettings
-from sla_planner.controller.reasons import ErrorKind, ReasonCode
 from sla_planner.forecasters.base import Forecast
 from sla_planner.forecasters.registry import make_forecaster
-from sla_planner.model.demand_forecaster import DemandForecaster
+from sla_planner.model.forecast.demand_forecaster import DemandForecaster
 from sla_planner.model.planner import Planner
+from sla_planner.model.reasons import ErrorKind, ReasonCode
 from sla_planner.model.types import DemandSample, Pool
 
 STEP = 60.0

@@ -26,7 +26,7 @@ from sla_planner.controller.controller import Controller
 from sla_planner.controller.exporter import PlannerMetrics
 from sla_planner.controller.pool_state import LoopSettings
 from sla_planner.controller.slo_feed import AttainmentFeed, SloMetrics
-from sla_planner.model.error_budget import AttainmentSample
+from sla_planner.model.size.error_budget import AttainmentSample
 from sla_planner.model.slo_planner import make_planner
 from sla_planner.model.types import Pool
 from sla_planner.sources.base import MetricsSourceError

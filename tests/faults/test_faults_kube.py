@@ -27,7 +27,7 @@ from support.invariants import check_cluster
 
 from sla_planner.actuators.config import TargetConfig
 from sla_planner.actuators.factory import build_actuator
-from sla_planner.controller.reasons import ErrorKind, ReasonCode
+from sla_planner.model.reasons import ErrorKind, ReasonCode
 from sla_planner.model.types import Pool
 
 pytestmark = pytest.mark.slow  # real seconds of injected latency

@@ -34,7 +34,7 @@ from support.prometheus_server import INSTALL_HINT, PrometheusServer, prometheus
 from sla_planner.controller.api import create_app
 from sla_planner.controller.clock import SimulatedClock
 from sla_planner.controller.pool_state import LoopSettings
-from sla_planner.controller.reasons import ErrorKind, ReasonCode
+from sla_planner.model.reasons import ErrorKind, ReasonCode
 from sla_planner.sources.prometheus_config import PrometheusConfig
 from sla_planner.sources.prometheus_source import PrometheusSource
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from support.bounded import finishes
 
-from sla_planner.model import prefill_latency as pl
-from sla_planner.model.sizing import SEARCH_CAP, size_decode, size_prefill
+from sla_planner.model.size import prefill_latency as pl
+from sla_planner.model.size.sizing import SEARCH_CAP, size_decode, size_prefill
 
 ISL, OSL, TTFT, ITL = 1155.0, 211.0, 200.0, 25.0
 
@@ -91,9 +91,9 @@ def test_prefill_sizing_at_huge_minimum_is_bounded(h200):
 def test_budget_tables_are_capped_even_for_unvalidated_limits(h200):
     """Scoring tables span the replica counts a pool may take; with validated settings those
     are at most REPLICAS_LIMIT, and the fit caps them so even hand-built limits stay bounded."""
-    from sla_planner.model import latency_model as lm
-    from sla_planner.model.budget import PoolRequest, fit_budget
+    from sla_planner.model.allocate.split import PoolRequest, fit_budget
     from sla_planner.model.config import REPLICAS_LIMIT, Budget, PoolLimits
+    from sla_planner.model.size import latency_model as lm
 
     unbounded = PoolLimits.model_construct(min_replicas=1, max_replicas=None)
     budget = Budget.model_construct(

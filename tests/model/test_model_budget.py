@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sla_planner.model import latency_model as lm
-from sla_planner.model.budget import (
+from sla_planner.model.allocate.split import (
     BudgetConfigError,
     PoolRequest,
     fit_budget,
@@ -14,7 +13,8 @@ from sla_planner.model.budget import (
     validate_budget,
 )
 from sla_planner.model.config import Budget, PlannerConfig, PoolLimits
-from sla_planner.model.sizing import size_decode, size_prefill
+from sla_planner.model.size import latency_model as lm
+from sla_planner.model.size.sizing import size_decode, size_prefill
 
 ISL, OSL, TTFT, ITL = 1155.0, 211.0, 200.0, 25.0
 ONE = PoolLimits(min_replicas=1)

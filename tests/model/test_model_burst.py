@@ -1,5 +1,5 @@
 """Sub-interval bursts: the excess peak/mean ratio, the tracker, and the planner's decode pool
-planning for them (planner/model/burst.py, planner/model/planner.py)."""
+planning for them (planner/model/forecast/burst.py, planner/model/planner.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from sla_planner.model.burst import BurstTracker, excess_burst, expected_max_normal
 from sla_planner.model.config import PlannerConfig
+from sla_planner.model.forecast.burst import BurstTracker, excess_burst, expected_max_normal
 from sla_planner.model.planner import Planner
 from sla_planner.model.types import DemandSample
 
@@ -154,7 +154,7 @@ def test_config_rejects_a_fallback_below_one():
 def test_a_vanishing_count_is_no_burst_data():
     """Found by the malformed-input suite: 5e-324 requests / 6 sub-windows is 0.0 (division by
     zero before the fix)."""
-    from sla_planner.model.burst import excess_burst
+    from sla_planner.model.forecast.burst import excess_burst
     from sla_planner.model.types import DemandSample
 
     sample = DemandSample(0.0, 60.0, 5e-324, 1.0, 1.0, peak_rate=0.0, peak_window_s=10.0)

@@ -16,7 +16,7 @@ from sla_planner.model.config import (
     PlannerConfig,
     PoolLimits,
 )
-from sla_planner.model.planning_demand import horizon_steps
+from sla_planner.model.size.planning_demand import horizon_steps
 
 FLOAT_FIELDS = [
     ("sla", "ttft_ms"),

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from sla_planner.forecasters.registry import make_forecaster
-from sla_planner.model.demand_forecaster import DemandForecaster
+from sla_planner.model.forecast.demand_forecaster import DemandForecaster
 from sla_planner.model.types import DemandForecast, DemandSample
 
 
@@ -110,7 +110,7 @@ class _Broken:
     ],
 )
 def test_a_broken_forecaster_is_an_error_never_zero_demand(mode, words) -> None:
-    from sla_planner.model.demand_forecaster import ForecastError
+    from sla_planner.model.forecast.demand_forecaster import ForecastError
 
     d = DemandForecaster(lambda: _Broken(mode))
     d.observe(_sample(0, 3000.0, 1500.0, 250.0))

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from sla_planner.model.error_budget import (
+from sla_planner.model.size.error_budget import (
     AttainmentSample,
     ErrorBudgetController,
     ErrorBudgetSettings,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sla_planner.model.config import SLA
-from sla_planner.model.feasibility import impossible_targets, target_warnings
+from sla_planner.model.size.feasibility import impossible_targets, target_warnings
 
 
 def test_targets_below_the_profile_floor_are_impossible(linear):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from support.fleet import need, pool, settings, simple, variant
 
-from sla_planner.model.fleet.allocator import FleetBudgetError
+from sla_planner.model.allocate.allocator import FleetBudgetError
 from sla_planner.model.fleet.fleet import allocate
 from sla_planner.model.fleet.types import DeploymentState, FleetReason, FleetState
 

@@ -8,8 +8,8 @@ from support.fleet import need, pool, settings, variant
 
 from sla_planner.model.fleet.fleet import allocate
 from sla_planner.model.fleet.types import DeploymentState, FleetReason, FleetState
-from sla_planner.model.fleet.wants import is_idle, pool_want
-from sla_planner.model.stabilization import Recommendation
+from sla_planner.model.stabilise.stabilization import Recommendation
+from sla_planner.model.stabilise.wants import is_idle, pool_want
 
 R = FleetReason
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sla_planner.model import latency_model as lm
+from sla_planner.model.size import latency_model as lm
 
 ISL, OSL = 1155.0, 211.0  # Azure 2023 conversation trace means
 

@@ -13,7 +13,7 @@ from support.bounded import finishes
 
 from sla_planner.model.config import MAX_HORIZON_STEPS, PlannerConfig
 from sla_planner.model.planner import Planner
-from sla_planner.model.planning_demand import horizon_steps
+from sla_planner.model.size.planning_demand import horizon_steps
 from sla_planner.model.types import DemandSample
 
 FUZZ = settings(

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from sla_planner.cli.dryrun_source import default_trace_path
-from sla_planner.model import latency_model as lm
-from sla_planner.model.budget import BudgetConfigError
+from sla_planner.model.allocate.split import BudgetConfigError
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.planner import Planner
-from sla_planner.model.planning_demand import horizon_steps
+from sla_planner.model.size import latency_model as lm
+from sla_planner.model.size.planning_demand import horizon_steps
 from sla_planner.model.types import Decision, DemandSample
 
 # The copy bundled with the package (same file as ../shared/data): runs in any clone.
@@ -212,7 +212,7 @@ def test_minimums_over_budget_rejected_up_front(h200):
 
 
 def test_reasons_are_codes_as_well_as_text(h200, conv_demand, unbudgeted):
-    from sla_planner.model.pool_reasons import Binding, Limit
+    from sla_planner.model.reasons import Binding, Limit
 
     cold = Planner(config(), h200).decide(T0)
     assert cold.prefill.binding is Binding.NO_HISTORY and cold.prefill.limit is Limit.NONE

@@ -1,4 +1,4 @@
-"""Prefill sized by the traffic's measured prompt-length SCV (planner/model/prompt_variability.py)."""
+"""Prefill sized by the traffic's measured prompt-length SCV (planner/model/forecast/prompt_variability.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from sla_planner.model.config import PlannerConfig
+from sla_planner.model.forecast.prompt_variability import MIN_REQUESTS, PromptScvTracker
 from sla_planner.model.planner import Planner
-from sla_planner.model.prompt_variability import MIN_REQUESTS, PromptScvTracker
-from sla_planner.model.sizing import POLICY_SERVICE_SCV, SizingPolicy
+from sla_planner.model.size.sizing import POLICY_SERVICE_SCV, SizingPolicy
 from sla_planner.model.types import DemandSample
 
 T0 = 1_700_000_000.0

@@ -6,8 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sla_planner.model import latency_model as lm
-from sla_planner.model.budget import (
+from sla_planner.model.allocate.split import (
     PoolRequest,
     fit_budget,
     proportional_split,
@@ -15,8 +14,9 @@ from sla_planner.model.budget import (
     validate_budget,
 )
 from sla_planner.model.config import Budget, PlannerConfig, PoolLimits
-from sla_planner.model.sizing import size_decode, size_prefill
-from sla_planner.model.stabilization import stabilize
+from sla_planner.model.size import latency_model as lm
+from sla_planner.model.size.sizing import size_decode, size_prefill
+from sla_planner.model.stabilise.stabilization import stabilize
 
 TTFT, ITL = 200.0, 25.0
 FAST = settings(

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from sla_planner.model import latency_model as lm
-from sla_planner.model.sizing import SizingPolicy, size_decode, size_prefill
+from sla_planner.model.size import latency_model as lm
+from sla_planner.model.size.sizing import SizingPolicy, size_decode, size_prefill
 
 ISL, OSL, TTFT, ITL = 1155.0, 211.0, 200.0, 25.0
 

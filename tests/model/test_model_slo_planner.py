@@ -7,8 +7,8 @@ import math
 import pytest
 
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.error_budget import AttainmentSample
 from sla_planner.model.planner import Planner
+from sla_planner.model.size.error_budget import AttainmentSample
 from sla_planner.model.slo_planner import SloPlanner, make_planner
 
 from .test_model_planner import conv_demand  # noqa: F401  (the fixture)

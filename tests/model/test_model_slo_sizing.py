@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from sla_planner.model import latency_model as lm
-from sla_planner.model.slo_sizing import (
+from sla_planner.model.size import latency_model as lm
+from sla_planner.model.size.slo_sizing import (
     BurstMix,
     DecodeShare,
     PoolModels,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sla_planner.model.stabilization import Recommendation, Stabilizer, stabilize
+from sla_planner.model.stabilise.stabilization import Recommendation, Stabilizer, stabilize
 from sla_planner.model.types import Pool
 
 P = Pool.PREFILL

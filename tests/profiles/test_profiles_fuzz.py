@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from support.bounded import finishes
 
-from sla_planner.model.sizing import SEARCH_CAP, size_decode, size_prefill
+from sla_planner.model.size.sizing import SEARCH_CAP, size_decode, size_prefill
 from sla_planner.profiles.errors import ProfileError
 from sla_planner.profiles.interpolation import ProfileCurves
 from sla_planner.profiles.native import parse_profile

@@ -37,7 +37,7 @@ from sla_planner.evaluation.dynamo_replay.live import LiveObservation, LivePolic
 from sla_planner.evaluation.dynamo_replay.replay import ReplayConfig, ReplayResult, run_policy
 from sla_planner.evaluation.dynamo_replay.runtime import require_dynamo
 from sla_planner.evaluation.dynamo_replay.windows import restrict
-from sla_planner.model.error_budget import AttainmentSample
+from sla_planner.model.size.error_budget import AttainmentSample
 from sla_planner.model.types import Decision, DemandSample
 
 DemandFeed = Literal["trace", "replay"]

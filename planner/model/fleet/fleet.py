@@ -21,9 +21,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from sla_planner.model.fleet.allocator import Claim, FleetBudgetError, allocate_gpus, fits
+from sla_planner.model.allocate.allocator import Claim, FleetBudgetError, allocate_gpus, fits
+from sla_planner.model.allocate.outcome import build_allocation
+from sla_planner.model.allocate.variants import (
+    VariantChoice,
+    choose_variant,
+)
 from sla_planner.model.fleet.plan import FleetSettings, Plan
-from sla_planner.model.fleet.reasons import build_allocation
 from sla_planner.model.fleet.types import (
     DeploymentNeed,
     DeploymentState,
@@ -32,11 +36,7 @@ from sla_planner.model.fleet.types import (
     FleetState,
     Held,
 )
-from sla_planner.model.fleet.variants import (
-    VariantChoice,
-    choose_variant,
-)
-from sla_planner.model.fleet.wants import pool_want
+from sla_planner.model.stabilise.wants import pool_want
 
 
 def allocate(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-from sla_planner.model import latency_model as lm
 from sla_planner.model.fleet.planning import VariantEngines
 from sla_planner.model.fleet.types import DeploymentAllocation, DeploymentNeed
+from sla_planner.model.size import latency_model as lm
 
 
 def expected_latency_ms(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sla_planner.model.allocate.variants import VariantChoice
 from sla_planner.model.fleet.config import FleetConfig, Hysteresis
 from sla_planner.model.fleet.types import DeploymentNeed, DeploymentState, Held
-from sla_planner.model.fleet.variants import VariantChoice
-from sla_planner.model.fleet.wants import PoolWant
+from sla_planner.model.stabilise.wants import PoolWant
 
 
 @dataclass(frozen=True)

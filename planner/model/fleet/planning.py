@@ -2,7 +2,7 @@
 
 One `Planner` per deployment observes its demand and forecasts it exactly as a lone
 deployment would (`Planner.planning_demand`). Each variant's pools are then sized with the
-same calls the Planner makes (`sla_planner.model.pool_plan`), and scored over every replica
+same calls the Planner makes (`sla_planner.model.size.pool_plan`), and scored over every replica
 count the cluster could give them, so the allocator can compare variants and deployments.
 """
 
@@ -19,15 +19,15 @@ from sla_planner.model.config import SLA, PlannerConfig, PoolLimits
 from sla_planner.model.fleet.config import Deployment, FleetConfig
 from sla_planner.model.fleet.types import DeploymentNeed, PoolNeed, VariantNeed
 from sla_planner.model.planner import DemandForecasterLike, Planner
-from sla_planner.model.planning_demand import PlanningDemand
-from sla_planner.model.pool_plan import (
+from sla_planner.model.size.planning_demand import PlanningDemand
+from sla_planner.model.size.pool_plan import (
     binding_step,
     decode_scorer,
     prefill_scorer,
     size_decode_for,
     size_prefill_for,
 )
-from sla_planner.model.sizing import SizingPolicy, SizingResult
+from sla_planner.model.size.sizing import SizingPolicy, SizingResult
 from sla_planner.model.types import DemandForecast, DemandSample
 
 

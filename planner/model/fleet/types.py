@@ -4,33 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import Enum
 
 import numpy as np
 
 from sla_planner.model.config import PoolLimits
-from sla_planner.model.planning_demand import PlanningDemand
-from sla_planner.model.stabilization import Recommendation
+from sla_planner.model.reasons import FleetReason
+from sla_planner.model.size.planning_demand import PlanningDemand
+from sla_planner.model.stabilise.stabilization import Recommendation
 from sla_planner.model.types import DemandForecast
-
-
-class FleetReason(str, Enum):
-    """Why a pool (or a deployment) got what it got, like HPA's condition reasons."""
-
-    SIZED = "sized"  # what SLA sizing asked for
-    MINIMUM = "minimum"  # held at min_replicas
-    MAXIMUM = "maximum"  # capped at max_replicas
-    STABILIZED = "stabilized"  # a scale-down held within scale_down_window_s
-    BUDGET_LIMITED = "budget_limited"  # the GPU type's budget binds within its priority class
-    PRIORITY_LIMITED = "priority_limited"  # higher priority classes hold the rest of the type
-    PREEMPTED = "preempted"  # scaled below what it ran to give GPUs to a higher class
-    SCALED_TO_ZERO = "scaled_to_zero"  # idle for the idle window: GPUs released
-    WOKEN = "woken"  # scale from zero on its first requests
-    IDLE_HOLD = "idle_hold"  # no demand forecast, but requests within the idle window
-    COLD = "cold"  # no demand history yet
-    VARIANT_SWITCH = "variant_switch"  # moving to another variant; old replicas held
-    VARIANT_PENDING = "variant_pending"  # a better variant waits out the hysteresis
-    UNATTAINABLE = "unattainable"  # no variant meets the SLO at any size
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,7 +16,7 @@ from support.paths import BUNDLED_PROFILE
 
 from sla_planner.evaluation.des import Requests
 from sla_planner.model.config import SLO, PlannerConfig
-from sla_planner.model.error_budget import AttainmentSample
+from sla_planner.model.size.error_budget import AttainmentSample
 from sla_planner.model.slo_planner import SloPlanner, make_planner
 from sla_planner.model.types import DemandSample
 from sla_planner.profiles.registry import load_profile

@@ -12,7 +12,7 @@ from statistics import NormalDist
 import numpy as np
 from scipy.special import gammaincc, gammaln
 
-from sla_planner.model.latency_curves import Curves
+from sla_planner.model.size.latency_curves import Curves
 
 _NORMAL = NormalDist()
 

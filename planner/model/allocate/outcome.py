@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sla_planner.model.fleet.allocator import Claim
+from sla_planner.model.allocate.allocator import Claim
 from sla_planner.model.fleet.plan import FleetSettings, Plan
 from sla_planner.model.fleet.types import (
     DeploymentAllocation,
@@ -15,7 +15,7 @@ from sla_planner.model.fleet.types import (
     PoolNeed,
     Preemption,
 )
-from sla_planner.model.fleet.wants import PoolWant
+from sla_planner.model.stabilise.wants import PoolWant
 
 
 def usage_before(plan: Plan) -> dict[str, int]:

@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
-from sla_planner.model.latency_curves import Curves
-from sla_planner.model.prefill_latency import normal_cdf, z_score
+from sla_planner.model.size.latency_curves import Curves
+from sla_planner.model.size.prefill_latency import normal_cdf, z_score
 
 # Grid points for the first scan of the decode fixed point (vectorised in one curves call).
 _SCAN_POINTS = 65

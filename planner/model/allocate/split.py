@@ -23,16 +23,13 @@ converges to, without stalling where attainment is flat at zero until a pool rea
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from sla_planner.errors import EXIT_USAGE, SlaPlannerError
 from sla_planner.model.config import REPLICAS_LIMIT, Budget, PlannerConfig, PoolLimits
-
-# (lo, hi) -> (attainment, served fraction) for replicas lo..hi, each an array of hi - lo + 1.
-Scorer = Callable[[int, int], tuple[Sequence[float], Sequence[float]]]
+from sla_planner.model.size.pool_plan import Scorer
 
 _EPS = 1e-9
 _RAISE_SEARCH = 10_000  # replicas scanned when raising a pool for the ratio with no cap

@@ -8,14 +8,16 @@ it is planned on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sla_planner.model import latency_model as lm
-from sla_planner.model.budget import Scorer
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.planning_demand import PlanningDemand
-from sla_planner.model.sizing import SizingPolicy, SizingResult, size_decode, size_prefill
+from sla_planner.model.size import latency_model as lm
+from sla_planner.model.size.planning_demand import PlanningDemand
+from sla_planner.model.size.sizing import SizingPolicy, SizingResult, size_decode, size_prefill
+
+# (lo, hi) -> (attainment, served fraction) for replicas lo..hi, each an array of hi - lo + 1.
+Scorer = Callable[[int, int], tuple[Sequence[float], Sequence[float]]]
 
 
 def size_prefill_for(

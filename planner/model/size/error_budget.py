@@ -2,7 +2,7 @@
 
 The SLO is "a share A of requests meet TTFT and ITL"; its error budget is B = 1 - A. The planner
 sizes both pools so that its latency model expects a share `planned_miss` of requests to miss
-(sla_planner.model.slo_sizing). The model is wrong -- forecast error it did not foresee,
+(sla_planner.model.size.slo_sizing). The model is wrong -- forecast error it did not foresee,
 arrivals burstier than Poisson, prompt mixes with heavier tails, startup lag, engines slower
 than profiled -- and, at a few replicas, wrong by a different factor at every replica count.
 So the planned miss is not derived from the model but *controlled* from what was measured:
@@ -53,7 +53,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from sla_planner.model.config import ErrorBudgetSettings
 
 # A window's excess (in typical windows' allowances) counts within these bounds: loosening
 # by one allowance at most (a plant one replica short of its cliff loses more in one window
@@ -61,32 +61,6 @@ from pydantic import BaseModel, ConfigDict, Field
 # pins the margin. Tuned on days 2-4 of the Azure week (benchmarks/slo_bench.py).
 LOOSEN_STEP = 1.0
 TIGHTEN_STEP = 10.0
-
-
-class ErrorBudgetSettings(BaseModel):
-    """Tuning of the error-budget controller (PlannerConfig.error_budget)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    aim: float = Field(
-        0.9, gt=0, le=1.0, description="budget burn rate aimed at (< 1 keeps room for noise)"
-    )
-    gain: float = Field(
-        0.2, ge=0, le=2.0, allow_inf_nan=False, description="integral gain per window (0: off)"
-    )
-    prior_misses: float = Field(
-        3.0, gt=0, allow_inf_nan=False, description="pseudo-misses on the aim per window"
-    )
-    short_window_s: float = Field(
-        900.0, gt=0, allow_inf_nan=False, description="fast-attack burn window"
-    )
-    long_window_s: float = Field(21600.0, gt=0, allow_inf_nan=False, description="reported burn")
-    max_tighten: float = Field(
-        100.0, ge=1.0, allow_inf_nan=False, description="plan for at least B x aim / this"
-    )
-    max_loosen: float = Field(
-        2.0, ge=1.0, allow_inf_nan=False, description="plan for at most B x aim x this"
-    )
 
 
 @dataclass(frozen=True)

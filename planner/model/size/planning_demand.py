@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sla_planner.model.config import MAX_HORIZON_STEPS, PlannerConfig
-from sla_planner.model.sizing import SizingPolicy
+from sla_planner.model.size.sizing import SizingPolicy
 from sla_planner.model.types import DemandForecast
 
 

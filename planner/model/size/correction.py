@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from sla_planner.model import latency_model as lm
+from sla_planner.model.size import latency_model as lm
 from sla_planner.model.types import Decision, DemandSample
 
 DEFAULT_ALPHA = 0.2  # EWMA weight of a new observation (log space)

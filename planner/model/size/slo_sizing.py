@@ -1,10 +1,10 @@
 """Size both pools to an expected-attainment goal (pure: no I/O, no clock).
 
-The fixed-margin sizing (sla_planner.model.sizing) stacks headroom rules -- a p99 of the
+The fixed-margin sizing (sla_planner.model.size.sizing) stacks headroom rules -- a p99 of the
 forecast, a p99 TTFT per interval, a 0.85 utilisation cap, x1.25 prompt variability, a p90
 burst factor -- each safe alone, together far past any target. Here the pools get the fewest
 GPUs whose *expected request-weighted attainment* reaches one goal g (set by the error-budget
-controller, sla_planner.model.error_budget):
+controller, sla_planner.model.size.error_budget):
 
     A(n_p, n_d) = sum_j v_j a_p(n_p; lambda_j) a_d(n_d; lambda_j) / sum_j v_j >= g
 
@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from sla_planner.model import latency_model as lm
 from sla_planner.model.config import REPLICAS_LIMIT
+from sla_planner.model.size import latency_model as lm
 
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(9)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()

@@ -71,3 +71,51 @@ class ReasonCode(_Code):
     def is_error_hold(self) -> bool:
         """A hold caused by a failure (a warning), not a deliberate wait or a standby."""
         return self.value.startswith("hold_") and self is not ReasonCode.HOLD_STARTING
+
+
+class Binding(_Code):
+    """What set the size sizing asked for."""
+
+    IDLE = "idle"  # no demand: the minimum
+    MINIMUM = "minimum"  # the demand fits the pool's minimum replicas
+    LATENCY = "latency"  # the latency target (TTFT or ITL) at the planning quantile
+    UTILISATION = "utilisation"  # prefill's utilisation cap
+    KV = "kv"  # decode's KV-cache capacity
+    UNATTAINABLE = "unattainable"  # the target cannot be met at any size: the most useful size
+    NO_HISTORY = "no_history"  # no usable demand yet: what the cluster runs, or the minimums
+    SLO = "slo"  # the SLO planner: the cheapest pair whose expected attainment reaches the goal
+    OTHER = "other"  # a sizing policy this version does not know
+
+    @classmethod
+    def _missing_(cls, value: object) -> Binding:
+        return cls.OTHER
+
+
+class Limit(_Code):
+    """What overrode sizing, most important first; NONE when sizing stood."""
+
+    NONE = "none"
+    BUDGET = "budget"  # the global GPU budget
+    MAX_REPLICAS = "max_replicas"  # the pool's max_replicas
+    RATIO_BOUNDS = "ratio_bounds"  # lowered to keep the prefill:decode ratio
+    STABILISATION = "stabilisation"  # a scale-down held by the stabilisation window
+    RATIO_RAISED = "ratio_raised"  # raised to keep the prefill:decode ratio
+
+
+class FleetReason(_Code):
+    """Why a pool (or a deployment) got what it got, like HPA's condition reasons."""
+
+    SIZED = "sized"  # what SLA sizing asked for
+    MINIMUM = "minimum"  # held at min_replicas
+    MAXIMUM = "maximum"  # capped at max_replicas
+    STABILIZED = "stabilized"  # a scale-down held within scale_down_window_s
+    BUDGET_LIMITED = "budget_limited"  # the GPU type's budget binds within its priority class
+    PRIORITY_LIMITED = "priority_limited"  # higher priority classes hold the rest of the type
+    PREEMPTED = "preempted"  # scaled below what it ran to give GPUs to a higher class
+    SCALED_TO_ZERO = "scaled_to_zero"  # idle for the idle window: GPUs released
+    WOKEN = "woken"  # scale from zero on its first requests
+    IDLE_HOLD = "idle_hold"  # no demand forecast, but requests within the idle window
+    COLD = "cold"  # no demand history yet
+    VARIANT_SWITCH = "variant_switch"  # moving to another variant; old replicas held
+    VARIANT_PENDING = "variant_pending"  # a better variant waits out the hysteresis
+    UNATTAINABLE = "unattainable"  # no variant meets the SLO at any size

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sla_planner.model.config import SLA
-from sla_planner.model.decode_latency import decode_context
+from sla_planner.model.size.decode_latency import decode_context
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sla_planner.model import latency_model as lm
+from sla_planner.model.size import latency_model as lm
 
 # Defaults another engineer tunes (benchmarks in issue 3); kept in one place.
 DEFAULT_TTFT_QUANTILE = 0.99  # share of requests whose own queueing wait must fit the target
@@ -40,7 +40,7 @@ DEFAULT_TARGET_FRACTION = 1.0  # plan to this fraction of each latency target
 # benchmark (benchmarks/tune_sizing.py) and checked on days 5-7, Azure 2023 conv/code and
 # Mooncake (benchmarks/results.md). The function keyword defaults above stay model-neutral.
 # - ITL: p99 of per-replica concurrency at the ITL target, at the burst-scaled rate
-#   (planner/model/burst.py). Sub-interval (10 s) bursts, not concurrency noise, were what pushed
+#   (planner/model/forecast/burst.py). Sub-interval (10 s) bursts, not concurrency noise, were what pushed
 #   batches past the target: before decode planned for them it took p99.9 at 90% of the
 #   target to reach ~99.9% ITL attainment, at more GPU-hours than HPA needs for as much.
 # - Prefill SCV: the measured prompt-length SCV x 1.25 (Azure conv 0.92, code 0.93, Mooncake
@@ -84,7 +84,7 @@ class SizingPolicy:
     prefill_burst: bool = False
     decode_burst: bool = True
     # Prefill service SCV from the traffic's measured prompt-length SCV (DemandSample.isl_scv,
-    # planner/model/prompt_variability.py) times this margin; `prefill_service_scv` is used until a
+    # planner/model/forecast/prompt_variability.py) times this margin; `prefill_service_scv` is used until a
     # source reports it. None: always the fixed value.
     prefill_scv_margin: float | None = POLICY_SCV_MARGIN
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 # One name for the whole model, so callers read `lm.expected_ttft_ms(...)`; the two halves live
 # in prefill_latency and decode_latency.
-from sla_planner.model.decode_latency import (  # noqa: F401
+from sla_planner.model.size.decode_latency import (  # noqa: F401
     concurrency_quantile,
     decode_concurrency,
     decode_concurrency_many,
@@ -48,8 +48,8 @@ from sla_planner.model.decode_latency import (  # noqa: F401
     itl_attainment_curve,
     itl_quantile_ms,
 )
-from sla_planner.model.latency_curves import Curves  # noqa: F401
-from sla_planner.model.prefill_latency import (  # noqa: F401
+from sla_planner.model.size.latency_curves import Curves  # noqa: F401
+from sla_planner.model.size.prefill_latency import (  # noqa: F401
     PrefillState,
     erlang_c,
     erlang_c_curve,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sla_planner.model.fleet.types import DeploymentNeed, FleetReason, PoolNeed
-from sla_planner.model.stabilization import Recommendation, stabilize
+from sla_planner.model.stabilise.stabilization import Recommendation, stabilize
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,10 @@ for logs and the API."""
 
 from __future__ import annotations
 
-from sla_planner.model.budget import Allocation
-from sla_planner.model.pool_reasons import Limit
-from sla_planner.model.sizing import SizingResult
-from sla_planner.model.stabilization import Stabilized
+from sla_planner.model.allocate.split import Allocation
+from sla_planner.model.reasons import Limit
+from sla_planner.model.size.sizing import SizingResult
+from sla_planner.model.stabilise.stabilization import Stabilized
 
 
 def pool_limit(
