@@ -38,7 +38,7 @@ from harness import (  # noqa: E402
 from sla_planner.evaluation.des_replay import schedule_of  # noqa: E402
 from sla_planner.evaluation.sim_demand import demand_from_trace  # noqa: E402
 from sla_planner.model.config import SLO, Budget, PlannerConfig  # noqa: E402
-from sla_planner.model.planner import Planner  # noqa: E402
+from sla_planner.model.old_planner import Planner  # noqa: E402
 from sla_planner.model.slo_planner import make_planner  # noqa: E402
 from sla_planner.offline.dryrun import run_dry_run  # noqa: E402
 from sla_planner.profiles.interpolation import ProfileCurves  # noqa: E402

@@ -142,18 +142,34 @@ def run(args: argparse.Namespace) -> int:
     _check_forecaster(args.forecaster)
     out = _prepare_out(Path(args.out))
 
-    from sla_planner.cli.dryrun_loop import replay
+    from sla_planner.config.fleet import fleet_of_one
+    from sla_planner.model.types import DEFAULT_DEPLOYMENT as NAME
+    from sla_planner.offline.session import replay
 
     warm = spec.warmup_intervals if args.warmup is None else min(args.warmup, spec.warmup_intervals)
     warm = min(warm, config.history_window)
+    fleet = fleet_of_one(
+        config,
+        (profiles.prefill, profiles.prefill_curves),
+        (profiles.decode, profiles.decode_curves),
+    )
     t0 = time.perf_counter()
     with _progress_bar(args.progress, n) as bar:
-        result = replay(args, spec, profiles, config, warm, lambda k: bar.update(1))
+        replayed = replay(
+            fleet,
+            {NAME: spec.source},
+            spec.start,
+            spec.end,
+            warmup={NAME: warm},
+            judge=args.judge,
+            progress=lambda k: bar.update(1),
+        )
+    result = replayed.run.only
     settings = _run_settings(args, spec, result, profiles, config)
     warnings = [*_target_warnings(config, profiles, result.actual), *_guard_warnings(result)]
     extra: dict[str, Any] = {
         "warnings": warnings,
-        **_judgements(args, result, spec, profiles, config),
+        **_judgements(result, replayed.judged[NAME], spec, profiles, config),
     }
     paths = write_outputs(
         out, result, profiles, config, settings, spec.label, plot=not args.no_plot, extra=extra
@@ -165,9 +181,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_slo(out: Path, result: Any) -> Path | None:
     """slo.csv for a closed-loop run (the SLO controller's trace), else nothing."""
-    from sla_planner.offline.closed_loop import ClosedLoopResult
-
-    if not isinstance(result, ClosedLoopResult):
+    if not result.closed_loop:
         return None
     from sla_planner.offline.slo_report import write_slo_csv
 
@@ -175,28 +189,21 @@ def _write_slo(out: Path, result: Any) -> Path | None:
 
 
 def _judgements(
-    args: argparse.Namespace, result: Any, spec: SourceSpec, profiles: PoolProfiles, config: Any
+    result: Any, judged: Any, spec: SourceSpec, profiles: PoolProfiles, config: Any
 ) -> dict[str, Any]:
     """report.json's verdicts on a trace dry run: "judged" by the discrete-event replay (the
     default judge, independent of the sizing) and "simulated" by the closed-loop model (a
     quick estimate that shares the sizing's queueing model)."""
+    from sla_planner.evaluation.judge import judged_block
     from sla_planner.evaluation.simulator import simulate_dry_run
-    from sla_planner.offline.closed_loop import ClosedLoopResult
 
     out: dict[str, Any] = {}
-    if isinstance(result, ClosedLoopResult):  # judged in the loop already
-        from sla_planner.evaluation.des_replay import judged_block
+    if judged is not None:
+        out["judged"] = judged_block(judged)
+    if result.closed_loop:  # the SLO controller fed by the judge
         from sla_planner.offline.slo_report import slo_block
 
-        if result.judged is not None:
-            out["judged"] = judged_block(result.judged)
         out["slo"] = slo_block(result, config.slo.attainment)
-    elif args.judge == "des":
-        from sla_planner.evaluation.des_replay import judge_dry_run
-
-        judged = judge_dry_run(result, spec.source, profiles.prefill, profiles.decode, config)
-        if judged is not None:
-            out["judged"] = judged
     simulated = simulate_dry_run(
         result, spec.source, profiles.prefill_curves, config, profiles.decode_curves
     )

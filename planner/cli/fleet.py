@@ -62,49 +62,46 @@ def _need_command(p: argparse.ArgumentParser) -> int:
 
 def run_dry_run(args: argparse.Namespace) -> int:
     from sla_planner.cli.dryrun import _prepare_out, _progress_bar
-    from sla_planner.evaluation.fleet_des_judge import DesJudge
-    from sla_planner.evaluation.fleet_judge import SimulatorJudge
-    from sla_planner.model.fleet.fleet import FleetAllocator
-    from sla_planner.model.fleet.plan import FleetSettings
-    from sla_planner.offline.fleet_dryrun import replay_fleet
-    from sla_planner.offline.fleet_outputs import judge_fleet, write_fleet_outputs
-    from sla_planner.offline.fleet_sources import build_sources
-    from sla_planner.sources.fleet_file import demo_fleet_path, load_fleet_file
+    from sla_planner.config.resolve import demo_fleet_path, load_fleet
+    from sla_planner.offline.outputs import verdicts, write_fleet_outputs
+    from sla_planner.offline.session import replay
+    from sla_planner.offline.sources import build_sources
 
     path = Path(args.config) if args.config else demo_fleet_path()
-    loaded = load_fleet_file(path)
-    cfg = loaded.config
-    _check_forecasters(cfg)
-    fs = build_sources(loaded)
+    fleet = load_fleet(path)
+    _check_forecasters(fleet)
+    fs = build_sources(fleet)
     out = _prepare_out(Path(args.out))
     t0 = time.perf_counter()
-    n = math.ceil((fs.end - fs.start) / cfg.interval_s - 1e-9)
+    n = math.ceil((fs.end - fs.start) / fleet.interval_s - 1e-9)
     with _progress_bar(args.progress, n) as bar:
-        run = replay_fleet(
-            loaded, fs, FleetAllocator(FleetSettings.from_config(cfg)), lambda k: bar.update(1)
+        replayed = replay(
+            fleet,
+            fs.sources,
+            fs.start,
+            fs.end,
+            warmup=fs.warmup,
+            judge=args.judge,
+            progress=lambda k: bar.update(1),
         )
-    if args.judge == "des":
-        judged = judge_fleet(
-            run, cfg, loaded.variants, fs.sources, DesJudge(), estimate=SimulatorJudge()
-        )
-    else:
-        judged = judge_fleet(run, cfg, loaded.variants, fs.sources, SimulatorJudge())
-    settings = _settings(loaded, fs, args.config)
+    judged = verdicts(replayed, fleet, fs.sources, args.judge)
+    settings = _settings(fleet, path, fs, args.config)
     title = (
         f"sla-planner fleet dry run: {path.name} from {iso(fs.start)} "
-        f"({len(cfg.deployments)} deployments, {', '.join(cfg.cluster.gpus)})"
+        f"({len(fleet.deployments)} deployments, {', '.join(fleet.settings.gpus)})"
     )
     outputs = write_fleet_outputs(
-        out, run, cfg, loaded.variants, judged, settings, title, plot=not args.no_plot
+        out, replayed.run, fleet, judged, settings, title, plot=not args.no_plot
     )
-    _print_summary(outputs, loaded, time.perf_counter() - t0)
+    _print_summary(outputs, fleet, time.perf_counter() - t0)
     return 0
 
 
-def _check_forecasters(cfg: Any) -> None:
+def _check_forecasters(fleet: Any) -> None:
     from sla_planner.forecasters.registry import available_forecasters
 
     names = list(available_forecasters())
+    cfg = fleet.source
     for d in cfg.deployments:
         name = d.forecaster or cfg.forecaster
         if name not in names:
@@ -112,10 +109,10 @@ def _check_forecasters(cfg: Any) -> None:
             raise UsageError(f"{where}: {name!r} is not known; choose one of: {', '.join(names)}")
 
 
-def _settings(loaded: Any, fs: Any, config_arg: str | None) -> dict[str, Any]:
-    cfg = loaded.config
+def _settings(fleet: Any, path: Path, fs: Any, config_arg: str | None) -> dict[str, Any]:
+    cfg = fleet.source
     return {
-        "config": str(loaded.path.resolve()),
+        "config": str(path.resolve()),
         "demo": config_arg is None,
         "start": fs.start,
         "end": fs.end,
@@ -124,17 +121,19 @@ def _settings(loaded: Any, fs: Any, config_arg: str | None) -> dict[str, Any]:
         "warmup_intervals": fs.warmup,
         "sources": fs.settings,
         "variants": {
-            name: {
+            d.name: {
                 v.name: {
                     "prefill": f"{v.prefill.profile} on {v.prefill.gpu_type} x{v.prefill.gpus_per_replica}",
                     "decode": f"{v.decode.profile} on {v.decode.gpu_type} x{v.decode.gpus_per_replica}",
                 }
-                for v in vs
+                for v in d.variants
             }
-            for name, vs in loaded.variants.items()
+            for d in fleet.deployments
         },
-        "fleet_config": cfg.model_dump(mode="json", exclude={"prometheus"}),
-        "profile_warnings": list(dict.fromkeys(loaded.profile_warnings)),
+        "fleet_config": cfg.model_dump(
+            mode="json", exclude={"prometheus", "leader_election", "server", "loop", "log_level"}
+        ),
+        "profile_warnings": list(fleet.profile_warnings),
     }
 
 
@@ -142,10 +141,10 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}%"
 
 
-def _print_summary(outputs: Any, loaded: Any, wall_s: float) -> None:
+def _print_summary(outputs: Any, fleet: Any, wall_s: float) -> None:
     r = outputs.report
     f = r["fleet"]
-    cfg = loaded.config
+    cfg = fleet.source
     budget = ", ".join(f"{t} {f['peak_gpus_by_type'][t]}/{n}" for t, n in f["budget"].items())
     lines = [
         f"fleet dry run: {len(cfg.deployments)} deployments, {r['settings']['start_iso']} .. "

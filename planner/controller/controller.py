@@ -1,6 +1,6 @@
 """The in-cluster controller: reads demand and the cluster, asks the pure planner, writes the cluster.
 
-Split like Kubernetes' HPA: `sla_planner.model.planner.Planner` is the replica calculator (pure, no I/O);
+Split like Kubernetes' HPA: `sla_planner.model.old_planner.Planner` is the replica calculator (pure, no I/O);
 this module is the controller around it. Everything with side effects is injected (clock,
 MetricsSource, one Actuator per pool, leadership, metrics exporter), so the loop runs in
 simulated time in tests.

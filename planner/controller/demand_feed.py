@@ -27,7 +27,7 @@ Failure = tuple[ReasonCode, str]  # (reason code, text)
 
 
 class PlanningCore(Protocol):
-    """What the controller needs of sla_planner.model.planner.Planner (the optional `seed` is
+    """What the controller needs of sla_planner.model.old_planner.Planner (the optional `seed` is
     looked up)."""
 
     def observe(self, sample: DemandSample) -> None: ...

@@ -85,7 +85,7 @@ class _Strict(BaseModel):
 class SLO(_Strict):
     """The operator's objective: `attainment` of requests meet TTFT <= ttft_ms AND mean
     ITL <= itl_ms. None: no attainment target, fixed-margin sizing (the planner before SLO
-    targeting; sla_planner.model.planner.Planner)."""
+    targeting; sla_planner.model.old_planner.Planner)."""
 
     # Latency targets, not timeouts: ten minutes to a first token or a minute per token is no
     # SLA a planner can size for.
@@ -202,3 +202,13 @@ class PlannerConfig(_Strict):
                 "interval_s or lower startup_s"
             )
         return self
+
+
+class Hysteresis(_Strict):
+    """A deployment moves to another variant only when, on every tick for `hold_s` seconds,
+    that one saves at least `min_saving` of the current cost; or, for `rescue_hold_s`, the
+    current one cannot meet the SLO (within the budget its class can have) and that one can."""
+
+    min_saving: float = Field(0.15, ge=0, lt=1)
+    hold_s: float = Field(600.0, ge=0, le=7 * 86400)
+    rescue_hold_s: float = Field(120.0, ge=0, le=7 * 86400)

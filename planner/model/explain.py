@@ -1,34 +1,37 @@
 """Why a pool got the replicas it got: the Limit code, and the free text (most important first)
-for logs and the API."""
+for logs and the API (pure)."""
 
 from __future__ import annotations
 
+from sla_planner.model.allocate.outcome import PoolOutcome
 from sla_planner.model.allocate.split import Allocation
-from sla_planner.model.reasons import Limit
-from sla_planner.model.size.sizing import SizingResult
-from sla_planner.model.stabilise.stabilization import Stabilized
+from sla_planner.model.reasons import FleetReason, Limit
+from sla_planner.model.size.needs import PoolNeed
+
+_BY_PRIORITY = {FleetReason.PREEMPTED, FleetReason.PRIORITY_LIMITED, FleetReason.BUDGET_LIMITED}
 
 
-def pool_limit(
-    sized: SizingResult,
-    fitted_n: int,
-    stab: Stabilized,
-    got: int,
-    fitted: Allocation,
-    final: Allocation,
-    max_replicas: int | None,
-) -> Limit:
+def _fitted(pool: PoolNeed) -> int:
+    """Sizing's want within the pool's limits (what the budget fit starts from)."""
+    lim = pool.limits
+    return min(max(pool.sized, lim.min_replicas), lim.max_replicas)
+
+
+def pool_limit(pool: PoolNeed, po: PoolOutcome, split: Allocation) -> Limit:
     """What overrode sizing (the most important when several did); Limit.NONE when nothing."""
-    want = sized.replicas
+    want, got = pool.sized, po.replicas
+    stab = po.want.stabilized
+    if stab is None:  # scaled to zero: the idle window, not a limit
+        return Limit.NONE
     if got < want:
-        if fitted.budget_limited or final.budget_limited:
+        if split.budget_limited or _BY_PRIORITY & set(po.reasons):
             return Limit.BUDGET
-        if max_replicas is not None and got >= max_replicas:
+        if got >= pool.limits.max_replicas:
             return Limit.MAX_REPLICAS
         return Limit.RATIO_BOUNDS
-    if got > fitted_n and stab.held:
+    if got > _fitted(pool) and stab.held:
         return Limit.STABILISATION
-    if got > want and (fitted.ratio_adjusted or final.ratio_adjusted):
+    if got > want and split.ratio_adjusted:
         return Limit.RATIO_RAISED
     return Limit.NONE
 
@@ -40,29 +43,37 @@ _LOWERED = {
 }
 
 
-def pool_reason(
-    sized: SizingResult,
-    fitted_n: int,
-    stab: Stabilized,
-    got: int,
-    fitted: Allocation,
-    final: Allocation,
-    max_replicas: int | None,
-) -> str:
+def pool_reason(pool: PoolNeed, po: PoolOutcome, split: Allocation) -> str:
     """Most important first: what overrode sizing, then why sizing asked for what it did."""
     parts: list[str] = []
-    want = sized.replicas
-    limit = pool_limit(sized, fitted_n, stab, got, fitted, final, max_replicas)
-    if limit in _LOWERED:
+    want, got = pool.sized, po.replicas
+    stab = po.want.stabilized
+    limit = pool_limit(pool, po, split)
+    if po.head:
+        parts.append(f"{po.head}: wanted {want}, got {got}")
+    elif limit in _LOWERED:
         parts.append(f"{_LOWERED[limit]}: wanted {want}, got {got}")
-    if got > fitted_n and stab.held:
+    if po.want.text:
+        parts.append(po.want.text)
+    if stab is not None and got > _fitted(pool) and stab.held:
         until = (
             f" for {stab.hold_until - stab.history[-1].time:.0f} s more" if stab.hold_until else ""
         )
         parts.append(
             f"holding scale-down (stabilisation window): sized {want}, keeping {got}{until}"
         )
-    elif got > want and (fitted.ratio_adjusted or final.ratio_adjusted):
+    elif got > want and split.ratio_adjusted:
         parts.append(f"raised for ratio bounds: wanted {want}, got {got}")
-    parts.append(f"{sized.binding}: {sized.reason}")
+    parts.append(f"{pool.binding}: {pool.reason}")
     return "; ".join(parts)
+
+
+def cold_limit(replicas: int, wanted: int, split: Allocation) -> Limit:
+    """What overrode the replicas held without demand history."""
+    if replicas == wanted:
+        return Limit.NONE
+    if replicas > wanted:
+        return Limit.RATIO_RAISED if split.ratio_adjusted else Limit.STABILISATION
+    if split.budget_limited:
+        return Limit.BUDGET
+    return Limit.RATIO_BOUNDS if split.ratio_adjusted else Limit.MAX_REPLICAS

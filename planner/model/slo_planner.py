@@ -24,7 +24,7 @@ from typing import Any
 
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.forecast.burst import excess_burst
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.model.size.error_budget import (
     AttainmentSample,
     BudgetStatus,

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from sla_planner.model.reasons import Binding, Limit
+from sla_planner.model.reasons import Binding, FleetReason, Limit
+
+# The name of the one deployment a single-deployment config plans (a fleet of one), and of its
+# one variant.
+DEFAULT_DEPLOYMENT = "default"
+DEFAULT_VARIANT = "default"
 
 
 class Pool(str, Enum):
@@ -70,17 +77,106 @@ class PoolDecision:
     reason: str = ""
     binding: Binding | None = None  # what set sizing's size (None: not from the planner)
     limit: Limit | None = None  # what overrode it (Limit.NONE: nothing)
+    gpu_type: str = ""  # the GPU type its replicas run on ("" when the policy does not say)
+    reasons: tuple[FleetReason, ...] = ()  # the allocator's codes (priority, budget, ...)
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.gpus // self.replicas if self.replicas > 0 else 1
+
+
+@dataclass(frozen=True)
+class Held:
+    """An old variant's replicas kept serving during a switch, until the new ones are ready."""
+
+    variant: str
+    prefill: int
+    decode: int
+    prefill_type: str
+    decode_type: str
+    prefill_gpus: int  # GPUs, not replicas
+    decode_gpus: int
+    until: float
+
+    def gpus_by_type(self) -> dict[str, int]:
+        out = {self.prefill_type: self.prefill_gpus}
+        out[self.decode_type] = out.get(self.decode_type, 0) + self.decode_gpus
+        return out
 
 
 @dataclass(frozen=True)
 class Decision:
+    """One deployment's decision for the interval starting at `timestamp`."""
+
     timestamp: float  # unix seconds: start of the interval the decision is for
     prefill: PoolDecision
     decode: PoolDecision
     forecast: DemandForecast
-    budget_gpus: int | None
+    budget_gpus: int | None  # the deployment's own GPU cap (max_gpus), None: none
     notes: tuple[str, ...] = field(default_factory=tuple)
+    deployment: str = DEFAULT_DEPLOYMENT
+    variant: str = DEFAULT_VARIANT
+    rank: int = 0  # priority rank, 0 first
+    held: Held | None = None  # old variant's replicas still counted (a switch in progress)
+    # The model's expected attainment at the planned demand, computed when first read (the
+    # single-deployment outputs never read it).
+    attainment_of: Callable[[], float] | None = field(default=None, repr=False, compare=False)
+    cost_per_hour: float = math.nan  # every GPU it holds, old variant included
+    reasons: tuple[FleetReason, ...] = ()  # the deployment's codes (variant switch, ...)
+    summary: str = ""  # the deployment's own why (a variant switch, an SLO out of reach)
 
     @property
     def total_gpus(self) -> int:
         return self.prefill.gpus + self.decode.gpus
+
+    @property
+    def name(self) -> str:
+        return self.deployment
+
+    @functools.cached_property
+    def expected_attainment(self) -> float:
+        return self.attainment_of() if self.attainment_of is not None else math.nan
+
+    def gpus_by_type(self) -> dict[str, int]:
+        """GPUs per type it holds, the old side of a switch included."""
+        out: dict[str, int] = dict(self.held.gpus_by_type()) if self.held else {}
+        for pool in (self.prefill, self.decode):
+            out[pool.gpu_type] = out.get(pool.gpu_type, 0) + pool.gpus
+        return out
+
+
+@dataclass(frozen=True)
+class Preemption:
+    victim: str
+    gpu_type: str
+    gpus: int  # GPUs it gave up this tick
+    beneficiaries: tuple[str, ...]  # higher-class deployments that grew on that type
+
+
+@dataclass(frozen=True)
+class FleetDecision:
+    """Every deployment's decision at one tick (a single deployment is a fleet of one)."""
+
+    timestamp: float
+    deployments: tuple[Decision, ...]
+    budget: Mapping[str, int | None]  # GPUs per type (None: unlimited)
+    preemptions: tuple[Preemption, ...] = ()
+    # Deployments left out because their planning failed (they hold what they run), and why.
+    errors: Mapping[str, Exception] = field(default_factory=dict)
+
+    def used(self) -> dict[str, int]:
+        out = {t: 0 for t in self.budget}
+        for d in self.deployments:
+            for t, g in d.gpus_by_type().items():
+                out[t] = out.get(t, 0) + g
+        return out
+
+    def by_name(self, name: str) -> Decision:
+        return next(d for d in self.deployments if d.deployment == name)
+
+    @property
+    def only(self) -> Decision:
+        """The decision of a fleet of one."""
+        if len(self.deployments) != 1:
+            raise ValueError(f"{len(self.deployments)} deployments: name the one you want")
+        return self.deployments[0]

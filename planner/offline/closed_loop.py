@@ -1,14 +1,16 @@
-"""The closed-loop dry run: the discrete-event judge as the plant the planner controls.
+"""The closed-loop dry run's step: one deployment's interval replayed by the discrete-event judge
+as the plant the planner controls.
 
-The open-loop dry run (sla_planner.offline.dryrun) decides every interval from demand alone
-and judges the schedule afterwards. Here the judge replays the requests *while* the planner
-runs, as a cluster would: for each interval [t, t + interval) the planner decides at t (having
-seen demand and measured attainment only of earlier intervals), the judge replays the interval
-with the decided replicas, and what completed in it (finished, met) is fed back to the
-planner's error-budget controller before the next decision
-(`SloPlanner.observe_attainment`). With a reactive hook the interval is replayed in steps of
+The open-loop dry run decides every interval from demand alone and judges the schedule
+afterwards. In the closed loop the judge replays each interval [t, t + interval) *while* the
+planner runs, as a cluster would: the planner decides at t (having seen demand and measured
+attainment only of earlier intervals), the judge replays the interval with the decided
+replicas, and what completed in it (finished, met) is fed back to the planner's error-budget
+controller before the next decision. With a reactive hook the interval is replayed in steps of
 `reactive.interval_s` and after each step the reactive rule (sla_planner.model.reactive) may
-raise a pool at once from the judge's queues and TTFT.
+raise a pool at once from the judge's queues and TTFT, within the pool's max_replicas, the
+deployment's max_gpus and what its GPU type has free (every path to the cluster goes through
+the same limits).
 
 No look-ahead: decision k uses samples and attainment windows that end at or before its time
 (tested). The judge's results do not depend on how time is split into steps, so a schedule
@@ -19,41 +21,34 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
-from sla_planner.evaluation.des import Judge, Window, summarize
-from sla_planner.evaluation.des.replay import ReplayResult
-from sla_planner.evaluation.des_replay import source_requests
-from sla_planner.model.reactive import (
-    LoadSnapshot,
-    PoolCapacity,
-    ReactiveSettings,
-    capacity,
-    react,
-)
+from sla_planner.evaluation.des import Window
+from sla_planner.evaluation.judge import Plant, served
+from sla_planner.model.config import PlannerConfig, ReactiveSettings
+from sla_planner.model.reactive import LoadSnapshot, PoolCapacity, capacity, react
 from sla_planner.model.size.error_budget import AttainmentSample
-from sla_planner.model.types import Decision, DemandSample
-from sla_planner.offline.dryrun import DryRunResult, PlannerLike, fetch_replay
-from sla_planner.sources.base import MetricsSource
-
-
-class JudgeLike(Protocol):
-    """What the loop needs of sla_planner.evaluation.des.Judge."""
-
-    def advance(self, until_s: float, prefill_target: int, decode_target: int) -> Window: ...
-
-    def finish(self) -> Window: ...
+from sla_planner.model.types import Decision, DemandSample, FleetDecision
 
 
 @dataclass(frozen=True)
 class ReactiveHook:
     """The fast path in the loop: the rule's settings, one replica's capacity at given mean
-    lengths (from the profiles), and the TTFT target."""
+    lengths on a variant (from its profiles), and the TTFT target."""
 
     settings: ReactiveSettings
-    capacity: Callable[[float, float], PoolCapacity]
+    capacity: Callable[[str, float, float], PoolCapacity]
     ttft_ms: float
+
+
+@dataclass(frozen=True)
+class LoopPlant:
+    """One deployment's plant in the loop: the judge, the reactive hook, its limits."""
+
+    plant: Plant
+    config: PlannerConfig
+    reactive: ReactiveHook | None = None
 
 
 @dataclass(frozen=True)
@@ -78,115 +73,95 @@ class IntervalRecord:
     budget: Any | None = None  # sla_planner.model.size.error_budget.BudgetStatus
 
 
-@dataclass(frozen=True)
-class ClosedLoopResult(DryRunResult):
-    judged: ReplayResult | None = None
-    records: list[IntervalRecord] = field(default_factory=list)
-    reactions: list[Reaction] = field(default_factory=list)
+def reactive_hook(
+    config: PlannerConfig, curves: Callable[[str], tuple[Any, Any]]
+) -> ReactiveHook | None:
+    """The reactive rule wired to each variant's profiles, or None when config.reactive is
+    off. `curves(variant)`: its (prefill, decode) curves."""
+    if not config.reactive.enabled:
+        return None
+
+    def cap(variant: str, isl: float, osl: float) -> PoolCapacity:
+        pc, dc = curves(variant)
+        return capacity(pc, dc, isl, osl, config.slo.itl_ms)
+
+    return ReactiveHook(config.reactive, cap, config.slo.ttft_ms)
 
 
 @dataclass
-class _Tally:
-    """Running counts over the loop."""
-
+class _Counts:
     finished: int = 0
     met: int = 0
     ttft_met: int = 0
     itl_met: int = 0
-    in_flight: int = 0
 
     def add(self, w: Window) -> None:
         self.finished += w.finished
         self.met += w.met
         self.ttft_met += w.ttft_met
         self.itl_met += w.itl_met
-        self.in_flight = w.in_flight
-
-    def since(self, before: _Tally, t0: float, t1: float) -> AttainmentSample:
-        """The interval's measured window: counts since `before`."""
-        return AttainmentSample(
-            t0,
-            t1,
-            self.finished - before.finished,
-            self.met - before.met,
-            self.ttft_met - before.ttft_met,
-            self.itl_met - before.itl_met,
-        )
 
 
-def run_closed_loop(
-    source: MetricsSource,
-    planner: PlannerLike,
-    judge: JudgeLike,
-    start: float,
-    end: float,
-    interval_s: float,
-    *,
-    reactive: ReactiveHook | None = None,
-    progress: Callable[[int], None] | None = None,
-    warmup_intervals: int = 0,
-) -> ClosedLoopResult:
-    """Decide, replay and feed back every interval of [start, end); see the module doc."""
-    warm, actual = fetch_replay(source, planner, start, end, interval_s, warmup_intervals)
-    last: DemandSample | None = None
-    decisions: list[Decision] = []
-    records: list[IntervalRecord] = []
-    reactions: list[Reaction] = []
-    tally = _Tally()
-    for k, sample in enumerate(actual, start=1):
-        t0, t1 = sample.start, sample.start + interval_s
-        d = planner.decide(t0)  # before this interval's demand and attainment: no look-ahead
-        decisions.append(d)
-        before = replace(tally)
-        ran = _replay_interval(
-            judge, planner, (t0, t1), d, reactive, _lengths(last, d), tally, reactions
-        )
-        planner.observe(sample)
-        window = tally.since(before, t0, t1)
-        feedback = getattr(planner, "observe_attainment", None)
-        if feedback is not None:
-            feedback(window)
-        status = getattr(planner, "budget_status", None)
-        records.append(IntervalRecord(t0, t1, *ran, int(window.finished), int(window.met), status))
-        last = sample
-        if progress is not None:
-            progress(k)
-    judge.finish()
-    judged = summarize(judge) if isinstance(judge, Judge) else None
-    return ClosedLoopResult(decisions, actual, warm, judged, records, reactions)
-
-
-def build_judge(
-    source: Any,
-    start: float,
-    end: float,
-    prefill_profile: Any,
-    decode_profile: Any,
-    config: Any,
-    seed: int = 0,
-) -> Judge:
-    """The discrete-event judge over the requests of [start, end) as a trace source describes
-    them (sla_planner.evaluation.des_replay.source_requests), warm at `start`."""
-    return Judge(
-        source_requests(source, start, end, seed),
-        prefill_profile,
-        decode_profile=decode_profile,
-        ttft_ms=config.slo.ttft_ms,
-        itl_ms=config.slo.itl_ms,
-        startup_s=config.startup_s,
-        start_s=start,
+def replay_interval(
+    lp: LoopPlant,
+    policy: Any,
+    fd: FleetDecision,
+    d: Decision,
+    span: tuple[float, float],
+    run: Any,
+) -> tuple[AttainmentSample, tuple[int, int]]:
+    """Replay one interval of `d`'s deployment (in reactive steps when a hook is given); the
+    interval's measured window and the replicas that ran at its end."""
+    t, t1 = span
+    variant, p, q = served(d)
+    hook = lp.reactive if d.held is None else None  # a switch in progress: no reactions
+    step = hook.settings.interval_s if hook is not None else t1 - t
+    lengths = _lengths(run.actual[len(run.decisions) - 2] if len(run.decisions) > 1 else None, d)
+    cap = hook.capacity(variant, *lengths) if hook is not None else None
+    counts = _Counts()
+    before = lp.plant.judge.in_flight() if lp.plant.judge is not None else 0
+    target = (p, q)
+    while t < t1 - 1e-9:
+        until = min(t + step, t1)
+        w = lp.plant.advance(until, variant, *target)
+        arrivals = w.finished + w.in_flight - before
+        before = w.in_flight
+        counts.add(w)
+        if hook is not None and cap is not None and until < t1 - 1e-9:
+            limits = _ceilings(lp.config, fd, d)
+            target, why = _react(hook, cap, w, until - t, arrivals, lengths[0], target, limits)
+            if target[0] > p or target[1] > q:
+                run.reactions.append(Reaction(w.t1, *target, why))
+                # The pools now run the raised counts: the planner holds them like its own
+                # recommendation for the scale-down window, not dropping them next decision.
+                seed = getattr(policy, "seed", None)
+                if seed is not None:
+                    seed(target[0], target[1], w.t1, d.deployment, variant)
+                p, q = target
+        t = until
+    window = AttainmentSample(
+        span[0], span[1], counts.finished, counts.met, counts.ttft_met, counts.itl_met
     )
+    return window, target
 
 
-def reactive_hook(config: Any, prefill_curves: Any, decode_curves: Any) -> ReactiveHook | None:
-    """The reactive rule wired to the profiles, or None when config.reactive is off."""
-    if not config.reactive.enabled:
-        return None
-
-    def cap(isl: float, osl: float) -> PoolCapacity:
-        return capacity(prefill_curves, decode_curves, isl, osl, config.slo.itl_ms)
-
-    return ReactiveHook(config.reactive, cap, config.slo.ttft_ms)
+def _ceilings(config: PlannerConfig, fd: FleetDecision, d: Decision) -> tuple[int, int]:
+    """Most replicas a reaction may give each pool: max_replicas, the deployment's max_gpus and
+    what its GPU types have free beside every other pool's decided replicas."""
+    gp, gd = d.prefill.gpus_per_replica, d.decode.gpus_per_replica
+    top_p, top_d = config.prefill.max_replicas, config.decode.max_replicas
+    used = fd.used()
+    for pool, gpr, is_p in ((d.prefill, gp, True), (d.decode, gd, False)):
+        budget = fd.budget.get(pool.gpu_type)
+        if budget is None:
+            continue
+        room = (budget - used.get(pool.gpu_type, 0)) // gpr + pool.replicas
+        top_p, top_d = (min(top_p, room), top_d) if is_p else (top_p, min(top_d, room))
+    cap = d.budget_gpus
+    if cap is not None:
+        top_p = min(top_p, (cap - d.decode.gpus) // gp)
+        top_d = min(top_d, (cap - d.prefill.gpus) // gd)
+    return max(top_p, d.prefill.replicas), max(top_d, d.decode.replicas)
 
 
 def _lengths(last: DemandSample | None, d: Decision) -> tuple[float, float]:
@@ -198,35 +173,6 @@ def _lengths(last: DemandSample | None, d: Decision) -> tuple[float, float]:
     return isl, osl
 
 
-def _replay_interval(
-    judge: JudgeLike,
-    planner: PlannerLike,
-    span: tuple[float, float],
-    d: Decision,
-    hook: ReactiveHook | None,
-    lengths: tuple[float, float],
-    tally: _Tally,
-    reactions: list[Reaction],
-) -> tuple[int, int]:
-    """Replay one interval (in reactive steps when a hook is given); returns the replicas
-    that ran at its end."""
-    t, t1 = span
-    target = (d.prefill.replicas, d.decode.replicas)
-    step = hook.settings.interval_s if hook is not None and hook.settings.enabled else t1 - t
-    cap = hook.capacity(*lengths) if hook is not None else None
-    while t < t1 - 1e-9:
-        until = min(t + step, t1)
-        w = judge.advance(until, *target)
-        arrivals = w.finished + w.in_flight - tally.in_flight
-        tally.add(w)
-        if hook is not None and cap is not None and until < t1 - 1e-9:
-            target = _react(
-                hook, cap, w, until - t, arrivals, lengths[0], target, planner, reactions
-            )
-        t = until
-    return target
-
-
 def _react(
     hook: ReactiveHook,
     cap: PoolCapacity,
@@ -235,9 +181,8 @@ def _react(
     arrivals: int,
     isl: float,
     target: tuple[int, int],
-    planner: PlannerLike,
-    reactions: list[Reaction],
-) -> tuple[int, int]:
+    limits: tuple[int, int],
+) -> tuple[tuple[int, int], tuple[str, ...]]:
     running = max(w.in_flight - w.prefill_queue - w.decode_queue, 0)
     p99 = w.ttft_p99_ms if w.finished > 0 and math.isfinite(w.ttft_p99_ms) else None
     snap = LoadSnapshot(
@@ -246,11 +191,5 @@ def _react(
     ready = (w.prefill_ready, w.decode_ready)
     action = react(snap, target, ready, cap, hook.settings, hook.ttft_ms)
     if not action.raised(target):
-        return target
-    reactions.append(Reaction(w.t1, action.prefill, action.decode, action.reasons))
-    # The pools now run the raised counts: the planner holds them like its own recommendation
-    # for the scale-down window (Planner.seed), instead of dropping them at the next decision.
-    seed = getattr(planner, "seed", None)
-    if seed is not None:
-        seed(action.prefill, action.decode, w.t1)
-    return action.prefill, action.decode
+        return target, ()
+    return (min(action.prefill, limits[0]), min(action.decode, limits[1])), action.reasons

@@ -15,9 +15,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sla_planner.config.fleet import DeploymentSpec, Fleet
+from sla_planner.evaluation.cold_start import ColdStarts
+from sla_planner.evaluation.estimate import Verdict
 from sla_planner.model.config import SLA
+from sla_planner.model.reasons import FleetReason
 from sla_planner.model.types import Decision, DemandSample
-from sla_planner.offline.dryrun import DryRunResult
+from sla_planner.offline.dryrun import DeploymentRun, DryRun
 
 DECISION_COLUMNS = (
     "timestamp",
@@ -117,7 +121,7 @@ class Summary:
     expected_itl_attainment: float
 
 
-def summarize(result: DryRunResult, attainment: Attainment, interval_s: float) -> Summary:
+def summarize(result: DeploymentRun, attainment: Attainment, interval_s: float) -> Summary:
     """Cost and stability figures. Replicas are paid from the decision for the whole interval."""
     ds = result.decisions
     gpus = [d.prefill.gpus + d.decode.gpus for d in ds]
@@ -225,3 +229,152 @@ def _json_safe(x: Any) -> Any:
     if isinstance(x, list | tuple):
         return [_json_safe(v) for v in x]
     return x
+
+
+# -- a fleet's report.json ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Judged:
+    """One deployment's replay verdict (None where the judge cannot replay its source), and
+    the closed-loop simulator's model estimate beside it when asked for."""
+
+    result: Verdict | None
+    cold: ColdStarts | None
+    estimate: Verdict | None = None
+
+
+def slo_score(attainment: float, target: float) -> float:
+    """How much of its SLO a deployment met: attainment over target, capped at 1."""
+    return math.nan if math.isnan(attainment) else min(1.0, attainment / target)
+
+
+def deployment_report(
+    d: DeploymentSpec, fleet: Fleet, run: DryRun, judged: Judged
+) -> dict[str, Any]:
+    """One deployment's block of a fleet's report.json."""
+    allocs = run.deployments[d.name].decisions
+    hours = run.interval_s / 3600.0
+    price = fleet.settings.price
+    gpu_hours: dict[str, float] = {}
+    for a in allocs:
+        for t, g in a.gpus_by_type().items():
+            gpu_hours[t] = gpu_hours.get(t, 0.0) + g * hours
+    cost = sum(h * price(t) for t, h in gpu_hours.items())
+    # Time share of each variant while the deployment ran anything (idle ticks say nothing).
+    running = [a for a in allocs if a.gpus_by_type() and sum(a.gpus_by_type().values()) > 0]
+    share = (
+        {v.name: sum(a.variant == v.name for a in running) / len(running) for v in d.variants}
+        if running
+        else {}
+    )
+    switches = sum(FleetReason.VARIANT_SWITCH in a.reasons for a in allocs)
+    pre = [p for a in run.ticks for p in a.preemptions if p.victim == d.name]
+    requests = float(sum(s.requests for s in run.deployments[d.name].actual))
+    res = judged.result
+    att = res.attainment if res is not None else math.nan
+    target = d.config.slo.attainment or 1.0
+    total_gpus = [sum(a.gpus_by_type().values()) for a in allocs]
+    actions = sum(_shape(a) != _shape(b) for a, b in zip(allocs[:-1], allocs[1:], strict=True))
+    return {
+        "priority": d.priority,
+        "rank": allocs[0].rank if allocs else None,
+        "slo": {k: d.config.slo.model_dump()[k] for k in ("ttft_ms", "itl_ms", "attainment")},
+        "requests": requests,
+        "gpu_hours": sum(gpu_hours.values()),
+        "gpu_hours_by_type": gpu_hours,
+        "cost": cost,
+        "attainment": att,
+        "ttft_attainment": res.ttft_attainment if res is not None else math.nan,
+        "itl_attainment": res.itl_attainment if res is not None else math.nan,
+        "slo_met": bool(att >= target) if not math.isnan(att) else None,
+        "slo_score": slo_score(att, target),
+        "expected_attainment_mean": _mean([a.expected_attainment for a in allocs]),
+        "variant_main": max(share, key=lambda v: share[v]) if share else None,
+        "variant_final": allocs[-1].variant if allocs else None,
+        "variant_share": share,
+        "variant_switches": switches,
+        # Ticks on which it gave GPUs up to a higher class, and how many in all.
+        "priority_preemptions": sum(
+            any(p.victim == d.name for p in a.preemptions) for a in run.ticks
+        ),
+        "preempted_gpus": sum(p.gpus for p in pre),
+        "cold_start": judged.cold.as_dict() if judged.cold is not None else None,
+        "model_estimate": _estimate(judged.estimate),
+        "peak_gpus": max(total_gpus, default=0),
+        "scaling_actions": actions,
+    }
+
+
+def fleet_totals(fleet: Fleet, run: DryRun, per: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    hours = run.interval_s / 3600.0
+    budget = {t: int(n or 0) for t, n in fleet.settings.gpus.items()}
+    used = [a.used() for a in run.ticks]
+    peak = {t: max((u.get(t, 0) for u in used), default=0) for t in budget}
+    gpu_hours = {t: sum(u.get(t, 0) for u in used) * hours for t in budget}
+    prices = {t: fleet.settings.price(t) for t in budget}
+    judged = [n for n, r in per.items() if not math.isnan(r["attainment"])]
+    main = _weighted(per, {n: r["attainment"] for n, r in per.items()})
+    est = {n: r["model_estimate"]["attainment"] for n, r in per.items() if r["model_estimate"]}
+    return {
+        "gpu_hours": sum(gpu_hours.values()),
+        "gpu_hours_by_type": gpu_hours,
+        "cost": sum(gpu_hours[t] * prices[t] for t in budget),
+        "requests": sum(r["requests"] for r in per.values()),
+        "attainment": main["attainment"],
+        "slo_weighted_attainment": main["slo_weighted_attainment"],
+        # The closed-loop simulator's figures (a model estimate), when it ran beside the judge.
+        "model_estimate": _weighted(per, est) if est else None,
+        "deployments_meeting_slo": sorted(n for n in judged if per[n]["slo_met"]),
+        "priority_preemptions": sum(r["priority_preemptions"] for r in per.values()),
+        "budget": budget,
+        "peak_gpus_by_type": peak,
+        "budget_respected": all(u.get(t, 0) <= budget[t] for u in used for t in budget),
+        "mean_gpus_by_type": {t: _mean([u.get(t, 0) for u in used]) for t in budget},
+    }
+
+
+def _estimate(e: Verdict | None) -> dict[str, float] | None:
+    if e is None:
+        return None
+    return {
+        "attainment": e.attainment,
+        "ttft_attainment": e.ttft_attainment,
+        "itl_attainment": e.itl_attainment,
+    }
+
+
+def _weighted(
+    per: Mapping[str, Mapping[str, Any]], attainment: Mapping[str, float]
+) -> dict[str, float]:
+    """Request-weighted attainment and SLO score over the deployments judged."""
+    judged = [n for n, a in attainment.items() if not math.isnan(a)]
+    total = sum(per[n]["requests"] for n in judged)
+    if total <= 0:
+        return {"attainment": math.nan, "slo_weighted_attainment": math.nan}
+    ok = sum(per[n]["requests"] * attainment[n] for n in judged)
+    scored = sum(
+        per[n]["requests"] * slo_score(attainment[n], per[n]["slo"]["attainment"]) for n in judged
+    )
+    return {"attainment": ok / total, "slo_weighted_attainment": scored / total}
+
+
+def _shape(a: Any) -> tuple[int, int, str]:
+    return a.prefill.replicas, a.decode.replicas, a.variant
+
+
+def _mean(xs: Sequence[float]) -> float:
+    vals = [x for x in xs if not math.isnan(x)]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+def class_attainment(fleet: Fleet, per: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """Request-weighted attainment per priority class (named or the integer)."""
+    groups: dict[str, list[str]] = {}
+    for d in fleet.deployments:
+        groups.setdefault(str(d.priority), []).append(d.name)
+    out = {}
+    for cls, names in groups.items():
+        judged = [n for n in names if not math.isnan(per[n]["attainment"])]
+        total = sum(per[n]["requests"] for n in judged)
+        ok = sum(per[n]["requests"] * per[n]["attainment"] for n in judged)
+        out[cls] = ok / total if total > 0 else math.nan
+    return out

@@ -33,7 +33,7 @@ _REACTIONS_SHOWN = 20
 
 
 def slo_block(result: Any, target: float | None) -> dict[str, Any]:
-    """report.json's "slo" block for a ClosedLoopResult."""
+    """report.json's "slo" block for a closed-loop DeploymentRun."""
     recs = result.records
     finished = sum(r.finished for r in recs)
     met = sum(r.met for r in recs)

@@ -71,7 +71,7 @@ def test_a_simulation_longer_than_its_cap_is_skipped_not_allocated(h200):
 
     from sla_planner.evaluation.simulator import MAX_SIM_BINS, simulate_dry_run
     from sla_planner.model.config import PlannerConfig
-    from sla_planner.model.planner import Planner
+    from sla_planner.model.old_planner import Planner
     from sla_planner.offline.dryrun import DryRunResult
     from sla_planner.sources.trace_files import load_trace
     from sla_planner.sources.trace_source import TraceMetricsSource

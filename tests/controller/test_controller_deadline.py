@@ -31,7 +31,7 @@ from sla_planner.controller.clock import SimulatedClock
 from sla_planner.controller.health import LoopHealth
 from sla_planner.controller.leader import LeaderElector
 from sla_planner.controller.pool_state import LoopSettings
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.model.reasons import ErrorKind, ReasonCode
 from sla_planner.model.types import DemandSample
 

@@ -30,7 +30,7 @@ from sla_planner.controller.pool_state import LoopSettings
 from sla_planner.forecasters.base import Forecast
 from sla_planner.forecasters.registry import make_forecaster
 from sla_planner.model.forecast.demand_forecaster import DemandForecaster
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.model.reasons import ErrorKind, ReasonCode
 from sla_planner.model.types import DemandSample, Pool
 

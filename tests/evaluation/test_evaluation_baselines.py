@@ -133,7 +133,7 @@ def test_oracle_is_the_lower_bound_on_a_real_slice(h200, conv_trace):
             return out
 
     from sla_planner.forecasters.registry import make_forecaster
-    from sla_planner.model.planner import Planner
+    from sla_planner.model.old_planner import Planner
 
     policies = {
         "oracle": oracle,

@@ -19,7 +19,7 @@ from sla_planner.evaluation.des_replay import (
     source_requests,
 )
 from sla_planner.model.config import SLA, PlannerConfig
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.offline.dryrun import run_dry_run
 from sla_planner.profiles.registry import load_profile
 from sla_planner.sources.trace_files import load_trace

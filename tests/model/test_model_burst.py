@@ -10,7 +10,7 @@ import pytest
 
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.forecast.burst import BurstTracker, excess_burst, expected_max_normal
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.model.types import DemandSample
 
 T0 = 1_700_000_000.0

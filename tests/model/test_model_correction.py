@@ -8,7 +8,7 @@ import pytest
 
 from sla_planner.forecasters.registry import make_forecaster
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.model.size import latency_model as lm
 from sla_planner.model.size.correction import CorrectedCurves, CorrectingPlanner, update_factor
 from sla_planner.model.types import DemandSample

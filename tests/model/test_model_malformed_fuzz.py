@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from support.bounded import finishes
 
 from sla_planner.model.config import MAX_HORIZON_STEPS, PlannerConfig
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.model.size.planning_demand import horizon_steps
 from sla_planner.model.types import DemandSample
 

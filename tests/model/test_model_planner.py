@@ -11,7 +11,7 @@ import pytest
 from sla_planner.cli.dryrun_source import default_trace_path
 from sla_planner.model.allocate.split import BudgetConfigError
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.model.size import latency_model as lm
 from sla_planner.model.size.planning_demand import horizon_steps
 from sla_planner.model.types import Decision, DemandSample

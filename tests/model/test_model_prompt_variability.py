@@ -9,7 +9,7 @@ import pytest
 
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.forecast.prompt_variability import MIN_REQUESTS, PromptScvTracker
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.model.size.sizing import POLICY_SERVICE_SCV, SizingPolicy
 from sla_planner.model.types import DemandSample
 

@@ -13,7 +13,7 @@ from support.bounded import finishes
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.forecast import robust_demand as rd
 from sla_planner.model.forecast.robust_demand import DemandGuard
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.model.types import DemandSample
 
 STEP = 60.0

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.model.size.error_budget import AttainmentSample
 from sla_planner.model.slo_planner import SloPlanner, make_planner
 

@@ -10,7 +10,7 @@ import pytest
 
 from sla_planner.evaluation.des_replay import JudgeSettings, replay_decisions, source_requests
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.model.slo_planner import SloPlanner, make_planner
 from sla_planner.offline.closed_loop import build_judge, reactive_hook, run_closed_loop
 from sla_planner.offline.dryrun import run_dry_run

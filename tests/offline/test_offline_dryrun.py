@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.model.types import Decision, DemandForecast, DemandSample, Pool, PoolDecision
 from sla_planner.offline.dryrun import run_dry_run
 from sla_planner.profiles.interpolation import ProfileCurves

@@ -15,7 +15,7 @@ from sla_planner.evaluation.fleet_judge import SimulatorJudge
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.fleet.fleet import FleetAllocator
 from sla_planner.model.fleet.plan import FleetSettings
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.offline.dryrun import run_dry_run
 from sla_planner.offline.fleet_dryrun import replay_fleet
 from sla_planner.offline.fleet_outputs import FLEET_COLUMNS, judge_fleet, write_fleet_outputs

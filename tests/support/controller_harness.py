@@ -138,7 +138,7 @@ def make_controller(
     loop: LoopSettings | None = None,
     is_leader: Callable[[], bool] | None = None,
 ) -> tuple[Controller, PlannerMetrics]:
-    from sla_planner.model.planner import Planner
+    from sla_planner.model.old_planner import Planner
 
     cfg = config or planner_config()
     metrics = PlannerMetrics()

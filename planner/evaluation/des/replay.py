@@ -153,3 +153,56 @@ def replay(
             break
     judge.finish()
     return summarize(judge)
+
+
+def merge(results: list[ReplayResult]) -> ReplayResult:
+    """The totals of several replays of one deployment in sequence (one per run of one engine
+    config): counts and GPU-hours added, shares and means weighted by requests, percentiles
+    from the pooled histograms, per-interval figures concatenated."""
+    if len(results) == 1:
+        return results[0]
+    n = sum(r.finished for r in results)
+
+    def share(attr: str) -> float:
+        return (
+            sum(getattr(r, attr) * r.finished for r in results if r.finished) / n if n else math.nan
+        )
+
+    hists = [r.hist for r in results if r.hist is not None]
+    hist = np.sum(hists, axis=0) if hists else None
+
+    def lat(key: str, row: int) -> dict[str, float]:
+        mean = sum(getattr(r, key)["mean"] * r.finished for r in results if r.finished)
+        mx = max((getattr(r, key)["max"] for r in results if r.finished), default=math.nan)
+        if hist is None:
+            return {"mean": mean / n if n else math.nan, "max": mx}
+        return _quantiles(hist[row], mean, n, mx)
+
+    waited = sum(r.decode_waited for r in results)
+    cat = np.concatenate
+    return ReplayResult(
+        finished=n,
+        unfinished=sum(r.unfinished for r in results),
+        attainment=share("attainment"),
+        ttft_attainment=share("ttft_attainment"),
+        itl_attainment=share("itl_attainment"),
+        ttft_ms=lat("ttft_ms", 0),
+        itl_ms=lat("itl_ms", 1),
+        gpu_hours=sum(r.gpu_hours for r in results),
+        gpu_hours_with_tails=sum(r.gpu_hours_with_tails for r in results),
+        peak_gpus=max(r.peak_gpus for r in results),
+        decode_waited=waited,
+        rejected=sum(r.rejected for r in results),
+        decode_wait_s_mean=(
+            sum(r.decode_wait_s_mean * r.decode_waited for r in results) / waited if waited else 0.0
+        ),
+        scaling_actions=sum(r.scaling_actions for r in results),
+        replicas_changed=sum(r.replicas_changed for r in results),
+        interval_t=cat([r.interval_t for r in results]),
+        interval_finished=cat([r.interval_finished for r in results]),
+        interval_met=cat([r.interval_met for r in results]),
+        interval_ttft_met=cat([r.interval_ttft_met for r in results]),
+        interval_itl_met=cat([r.interval_itl_met for r in results]),
+        records=[x for r in results for x in r.records],
+        hist=hist,
+    )

@@ -1,7 +1,7 @@
 """Any planner with the `Planner` interface in the loop, with Dynamo's mocker as the plant.
 
 The driver never imports the sizing: it takes an object with `observe(sample: DemandSample)`
-and `decide(now) -> Decision` (`sla_planner.model.planner.Planner`, a baseline policy, or a
+and `decide(now) -> Decision` (`sla_planner.model.old_planner.Planner`, a baseline policy, or a
 planner aiming at an attainment target) and, if the object has it,
 `observe_attainment(window: AttainmentSample)` (the SLO planner's `SloPlanner`), fed before each
 decision with the plant's measured window of the interval just ended (`start`, `end`,

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sla_planner.errors import SlaPlannerError
-from sla_planner.model.fleet.types import PoolNeed
+from sla_planner.model.size.needs import PoolNeed
 
 _ROUND = 4  # attainment compared to 0.01 %: finer gains are noise in the model (as model.budget)
 # Replicas looked ahead per pool in a jump; bounds a tick's work on huge pools (beyond it
@@ -64,8 +64,16 @@ class Claim:
     hi_d: int
     price_p: float  # $/hour of one prefill replica (GPUs x price per GPU-hour)
     price_d: float
+    cap_gpus: int | None = None  # the deployment's own GPU cap (max_gpus), both pools
     p: int = 0
     d: int = 0
+
+    def within_cap(self, dp: int, dd: int) -> bool:
+        """`dp` more prefill and `dd` more decode replicas keep it within its own GPU cap."""
+        if self.cap_gpus is None:
+            return True
+        gp, gd = self.prefill.gpus_per_replica, self.decode.gpus_per_replica
+        return (self.p + dp) * gp + (self.d + dd) * gd <= self.cap_gpus
 
     def need(self, dp: int, dd: int) -> dict[str, int]:
         """GPUs per type that `dp` more prefill and `dd` more decode replicas take."""
@@ -154,6 +162,8 @@ def best_jump(
         ok = dp * gp + dd * gd <= free.get(tp, 0)
     else:
         ok = (dp * gp <= free.get(tp, 0)) & (dd * gd <= free.get(td, 0))
+    if c.cap_gpus is not None:
+        ok = ok & ((c.p + dp) * gp + (c.d + dd) * gd <= c.cap_gpus)
     att = c.prefill.attainment[c.p + dp] * c.decode.attainment[c.d + dd]
     value = np.round(np.minimum(att, c.target) / c.target, _ROUND)
     gain = c.weight * (value - value[0, 0])
@@ -193,6 +203,8 @@ def _steps(
     for dp, dd in ((1, 0), (0, 1), (1, 1)):
         if c.p + dp > c.hi_p or c.d + dd > c.hi_d or not fits(free, c.need(dp, dd)):
             continue
+        if not c.within_cap(dp, dd):
+            continue
         p, d = c.p + dp, c.d + dd
         gain_a = round(c.attainment(p, d) - a0, _ROUND + 2)
         gain_m = round(c.at_mean(p, d) - m0, _ROUND + 2)
@@ -222,5 +234,5 @@ def _steps(
 def _sibling_blocked(c: Claim, free: MutableMapping[str, int], prefill: bool) -> bool:
     """The other pool is below its want and no GPU of its type is left for it."""
     if prefill:
-        return c.d < c.hi_d and not fits(free, c.need(0, 1))
-    return c.p < c.hi_p and not fits(free, c.need(1, 0))
+        return c.d < c.hi_d and not (fits(free, c.need(0, 1)) and c.within_cap(0, 1))
+    return c.p < c.hi_p and not (fits(free, c.need(1, 0)) and c.within_cap(1, 0))

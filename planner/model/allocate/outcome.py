@@ -1,21 +1,43 @@
-"""A fleet tick's output: per pool the replicas with why (an enum and free text), preemptions
-recorded against the higher classes that took the GPUs (pure)."""
+"""An allocation's outcome per deployment: each pool's replicas with the allocator's reasons, and
+preemptions recorded against the higher classes that took the GPUs (pure)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sla_planner.model.allocate.allocator import Claim
-from sla_planner.model.fleet.plan import FleetSettings, Plan
-from sla_planner.model.fleet.types import (
-    DeploymentAllocation,
-    FleetAllocation,
-    FleetReason,
-    PoolAllocation,
-    PoolNeed,
-    Preemption,
-)
+from sla_planner.model.allocate.plan import FleetSettings, Plan
+from sla_planner.model.allocate.split import Allocation
+from sla_planner.model.allocate.variants import VariantChoice
+from sla_planner.model.reasons import FleetReason
+from sla_planner.model.size.needs import PoolNeed
 from sla_planner.model.stabilise.wants import PoolWant
+from sla_planner.model.types import Held, Preemption
+
+
+@dataclass(frozen=True)
+class PoolOutcome:
+    replicas: int
+    want: PoolWant  # what the pool asked for (stabilised, scale-to-zero)
+    reasons: tuple[FleetReason, ...]
+    head: str  # why it got less than it wanted, when a priority did it ("" otherwise)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the allocator decided for one deployment."""
+
+    name: str
+    variant: str
+    choice: VariantChoice
+    held: Held | None  # old variant's replicas still counted (a switch in progress)
+    prefill: PoolOutcome
+    decode: PoolOutcome
+    split: Allocation  # how its pools were fitted (budget, ratio bounds, notes)
+    cost_per_hour: float  # every GPU it holds, old variant included
+    reasons: tuple[FleetReason, ...]
+    text: str
 
 
 def usage_before(plan: Plan) -> dict[str, int]:
@@ -36,12 +58,15 @@ def usage_after(plan: Plan, claim: Claim) -> dict[str, int]:
     return out
 
 
-def build_allocation(
-    plans: Mapping[str, Plan], claims: Mapping[str, Claim], settings: FleetSettings, now: float
-) -> FleetAllocation:
+def build_outcomes(
+    plans: Mapping[str, Plan],
+    claims: Mapping[str, Claim],
+    splits: Mapping[str, Allocation],
+    settings: FleetSettings,
+) -> tuple[dict[str, Outcome], tuple[Preemption, ...]]:
     before = {n: usage_before(p) for n, p in plans.items()}
     after = {n: usage_after(p, claims[n]) for n, p in plans.items()}
-    out: list[DeploymentAllocation] = []
+    out: dict[str, Outcome] = {}
     preemptions: list[Preemption] = []
     for name, plan in plans.items():
         c = claims[name]
@@ -55,12 +80,12 @@ def build_allocation(
             t = pool.gpu_type
             grew = tuple(o for o in higher if after[o].get(t, 0) > before[o].get(t, 0))
             held_by_higher = any(after[o].get(t, 0) > 0 for o in higher)
-            alloc, pre = _pool(pool, want, got, running, grew, held_by_higher, name)
-            pools.append(alloc)
+            po, pre = _pool(pool, want, got, running, grew, held_by_higher, name)
+            pools.append(po)
             if pre is not None:
                 preemptions.append(pre)
-        out.append(_deployment(plan, c, pools[0], pools[1], settings))
-    return FleetAllocation(now, tuple(out), dict(settings.gpus), tuple(preemptions))
+        out[name] = _deployment(plan, c, pools[0], pools[1], splits[name], settings)
+    return out, tuple(preemptions)
 
 
 def _pool(
@@ -71,10 +96,11 @@ def _pool(
     grew: tuple[str, ...],
     held_by_higher: bool,
     name: str,
-) -> tuple[PoolAllocation, Preemption | None]:
-    reasons, text = list(want.reasons), want.text
+) -> tuple[PoolOutcome, Preemption | None]:
+    reasons, head = list(want.reasons), ""
     pre = None
-    if got < want.wanted:
+    wanted = min(want.wanted, pool.limits.max_replicas)
+    if got < wanted:
         t = pool.gpu_type
         if got < running and grew:
             why = FleetReason.PREEMPTED
@@ -86,43 +112,39 @@ def _pool(
             head = f"higher priority classes hold the rest of the {t} GPUs"
         else:
             why = FleetReason.BUDGET_LIMITED
-            head = f"{t} budget spent within its priority class"
         reasons.insert(0, why)
-        text = f"{head}: wanted {want.wanted}, got {got}; {text}"
-    alloc = PoolAllocation(
-        replicas=got,
-        gpus=got * pool.gpus_per_replica,
-        gpu_type=pool.gpu_type,
-        gpus_per_replica=pool.gpus_per_replica,
-        sized=pool.sized,
-        wanted=want.wanted,
-        reasons=tuple(reasons),
-        text=text,
-    )
-    return alloc, pre
+    return PoolOutcome(got, want, tuple(reasons), head), pre
 
 
 def _deployment(
-    plan: Plan, c: Claim, p: PoolAllocation, d: PoolAllocation, settings: FleetSettings
-) -> DeploymentAllocation:
-    prices = settings.prices
-    cost = p.gpus * prices[p.gpu_type] + d.gpus * prices[d.gpu_type]
+    plan: Plan,
+    c: Claim,
+    p: PoolOutcome,
+    d: PoolOutcome,
+    split: Allocation,
+    settings: FleetSettings,
+) -> Outcome:
+    v = plan.need.variants[plan.choice.variant]
+    cost = sum(
+        n * pool.gpus_per_replica * settings.price(pool.gpu_type)
+        for pool, n in ((v.prefill, p.replicas), (v.decode, d.replicas))
+    )
     if plan.held is not None:
-        cost += sum(g * prices[t] for t, g in plan.held.gpus_by_type().items())
+        cost += sum(g * settings.price(t) for t, g in plan.held.gpus_by_type().items())
     reasons = list(plan.choice.reasons)
     texts = [plan.choice.text] if plan.choice.text else []
-    if not any(v.meets_slo for v in plan.need.variants.values()) and plan.need.has_history:
+    if not any(x.meets_slo for x in plan.need.variants.values()) and plan.need.has_history:
         reasons.append(FleetReason.UNATTAINABLE)
         texts.append("no variant meets the SLO within the cluster: planned for the most it can")
-    return DeploymentAllocation(
+    return Outcome(
         name=plan.need.name,
-        rank=plan.need.rank,
         variant=plan.choice.variant,
+        choice=plan.choice,
+        held=plan.held,
         prefill=p,
         decode=d,
-        held=plan.held,
-        expected_attainment=c.attainment(c.p, c.d),
+        split=split,
         cost_per_hour=cost,
         reasons=tuple(reasons),
-        text="; ".join(texts + list(plan.need.notes)),
+        text="; ".join(texts),
     )

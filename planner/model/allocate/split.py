@@ -23,7 +23,7 @@ converges to, without stalling where attainment is flat at zero until a pool rea
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -48,6 +48,12 @@ class PoolRequest:
     limits: PoolLimits
     gpus_per_replica: int = 1
     scorer: Scorer | None = None  # None: attainment ~ min(1, replicas / wanted)
+    # Most replicas its GPU type leaves it (a fleet's other deployments hold the rest); None:
+    # only the budget's max_gpus. Below max_replicas it binds as the budget does.
+    cap: int | None = None
+
+    def unbounded(self) -> PoolRequest:
+        return replace(self, cap=None)
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,8 @@ def _decode_range(
     hi = math.inf if decode.limits.max_replicas is None else decode.limits.max_replicas
     if budget.max_gpus is not None:
         hi = min(hi, (budget.max_gpus - pg) // gd)
+    if decode.cap is not None:
+        hi = min(hi, decode.cap)
     if use_ratio:
         r_lo, r_hi = budget.min_prefill_decode_ratio, budget.max_prefill_decode_ratio
         if r_hi is not None and pg > 0:
@@ -124,6 +132,8 @@ def _prefill_cap(prefill: PoolRequest, decode: PoolRequest, budget: Budget) -> f
     if budget.max_gpus is not None:
         spare = budget.max_gpus - decode.limits.min_replicas * decode.gpus_per_replica
         cap = min(cap, spare // prefill.gpus_per_replica)
+    if prefill.cap is not None:
+        cap = min(cap, prefill.cap)
     # No-op for validated limits (max_replicas <= REPLICAS_LIMIT); bounds every scan and table
     # for hand-built ones.
     return min(cap, max(prefill.limits.min_replicas, REPLICAS_LIMIT))
@@ -255,7 +265,9 @@ def fit_budget(prefill: PoolRequest, decode: PoolRequest, budget: Budget) -> All
     ) -> Allocation:
         return Allocation(np_, nd, np_ * gp, nd * gd, limited, raised, dropped, att, tuple(notes))
 
-    fits = budget.max_gpus is None or wp * gp + wd * gd <= budget.max_gpus
+    fits = (budget.max_gpus is None or wp * gp + wd * gd <= budget.max_gpus) and all(
+        r.cap is None or w <= r.cap for r, w in ((prefill, wp), (decode, wd))
+    )
     if fits and ratio_ok(wp * gp, wd * gd, budget):
         return done(wp, wd, False, False, False)
 
@@ -271,8 +283,10 @@ def fit_budget(prefill: PoolRequest, decode: PoolRequest, budget: Budget) -> All
         min_prefill_decode_ratio=budget.min_prefill_decode_ratio,
         max_prefill_decode_ratio=budget.max_prefill_decode_ratio,
     )
-    limited = budget.max_gpus is not None and (
-        not fits or _cheapest_raise(wp, wd, prefill, decode, unbudgeted) is not None
+    capped = budget.max_gpus is not None or prefill.cap is not None or decode.cap is not None
+    limited = capped and (
+        not fits
+        or _cheapest_raise(wp, wd, prefill.unbounded(), decode.unbounded(), unbudgeted) is not None
     )
     best = _best_split(wp, wd, prefill, decode, budget, use_ratio=True)
     dropped = best is None

@@ -19,14 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from sla_planner.model.fleet.config import Hysteresis
-from sla_planner.model.fleet.types import (
-    DeploymentNeed,
-    DeploymentState,
-    FleetReason,
-    PoolNeed,
-    VariantNeed,
-)
+from sla_planner.model.allocate.state import DeploymentState
+from sla_planner.model.config import Hysteresis
+from sla_planner.model.reasons import FleetReason
+from sla_planner.model.size.needs import DeploymentNeed, PoolNeed, VariantNeed
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sla_planner.model.config import PoolLimits
+from sla_planner.model.config import Hysteresis, PoolLimits
 
 # Deployment and variant names end up in file names, metric labels and Kubernetes names.
 _NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -156,16 +156,6 @@ class GpuPool(_Strict):
 
 class Cluster(_Strict):
     gpus: dict[str, GpuPool] = Field(min_length=1, description="GPU pools by type, e.g. H200")
-
-
-class Hysteresis(_Strict):
-    """A deployment moves to another variant only when, on every tick for `hold_s` seconds,
-    that one saves at least `min_saving` of the current cost; or, for `rescue_hold_s`, the
-    current one cannot meet the SLO (within the budget its class can have) and that one can."""
-
-    min_saving: float = Field(0.15, ge=0, lt=1)
-    hold_s: float = Field(600.0, ge=0, le=7 * 86400)
-    rescue_hold_s: float = Field(120.0, ge=0, le=7 * 86400)
 
 
 class ScaleToZero(_Strict):

@@ -18,7 +18,7 @@ import numpy as np
 from sla_planner.model.config import SLA, PlannerConfig, PoolLimits
 from sla_planner.model.fleet.config import Deployment, FleetConfig
 from sla_planner.model.fleet.types import DeploymentNeed, PoolNeed, VariantNeed
-from sla_planner.model.planner import DemandForecasterLike, Planner
+from sla_planner.model.old_planner import DemandForecasterLike, Planner
 from sla_planner.model.size.planning_demand import PlanningDemand
 from sla_planner.model.size.pool_plan import (
     binding_step,

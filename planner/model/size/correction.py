@@ -9,7 +9,7 @@ only updated from intervals with enough requests, so one noisy minute cannot swi
 - `update_factor`: one pure step of the smoothing.
 - `CorrectedCurves`: wraps ProfileCurves; prefill latency x f_prefill (capacity / f), decode ITL
   x f_decode (so the concurrency meeting a target is read at target / f).
-- `CorrectingPlanner`: an optional hook around sla_planner.model.planner.Planner: before each observation it
+- `CorrectingPlanner`: an optional hook around sla_planner.model.old_planner.Planner: before each observation it
   compares observed with expected latency at the last decision's replicas and updates the
   factors of the CorrectedCurves the planner sizes with. When the pools run different engine
   configs, give it the decode pool's own CorrectedCurves too: each pool's factor then scales

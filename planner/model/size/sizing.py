@@ -27,6 +27,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sla_planner.model.reasons import Binding
 from sla_planner.model.size import latency_model as lm
 
 # Defaults another engineer tunes (benchmarks in issue 3); kept in one place.
@@ -108,8 +109,11 @@ class SizingResult:
     replicas: int
     expected_ms: float  # mean latency at `replicas` (TTFT or ITL)
     quantile_ms: float  # latency at the planning quantile at `replicas`
-    binding: str  # what set the size: idle | minimum | latency | utilisation | kv | unattainable
+    binding: Binding  # what set the size (a str given is read as its Binding)
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "binding", Binding(self.binding))
 
 
 def _clean(x: float, default: float = 1.0) -> float:

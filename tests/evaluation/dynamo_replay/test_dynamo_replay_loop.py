@@ -10,7 +10,7 @@ from support.paths import real_trace
 
 from sla_planner.evaluation.des import Requests
 from sla_planner.model.config import SLA, PlannerConfig
-from sla_planner.model.planner import Planner
+from sla_planner.model.old_planner import Planner
 from sla_planner.offline.dryrun import run_dry_run
 from sla_planner.sources.trace_files import load_trace
 from sla_planner.sources.trace_source import TraceMetricsSource

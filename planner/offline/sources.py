@@ -14,10 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sla_planner.model.fleet.config import Deployment
-from sla_planner.model.fleet.resolve import FleetConfigError
+from sla_planner.config.fleet import DeploymentSpec, Fleet
+from sla_planner.config.load import ConfigError
 from sla_planner.sources.base import MetricsSource
-from sla_planner.sources.fleet_file import LoadedFleet, deployment_prometheus
 
 HISTORY_WINDOW = 1440  # intervals of warm-up history at most (PlannerConfig.history_window)
 
@@ -31,27 +30,28 @@ class FleetSources:
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # for the report
 
 
-def build_sources(loaded: LoadedFleet, clock: Callable[[], float] = time.time) -> FleetSources:
-    cfg = loaded.config
+def build_sources(fleet: Fleet, clock: Callable[[], float] = time.time) -> FleetSources:
     sources: dict[str, MetricsSource] = {}
     settings: dict[str, dict[str, Any]] = {}
-    for d in cfg.deployments:
-        sources[d.name], settings[d.name] = _source(loaded, d)
-    start, end = _range(loaded, sources, clock)
-    warm = {name: _warmup(src, start, cfg.interval_s) for name, src in sources.items()}
+    for d in fleet.deployments:
+        sources[d.name], settings[d.name] = _source(fleet, d)
+    start, end = _range(fleet, sources, clock)
+    warm = {name: _warmup(src, start, fleet.interval_s) for name, src in sources.items()}
     return FleetSources(sources, start, end, warm, settings)
 
 
-def _source(loaded: LoadedFleet, d: Deployment) -> tuple[MetricsSource, dict[str, Any]]:
-    if d.demand.prometheus is not None:
+def _source(fleet: Fleet, d: DeploymentSpec) -> tuple[MetricsSource, dict[str, Any]]:
+    if d.prometheus is not None:
         from sla_planner.sources.prometheus_source import PrometheusSource
 
-        pc = deployment_prometheus(loaded.config, d)
-        return PrometheusSource(pc), {"source": "prometheus", "selector": pc.selector}
-    return _trace_source(loaded, d)
+        return PrometheusSource(d.prometheus), {
+            "source": "prometheus",
+            "selector": d.prometheus.selector,
+        }
+    return _trace_source(fleet, d)
 
 
-def _trace_source(loaded: LoadedFleet, d: Deployment) -> tuple[MetricsSource, dict[str, Any]]:
+def _trace_source(fleet: Fleet, d: DeploymentSpec) -> tuple[MetricsSource, dict[str, Any]]:
     from sla_planner.sources.trace_files import load_trace
     from sla_planner.sources.trace_shift import shift_trace
     from sla_planner.sources.trace_source import TraceMetricsSource
@@ -59,26 +59,24 @@ def _trace_source(loaded: LoadedFleet, d: Deployment) -> tuple[MetricsSource, di
     spec = d.demand.trace
     assert spec is not None
     where = f"deployments.{d.name}.demand.trace"
-    path = loaded.resolve(spec.path)
+    path = fleet.resolve(spec.path)
     try:
         trace = load_trace(path)
-        tokens = load_trace(loaded.resolve(spec.tokens_from)) if spec.tokens_from else None
+        tokens = load_trace(fleet.resolve(spec.tokens_from)) if spec.tokens_from else None
         moved = shift_trace(trace, spec.time_offset_s, spec.start_at, spec.duration_s)
         source = TraceMetricsSource(
             moved, tokens_from=tokens, rate_scale=spec.rate_scale, seed=spec.seed
         )
     except OSError as e:
-        raise FleetConfigError(
+        raise ConfigError(
             f"{where}: {e.filename or path}: {e.strerror or e}; check the path"
         ) from None
     except ValueError as e:  # TraceError is a ValueError too
-        raise FleetConfigError(f"{where}: {' '.join(str(e).split())}") from None
+        raise ConfigError(f"{where}: {' '.join(str(e).split())}") from None
     return source, {
         "source": "trace",
         "trace": str(path.resolve()),
-        "tokens_from": str(loaded.resolve(spec.tokens_from).resolve())
-        if spec.tokens_from
-        else None,
+        "tokens_from": str(fleet.resolve(spec.tokens_from).resolve()) if spec.tokens_from else None,
         "rate_scale": spec.rate_scale,
         "shift_s": moved.start - trace.start,
         "duration_s": spec.duration_s,
@@ -86,10 +84,12 @@ def _trace_source(loaded: LoadedFleet, d: Deployment) -> tuple[MetricsSource, di
 
 
 def _range(
-    loaded: LoadedFleet, sources: dict[str, MetricsSource], clock: Callable[[], float]
+    fleet: Fleet, sources: dict[str, MetricsSource], clock: Callable[[], float]
 ) -> tuple[float, float]:
-    cfg = loaded.config
-    step = cfg.interval_s
+    cfg = fleet.source
+    step = fleet.interval_s
+    if cfg.prometheus_users() and cfg.replay.start is None:
+        raise ConfigError("replay.start is required when demand comes from Prometheus")
     spans = [r for r in (s.time_range() for s in sources.values()) if r is not None]
     start = cfg.replay.start
     if start is None:
@@ -100,9 +100,9 @@ def _range(
         hi = max(r[1] for r in spans) if spans else math.floor(clock() / step) * step
         end = start + max(1, math.floor((hi - start) / step + 1e-9)) * step
     if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
-        raise FleetConfigError(f"replay: empty range {start} .. {end}; check replay.start/end")
+        raise ConfigError(f"replay: empty range {start} .. {end}; check replay.start/end")
     if (end - start) / step > 7 * 86400 / 10:
-        raise FleetConfigError(
+        raise ConfigError(
             f"replay: {(end - start) / 86400:.1f} days at interval_s {step:g} is over the "
             "limit of the fleet dry run; shorten replay.start/end or raise interval_s"
         )

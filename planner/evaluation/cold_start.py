@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sla_planner.evaluation.fleet_judge import ServedSchedule
+from sla_planner.evaluation.estimate import ServedSchedule
 from sla_planner.evaluation.sim_demand import SimDemand
 from sla_planner.evaluation.simulator import bins_per_interval, ready_replicas
 

@@ -1,0 +1,108 @@
+"""A dry run from a resolved fleet: the planner, the loop (closed where it can be), the verdicts.
+
+Per deployment the loop is closed -- the discrete-event judge as the plant the planner
+controls -- when the judge is the discrete-event replay, the deployment has an attainment
+target and its demand is a trace (only a trace has requests to replay). Otherwise its
+decisions come from demand alone and are judged afterwards (trace sources), or not at all
+(Prometheus history). The closed-loop simulator's model estimate is reported beside the judge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sla_planner.config.fleet import DeploymentSpec, Fleet
+from sla_planner.evaluation.des.replay import ReplayResult
+from sla_planner.evaluation.judge import JudgeSettings, plant_for, replay_decisions
+from sla_planner.model.planner import Policy
+from sla_planner.offline.closed_loop import LoopPlant, reactive_hook
+from sla_planner.offline.dryrun import DeploymentRun, DryRun, run_dry_run
+from sla_planner.sources.base import MetricsSource
+from sla_planner.sources.trace_source import TraceMetricsSource
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A dry run with its verdicts per deployment: the judge's (None where it cannot replay
+    the source, or was not asked)."""
+
+    run: DryRun
+    judged: dict[str, ReplayResult | None] = field(default_factory=dict)
+
+
+def judge_settings(d: DeploymentSpec, source: MetricsSource) -> JudgeSettings:
+    cfg = d.config
+    seed = source.seed if isinstance(source, TraceMetricsSource) else 0
+    return JudgeSettings(cfg.slo.ttft_ms, cfg.slo.itl_ms, cfg.startup_s, seed)
+
+
+def closed_loop_wanted(d: DeploymentSpec, source: MetricsSource, judge: str) -> bool:
+    return (
+        judge == "des"
+        and d.config.slo.attainment is not None
+        and isinstance(source, TraceMetricsSource)
+    )
+
+
+def plants(
+    fleet: Fleet, sources: Mapping[str, MetricsSource], start: float, end: float, judge: str
+) -> dict[str, LoopPlant]:
+    out = {}
+    for d in fleet.deployments:
+        src = sources[d.name]
+        if not closed_loop_wanted(d, src, judge):
+            continue
+        assert isinstance(src, TraceMetricsSource)
+        plant = plant_for(src, start, end, d.profiles, judge_settings(d, src))
+
+        def curves(variant: str, spec: DeploymentSpec = d) -> tuple[Any, Any]:
+            e = spec.engines(variant)
+            return e.prefill.curves, e.decode.curves
+
+        out[d.name] = LoopPlant(plant, d.config, reactive_hook(d.config, curves))
+    return out
+
+
+def replay(
+    fleet: Fleet,
+    sources: Mapping[str, MetricsSource],
+    start: float,
+    end: float,
+    *,
+    warmup: Mapping[str, int] | None = None,
+    judge: str = "des",
+    policy: Policy | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Replayed:
+    """Plan (or run `policy` over) the fleet's demand for [start, end), then judge it."""
+    loops = plants(fleet, sources, start, end, judge) if policy is None else {}
+    run = run_dry_run(
+        sources,
+        policy if policy is not None else fleet.planner(),
+        start,
+        end,
+        fleet.interval_s,
+        warmup=warmup,
+        plants=loops,
+        progress=progress,
+    )
+    judged = {}
+    for d in fleet.deployments:
+        r = run.deployments[d.name]
+        judged[d.name] = (
+            r.judged if r.judged is not None else _judge(d, sources[d.name], r, run, judge)
+        )
+    return Replayed(run, judged)
+
+
+def _judge(
+    d: DeploymentSpec, source: MetricsSource, r: DeploymentRun, run: DryRun, judge: str
+) -> ReplayResult | None:
+    """The open loop's verdict: the finished schedule replayed (trace sources only)."""
+    if judge != "des" or not isinstance(source, TraceMetricsSource) or not r.decisions:
+        return None
+    end = run.start + len(r.decisions) * run.interval_s
+    plant = plant_for(source, run.start, end, d.profiles, judge_settings(d, source))
+    return replay_decisions(r.decisions, plant, run.interval_s)
