@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import threading
 from typing import Any
 
 from sla_planner.cli.logs import configure_logging
 from sla_planner.cli.serve import serve_until_stopped, tick_holding_lease
 from sla_planner.controller.clock import RealClock
-from sla_planner.controller.run_config import RunConfigError, load_run_config
 from sla_planner.controller.wiring import Runtime, build_runtime
-from sla_planner.errors import CommandError, UsageError
+from sla_planner.errors import CommandError
+
+log = logging.getLogger("sla_planner.run")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,20 +52,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sla_planner.controller.fleet_run_config import is_fleet_file
+    from sla_planner.config.resolve import load_config
 
-    if is_fleet_file(args.config):  # `deployments:`: many deployments under one budget
-        from sla_planner.cli.fleet_run import run_fleet
-
-        return run_fleet(args)
-    try:
-        cfg = load_run_config(args.config)
-    except RunConfigError as exc:
-        raise UsageError(str(exc)) from None
-    configure_logging(cfg.log_level)
+    fleet = load_config(args.config)  # a run config, or a fleet file (with deployments:)
+    configure_logging(fleet.source.log_level)
+    for warning in fleet.profile_warnings:
+        log.warning("profile_warning %s", warning)
     stop = threading.Event()
-    clock = RealClock(stop)
-    rt = build_runtime(cfg, clock=clock, kubeconfig=args.kubeconfig)
+    rt = build_runtime(fleet, clock=RealClock(stop), kubeconfig=args.kubeconfig)
     try:
         if args.once:
             return _run_once(rt)
@@ -73,12 +69,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_once(rt: Runtime) -> int:
-    from sla_planner.controller.api import decision_out
+    from sla_planner.controller.api_models import decision_out, fleet_out
 
     snap = tick_holding_lease(rt.elector, lambda: rt.controller.tick(force=True))
-    out = decision_out(snap)
-    if out is None:
-        reasons = f"prefill: {snap.prefill.reason}; decode: {snap.decode.reason}"
+    out = decision_out(snap.single()) if rt.fleet.single else fleet_out(snap)
+    if out is None or (not rt.fleet.single and not out.deployments):  # type: ignore[union-attr]
+        reasons = "; ".join(
+            f"{fp.pool.pool}: {fp.pool.reason}"
+            if rt.fleet.single
+            else f"{name}/{v}/{p}: {fp.pool.reason}"
+            for name, d in snap.deployments.items()
+            for v, pools in d.pools.items()
+            for p, fp in pools.items()
+        )
         raise CommandError(f"no decision could be made ({reasons})")
     print(json.dumps(out.model_dump(), indent=2))
     return 0
@@ -95,8 +98,9 @@ def _serve(rt: Runtime, stop: threading.Event) -> int:
             metrics=rt.metrics,
             clock=rt.clock,
             is_leader=rt.is_leader,
-            stale_after_s=cfg.loop.ready_stale_intervals * cfg.planner.interval_s,
+            stale_after_s=cfg.loop.ready_stale_intervals * rt.fleet.interval_s,
             health=rt.controller.health.problem,
+            single=rt.fleet.single,
         )
 
     return serve_until_stopped(

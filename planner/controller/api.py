@@ -1,4 +1,5 @@
-"""The planner's HTTP API (FastAPI): /metrics, /healthz, /readyz, /api/v1/decision, /openapi.json.
+"""The planner's HTTP API (FastAPI): /metrics, /healthz, /readyz, /api/v1/decision,
+/api/v1/deployments/NAME/decision, /openapi.json (bodies: `api_models`).
 
 `/api/v1/decision` is shaped for KEDA's metrics-api scaler: a JSON object whose
 `prefill.desiredReplicas` / `decode.desiredReplicas` are plain JSON numbers, addressed with
@@ -9,21 +10,34 @@ the GJSON path in the trigger's `valueLocation`. With `metricType: AverageValue`
 from __future__ import annotations
 
 import errno
-import math
 import socket
 import threading
 import time
-from collections.abc import Callable
-from typing import Literal, Protocol
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 
+from sla_planner.controller.api_models import (
+    DecisionOut,
+    DeploymentDecisionOut,
+    ErrorOut,
+    FleetDecisionOut,
+    FleetReadyOut,
+    HealthOut,
+    ReadyOut,
+    UnhealthyOut,
+    data_problems,
+    decision_out,
+    deployment_out,
+    fleet_out,
+    not_ready_reason,
+)
 from sla_planner.controller.clock import Clock
-from sla_planner.controller.exporter import CONTENT_TYPE_LATEST, PlannerMetrics
-from sla_planner.controller.snapshot import ControllerSnapshot, PoolSnapshot
+from sla_planner.controller.exporter import CONTENT_TYPE_LATEST
+from sla_planner.controller.snapshot import FleetSnapshot
 from sla_planner.errors import SlaPlannerError
 
 
@@ -33,136 +47,6 @@ class MetricsLike(Protocol):
     def set_leader(self, leader: bool) -> None: ...
 
     def render(self) -> bytes: ...
-
-
-def finite_or_none(x: float | None) -> float | None:
-    """JSON has no Infinity/NaN: an overloaded (inf) or unknown (NaN) value becomes null."""
-    return x if x is not None and math.isfinite(x) else None
-
-
-class ApiModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PoolDecisionOut(ApiModel):
-    desiredReplicas: int = Field(
-        description="replicas the planner wants (applied, or published for KEDA/HPA)"
-    )
-    currentReplicas: int | None = Field(description="spec.replicas as last read from the cluster")
-    readyReplicas: int | None = Field(description="ready replicas as last read")
-    wantedReplicas: int | None = Field(description="SLA sizing alone, before budget/stabilisation")
-    expectedLatencyMs: float | None = Field(
-        description="TTFT (prefill) or ITL (decode) expected at desiredReplicas; null = overloaded"
-    )
-    targetMs: float | None = Field(description="SLA target: TTFT for prefill, ITL for decode")
-    reason: str
-    reasonCode: str = Field(
-        description="controller.reasons.ReasonCode: scale_up, scale_down, steady, standby, "
-        "partial, hold_<why>"
-    )
-    held: bool = Field(description="true when the pool is held at its last good state")
-    binding: str | None = Field(
-        None, description="what set sizing's size (model.reasons.Binding), e.g. latency"
-    )
-    limit: str | None = Field(
-        None, description="what overrode sizing (model.reasons.Limit), e.g. budget, none"
-    )
-
-
-class GpusOut(ApiModel):
-    used: int
-    budget: int | None = Field(description="null when no global GPU budget is set")
-
-
-class ForecastOut(ApiModel):
-    requests: float | None = Field(description="forecast requests in the next interval")
-    isl: float | None = Field(description="forecast mean input tokens per request")
-    osl: float | None = Field(description="forecast mean output tokens per request")
-
-
-class DecisionOut(ApiModel):
-    timestamp: float = Field(description="unix seconds: start of the interval decided for")
-    prefill: PoolDecisionOut
-    decode: PoolDecisionOut
-    gpus: GpusOut
-    forecast: ForecastOut | None
-    leader: bool = Field(description="false on a standby replica (it decides but never actuates)")
-    partial: bool = Field(description="one pool was scaled and the other could not be")
-    notes: list[str]
-
-
-class HealthOut(ApiModel):
-    status: Literal["ok"] = "ok"
-
-
-class UnhealthyOut(ApiModel):
-    status: Literal["unhealthy"] = "unhealthy"
-    reason: str = Field(description="why the control loop is not alive (e.g. a hung tick)")
-
-
-class ReadyOut(ApiModel):
-    ready: bool
-    leader: bool
-    reason: str
-
-
-class ErrorOut(ApiModel):
-    detail: str
-
-
-def pool_out(ps: PoolSnapshot) -> PoolDecisionOut:
-    assert ps.desired is not None
-    return PoolDecisionOut(
-        desiredReplicas=ps.desired,
-        currentReplicas=ps.current,
-        readyReplicas=ps.ready,
-        wantedReplicas=ps.wanted,
-        expectedLatencyMs=finite_or_none(ps.expected_latency_ms),
-        targetMs=finite_or_none(ps.target_ms),
-        reason=ps.reason,
-        reasonCode=str(ps.reason_code),
-        held=ps.held,
-        binding=None if ps.binding is None else str(ps.binding),
-        limit=None if ps.limit is None else str(ps.limit),
-    )
-
-
-def decision_out(snap: ControllerSnapshot) -> DecisionOut | None:
-    """The JSON view of a snapshot; None until both pools have a desired count and a decision."""
-    if snap.timestamp is None or snap.prefill.desired is None or snap.decode.desired is None:
-        return None
-    fc = snap.forecast
-    return DecisionOut(
-        timestamp=snap.timestamp,
-        prefill=pool_out(snap.prefill),
-        decode=pool_out(snap.decode),
-        gpus=GpusOut(used=snap.gpus_used, budget=snap.gpu_budget),
-        forecast=None
-        if fc is None
-        else ForecastOut(
-            requests=finite_or_none(fc.requests),
-            isl=finite_or_none(fc.isl),
-            osl=finite_or_none(fc.osl),
-        ),
-        leader=snap.is_leader,
-        partial=snap.partial,
-        notes=list(snap.notes),
-    )
-
-
-def not_ready_reason(snap: ControllerSnapshot | None, now: float, stale_after_s: float) -> str:
-    """Why the planner is not ready ("" when it is): no decision yet, stale or incomplete
-    metrics."""
-    if snap is None or snap.timestamp is None:
-        return "no decision yet"
-    if snap.last_metrics_ok_at is None:
-        return "metrics source has not answered yet"
-    age = now - snap.last_metrics_ok_at
-    if age > stale_after_s:
-        return f"metrics source last answered {age:.0f} s ago (limit {stale_after_s:.0f} s)"
-    if snap.data_incomplete:
-        return f"{snap.data_incomplete}; not scaling down until it is complete"
-    return ""
 
 
 def base_app(
@@ -203,47 +87,100 @@ def base_app(
 
 def create_app(
     *,
-    snapshot: Callable[[], ControllerSnapshot | None],
-    metrics: PlannerMetrics,
+    snapshot: Callable[[], FleetSnapshot | None],
+    metrics: MetricsLike,
     clock: Clock,
     is_leader: Callable[[], bool],
     stale_after_s: float,
     health: Callable[[], str] | None = None,
+    single: bool = True,
 ) -> FastAPI:
     """The API over a running controller. `stale_after_s`: /readyz fails when the last
     successful metrics read is older than this (e.g. Prometheus down for 3 intervals).
-    `health()` says why the control loop is not alive ("" when it is): /healthz fails then."""
+    `health()` says why the control loop is not alive ("" when it is): /healthz fails then.
+    `single`: a single deployment's planner (a run config): /api/v1/decision and /readyz keep
+    the single-deployment shapes; else the fleet's (every deployment's decision; ready while
+    some deployment's demand data can be trusted, naming the others)."""
     app = base_app(metrics=metrics, is_leader=is_leader, health=health)
+    no_decision = {"detail": "no decision yet: the planner has not completed a tick with cluster state"}  # fmt: skip
+    errors: Mapping[int | str, dict] = {
+        404: {"model": ErrorOut, "description": "no such deployment"},
+        503: {"model": ErrorOut, "description": "no decision yet"},
+    }
 
     @app.get(
         "/readyz",
-        response_model=ReadyOut,
-        responses={503: {"model": ReadyOut}},
-        summary="Readiness: a decision exists and the metrics source answered recently",
+        response_model=ReadyOut | FleetReadyOut,
+        responses={503: {"model": ReadyOut | FleetReadyOut}},
+        summary="Readiness: a decision exists and the demand data can be trusted",
     )
-    def readyz() -> ReadyOut | JSONResponse:
-        leader = is_leader()
-        reason = not_ready_reason(snapshot(), clock.now(), stale_after_s)
-        if reason:
-            body = ReadyOut(ready=False, leader=leader, reason=reason)
-            return JSONResponse(status_code=503, content=body.model_dump())
-        return ReadyOut(ready=True, leader=leader, reason="ok")
+    def readyz() -> ReadyOut | FleetReadyOut | JSONResponse:
+        snap, leader, now = snapshot(), is_leader(), clock.now()
+        body = single_ready(snap, leader, now, stale_after_s) if single else fleet_ready(snap, leader, now, stale_after_s)  # fmt: skip
+        return body if body.ready else JSONResponse(status_code=503, content=body.model_dump())
+
+    def one(name: str) -> DeploymentDecisionOut | JSONResponse:
+        snap = snapshot()
+        if snap is None or snap.timestamp is None:
+            return JSONResponse(status_code=503, content=no_decision)
+        d = snap.deployments.get(name)
+        if d is None:
+            known = ", ".join(snap.deployments)
+            why = f"no deployment {name!r}; known: {known}"
+            return JSONResponse(status_code=404, content={"detail": why})
+        out = deployment_out(d, snap)
+        return out if out is not None else JSONResponse(status_code=503, content=no_decision)
+
+    @app.get(
+        "/api/v1/deployments/{name}/decision",
+        response_model=DeploymentDecisionOut,
+        responses=dict(errors),
+        summary="One deployment's decision (KEDA metrics-api: valueLocation "
+        "variants.<variant>.prefill.desiredReplicas)",
+    )
+    def deployment_decision(name: str) -> DeploymentDecisionOut | JSONResponse:
+        return one(name)
 
     @app.get(
         "/api/v1/decision",
-        response_model=DecisionOut,
-        responses={503: {"model": ErrorOut, "description": "no decision yet"}},
-        summary="Current decision (KEDA metrics-api: valueLocation prefill.desiredReplicas)",
+        response_model=DecisionOut | FleetDecisionOut | DeploymentDecisionOut,
+        responses=dict(errors),
+        summary="The decision (KEDA metrics-api: valueLocation prefill.desiredReplicas); a "
+        "fleet's: every deployment's, or with ?deployment=NAME that deployment's",
     )
-    def decision() -> DecisionOut | JSONResponse:
+    def decision(
+        deployment: str | None = Query(None, description="one deployment's decision"),
+    ) -> DecisionOut | FleetDecisionOut | DeploymentDecisionOut | JSONResponse:
+        if deployment is not None:
+            return one(deployment)
         snap = snapshot()
-        out = decision_out(snap) if snap is not None else None
-        if out is None:
-            why = "no decision yet: the planner has not completed a tick with cluster state"
-            return JSONResponse(status_code=503, content={"detail": why})
-        return out
+        out: DecisionOut | FleetDecisionOut | None = None
+        if snap is not None:
+            out = decision_out(snap.single()) if single else fleet_out(snap)
+        return out if out is not None else JSONResponse(status_code=503, content=no_decision)
 
     return app
+
+
+def single_ready(
+    snap: FleetSnapshot | None, leader: bool, now: float, stale_after_s: float
+) -> ReadyOut:
+    reason = not_ready_reason(snap.single() if snap is not None else None, now, stale_after_s)
+    return ReadyOut(ready=not reason, leader=leader, reason=reason or "ok")
+
+
+def fleet_ready(
+    snap: FleetSnapshot | None, leader: bool, now: float, stale_after_s: float
+) -> FleetReadyOut:
+    if snap is None or snap.timestamp is None:
+        return FleetReadyOut(ready=False, leader=leader, reason="no decision yet", deployments={})
+    problems = data_problems(snap, now, stale_after_s)
+    bad = {n: why for n, why in problems.items() if why}
+    if problems and len(bad) == len(problems):
+        why = "no deployment's demand data can be trusted"
+        return FleetReadyOut(ready=False, leader=leader, reason=why, deployments=problems)
+    reason = "ok" if not bad else f"ok; held for their data: {', '.join(sorted(bad))}"
+    return FleetReadyOut(ready=True, leader=leader, reason=reason, deployments=problems)
 
 
 class ApiServerError(SlaPlannerError):

@@ -1,38 +1,27 @@
-"""Demand in, decision out: feed the planner every completed interval from the metrics source,
-then ask it to decide. A failure is returned as (hold code, why), never raised, so the
-controller holds the pools at their last good state.
+"""Demand in: feed one deployment's planner every completed interval from its metrics source. A
+failure is returned as (hold code, why), never raised, so the controller holds the
+deployment's pools at their last good state.
 
 Missing data is never zero demand:
 - intervals at the live edge that the source reports incomplete (a scrape gap, NaN samples)
   are not fed yet: they are fetched again on the next tick, when later data may complete
   them, and `incomplete` says why, so the controller refuses scale-downs meanwhile;
 - an incomplete interval before complete ones is fed as a gap (unknown), not as its count;
-- a forecaster that fails is a hold (hold_forecast), not a forecast of zero.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Protocol
 
 from sla_planner.controller.exporter import PlannerMetrics
-from sla_planner.model.forecast.demand_forecaster import ForecastError
 from sla_planner.model.reasons import ErrorKind, ReasonCode
-from sla_planner.model.types import Decision, DemandSample
+from sla_planner.model.types import DemandSample
 from sla_planner.sources.base import MetricsSource, MetricsSourceError
 
 Failure = tuple[ReasonCode, str]  # (reason code, text)
-
-
-class PlanningCore(Protocol):
-    """What the controller needs of sla_planner.model.old_planner.Planner (the optional `seed` is
-    looked up)."""
-
-    def observe(self, sample: DemandSample) -> None: ...
-
-    def decide(self, now: float) -> Decision: ...
 
 
 def as_gap(sample: DemandSample) -> DemandSample:
@@ -44,14 +33,14 @@ def as_gap(sample: DemandSample) -> DemandSample:
 class DemandFeed:
     def __init__(
         self,
-        planner: PlanningCore,
+        observe: Callable[[DemandSample], None],
         source: MetricsSource,
         metrics: PlannerMetrics,
         log: logging.Logger,
         step_s: float,
         keep_intervals: int,
     ) -> None:
-        self.planner = planner
+        self.observe_sample = observe
         self.source = source
         self.metrics = metrics
         self.log = log
@@ -59,8 +48,6 @@ class DemandFeed:
         self.keep = keep_intervals  # history fetched on start, and after a longer gap
         self.observed_until: float | None = None
         self.last_ok_at: float | None = None
-        self.decision: Decision | None = None
-        self.notes: tuple[str, ...] = ()
         self.incomplete: str | None = None  # why the newest data is incomplete (None: complete)
 
     def fetch(self, start: float, end: float) -> list[DemandSample]:
@@ -92,7 +79,7 @@ class DemandFeed:
         while tail > 0 and samples[tail - 1].incomplete is not None:
             tail -= 1
         for sample in samples[:tail]:
-            self.planner.observe(sample if sample.incomplete is None else as_gap(sample))
+            self.observe_sample(sample if sample.incomplete is None else as_gap(sample))
         self.last_ok_at = now
         if tail == len(samples):
             self.observed_until = end
@@ -109,17 +96,3 @@ class DemandFeed:
         self.log.warning(
             "metrics_incomplete intervals=%d why=%r", len(samples) - tail, newest.incomplete
         )
-
-    def decide(self, now: float) -> Failure | None:
-        try:
-            self.decision = self.planner.decide(now)
-        except ForecastError as exc:  # never zero demand in its place: hold, say why
-            self.metrics.count_error(ErrorKind.FORECAST)
-            self.log.warning("forecast_failed error=%r", str(exc))
-            return ReasonCode.HOLD_FORECAST, f"forecast failed: {exc}"
-        except Exception as exc:  # keep the last good decision; the error is logged in full
-            self.metrics.count_error(ErrorKind.PLANNER)
-            self.log.exception("planner failed to decide")
-            return ReasonCode.HOLD_PLANNER, f"planner error: {type(exc).__name__}: {exc}"
-        self.notes = tuple(self.decision.notes)
-        return None

@@ -1,12 +1,13 @@
-"""GPUs held right now, per GPU type, by every pool the controller scales: what lets a pool be
-scaled up on its own without breaking a type's budget at any instant.
+"""GPUs held right now by every pool the controller scales, per GPU type and per deployment: what
+lets a pool be scaled up on its own without breaking a budget at any instant.
 
-The single-deployment controller caps a pool by the GPUs the *other* pool holds now
-(`pool_action.budget_cap`); a fleet has many pools per GPU type (every deployment, every
-variant, both pools), so the cap of one is the type's count minus what all the others hold.
-A pool holds the larger of what the cluster runs (spec.replicas as last read) and what the
-controller last applied: a write in flight, or a scale-down not yet seen, must not free GPUs
-early. The controller records every successful write here before the next pool is planned.
+Two budgets bind a pool: its GPU type's count (every deployment, every variant, both pools of
+that type share it) and its deployment's own `max_gpus` (both pools of every variant of the
+deployment). The cap of one pool is the tighter of the two, less what every other pool under
+it holds. A pool holds the larger of what the cluster runs (spec.replicas as last read) and
+what the controller last applied: a write in flight, or a scale-down not yet seen, must not
+free GPUs early. The controller records every successful write here before the next pool is
+planned.
 """
 
 from __future__ import annotations
@@ -14,35 +15,56 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 
-from sla_planner.controller.pool_action import budget_cap
-
 
 @dataclass
 class GpuLedger:
-    budget: Mapping[str, int]  # GPUs per type
-    _held: dict[Hashable, tuple[str, int]] = field(default_factory=dict)  # key -> (type, GPUs)
+    budget: Mapping[str, int | None]  # GPUs per type (None: unlimited)
+    # key -> (type, GPUs, deployment, the deployment's max_gpus)
+    _held: dict[Hashable, tuple[str, int, str, int | None]] = field(default_factory=dict)
 
-    def hold(self, key: Hashable, gpu_type: str, gpus: int) -> None:
+    def hold(
+        self,
+        key: Hashable,
+        gpu_type: str,
+        gpus: int,
+        deployment: str = "",
+        deployment_cap: int | None = None,
+    ) -> None:
         """Record that pool `key` holds `gpus` GPUs of `gpu_type` now."""
-        self._held[key] = (gpu_type, int(gpus))
+        self._held[key] = (gpu_type, int(gpus), deployment, deployment_cap)
 
     def used(self, gpu_type: str) -> int:
-        return sum(g for t, g in self._held.values() if t == gpu_type)
+        return sum(g for t, g, _, _ in self._held.values() if t == gpu_type)
 
     def used_by_type(self) -> dict[str, int]:
         out = {t: 0 for t in self.budget}
-        for t, g in self._held.values():
+        for t, g, _, _ in self._held.values():
             out[t] = out.get(t, 0) + g
         return out
 
-    def others(self, key: Hashable) -> int:
-        """GPUs of `key`'s type held by every pool but `key`."""
-        gpu_type, mine = self._held[key]
-        return self.used(gpu_type) - mine
+    def _room(self, key: Hashable) -> list[int]:
+        """GPUs left under each budget that binds `key` once every other pool's are counted."""
+        gpu_type, mine, deployment, cap = self._held[key]
+        rooms = []
+        budget = self.budget.get(gpu_type)
+        if budget is not None:
+            rooms.append(budget - (self.used(gpu_type) - mine))
+        if cap is not None:
+            ours = sum(g for _, g, d, _ in self._held.values() if d == deployment)
+            rooms.append(cap - (ours - mine))
+        return rooms
 
     def cap(self, key: Hashable, gpus_per_replica: int) -> int | None:
         """Most replicas pool `key` may have while every other pool holds what it holds now
-        (None: its type has no budget)."""
-        gpu_type, _ = self._held[key]
+        (None: no budget binds it)."""
+        rooms = self._room(key)
+        return max(min(rooms) // gpus_per_replica, 0) if rooms else None
+
+    def limit(self, key: Hashable) -> int | None:
+        """The budget that binds `key` tightest (its type's count or its deployment's
+        max_gpus), for the words of a cap."""
+        gpu_type, _, _, cap = self._held[key]
         budget = self.budget.get(gpu_type)
-        return budget_cap(budget, self.others(key), gpus_per_replica)
+        if budget is None or (cap is not None and cap < budget):
+            return cap
+        return budget

@@ -21,8 +21,8 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from sla_planner.model.reactive import LoadSnapshot, PoolCapacity, ReactiveAction, react
@@ -37,37 +37,46 @@ class LoadReader(Protocol):
     def read(self, now: float) -> LoadSnapshot: ...
 
 
-def raised_decision(d: Decision, action: ReactiveAction, gpus: dict[Pool, int]) -> Decision:
-    """`d` with the pools `action` raises set to its replicas (never lowered)."""
+def raised_decision(d: Decision, action: ReactiveAction, limits: tuple[int, int]) -> Decision:
+    """`d` with the pools `action` raises set to its replicas (never lowered), each within its
+    max_replicas (`limits`): the budget is the controller's ledger's, as on a tick."""
     why = "reactive: " + "; ".join(action.reasons)
     out = d
-    for pool, n in ((Pool.PREFILL, action.prefill), (Pool.DECODE, action.decode)):
+    for pool, n, top in ((Pool.PREFILL, action.prefill, limits[0]), (Pool.DECODE, action.decode, limits[1])):  # fmt: skip
         pd = d.prefill if pool is Pool.PREFILL else d.decode
+        n = min(n, max(top, pd.replicas))
         if n > pd.replicas:
-            new = replace(pd, replicas=n, gpus=n * gpus[pool], reason=why)
+            new = replace(pd, replicas=n, gpus=n * pd.gpus_per_replica, reason=why)
             out = replace(out, **{pool.value: new})
     return out
+
+
+@dataclass(frozen=True)
+class ReactivePath:
+    """One deployment's fast path: where its queues are read, the rule's settings, one
+    replica's capacity on a variant at given mean lengths, its TTFT target and limits."""
+
+    reader: LoadReader
+    settings: Any  # sla_planner.model.config.ReactiveSettings
+    capacity: Callable[[str, float, float], PoolCapacity]
+    ttft_ms: float
+    limits: tuple[int, int]  # max_replicas of prefill and decode
 
 
 class ReactiveLoop:
     def __init__(
         self,
         controller: Any,
-        reader: LoadReader,
-        settings: Any,
-        capacity: Callable[[float, float], PoolCapacity],
-        ttft_ms: float,
+        paths: Mapping[str, ReactivePath],
         slo_metrics: Any | None = None,
     ) -> None:
         self.controller = controller
-        self.reader = reader
-        self.settings = settings  # sla_planner.model.reactive.ReactiveSettings
-        self.capacity = capacity
-        self.ttft_ms = ttft_ms
+        self.paths = dict(paths)  # per deployment
         self.slo_metrics = slo_metrics
         self.clock = controller.clock
+        self.interval_s = min(p.settings.interval_s for p in self.paths.values())
         self._next_check = -math.inf
-        self._last_error: str | None = None
+        self._last_error: dict[str, str | None] = {}
 
     def run(self, stop: threading.Event, max_ticks: int | None = None) -> int:
         """Tick the controller and check the queues until `stop`. Returns ticks run."""
@@ -88,60 +97,85 @@ class ReactiveLoop:
             self.clock.sleep(max(wake - now, 0.0))
         return ticks
 
-    def check(self) -> ReactiveAction | None:
-        """One reactive check now; the action taken (None: nothing to act from)."""
+    def check(self) -> dict[str, ReactiveAction]:
+        """One reactive check now, every deployment; the actions taken."""
         now = self.clock.now()
-        self._next_check = now + self.settings.interval_s
-        d = self.controller.decision
-        snap = self.controller.snapshot()
-        if d is None or snap is None or not snap.is_leader:
+        self._next_check = now + self.interval_s
+        out = {}
+        for name, path in self.paths.items():
+            action = self._check(name, path, now)
+            if action is not None:
+                out[name] = action
+        return out
+
+    def _check(self, name: str, path: ReactivePath, now: float) -> ReactiveAction | None:
+        fd, snap = self.controller.decision, self.controller.snapshot()
+        if fd is None or snap is None or not snap.is_leader:
+            return None
+        d = next((x for x in fd.deployments if x.deployment == name), None)
+        ds = snap.deployments.get(name)
+        if d is None or ds is None or d.held is not None:  # a switch in progress: no reactions
             return None
         try:
-            load = self.reader.read(now)
+            load = path.reader.read(now)
         except MetricsSourceError as exc:
-            self._failed(str(exc))
+            self._failed(name, str(exc))
             return None
-        self._last_error = None
-        target = (
-            _n(snap.prefill.desired, d.prefill.replicas),
-            _n(snap.decode.desired, d.decode.replicas),
-        )
-        ready = (_n(snap.prefill.ready, target[0]), _n(snap.decode.ready, target[1]))
+        self._last_error[name] = None
+        pools = ds.pools[d.variant]
+        ps, pd = pools["prefill"].pool, pools["decode"].pool
+        target = (_n(ps.desired, d.prefill.replicas), _n(pd.desired, d.decode.replicas))
+        ready = (_n(ps.ready, target[0]), _n(pd.ready, target[1]))
         isl = load.isl if math.isfinite(load.isl) and load.isl > 0 else d.forecast.isl
-        action = react(
-            load, target, ready, self.capacity(isl, d.forecast.osl), self.settings, self.ttft_ms
-        )
+        cap = path.capacity(d.variant, isl, d.forecast.osl)
+        action = react(load, target, ready, cap, path.settings, path.ttft_ms)
         if action.raised(target):
-            self._apply(d, action, target, now)
+            self._apply(name, d, action, target, path.limits, now)
         return action
 
     def _apply(
-        self, d: Decision, action: ReactiveAction, target: tuple[int, int], now: float
+        self,
+        name: str,
+        d: Decision,
+        action: ReactiveAction,
+        target: tuple[int, int],
+        limits: tuple[int, int],
+        now: float,
     ) -> None:
-        gpus = self.controller.gpr
-        pools = [p for p, n, t in ((Pool.PREFILL, action.prefill, target[0]), (Pool.DECODE, action.decode, target[1])) if n > t]  # fmt: skip
-        self.controller.actuate_now(raised_decision(d, action, gpus), pools)
+        raised = raised_decision(d, action, limits)
+        pools = [
+            p
+            for p, t in ((Pool.PREFILL, target[0]), (Pool.DECODE, target[1]))
+            if (raised.prefill if p is Pool.PREFILL else raised.decode).replicas > t
+        ]
+        if not pools:
+            return
+        self.controller.actuate_now(name, raised, pools)
         # The cluster now runs the raised pools: the planner holds them like its own
-        # recommendation for the scale-down window (Planner.seed), not dropping them next tick.
-        seed = getattr(self.controller.planner, "seed", None)
-        if seed is not None:
-            seed(max(action.prefill, target[0]), max(action.decode, target[1]), now)
+        # recommendation for the scale-down window, not dropping them next tick.
+        p = max(raised.prefill.replicas, target[0])
+        q = max(raised.decode.replicas, target[1])
+        self.controller.planner.seed(p, q, now, name, d.variant)
         if self.slo_metrics is not None:
-            for p in pools:
-                self.slo_metrics.reactive.labels(pool=p.value).inc()
+            for pool in pools:
+                self.slo_metrics.reactive.labels(deployment=name, pool=pool.value).inc()
         log.info(
-            "reactive_scale_up pools=%s reasons=%r",
-            ",".join(p.value for p in pools),
+            "reactive_scale_up deployment=%s pools=%s reasons=%r",
+            name,
+            ",".join(x.value for x in pools),
             "; ".join(action.reasons),
         )
 
-    def _failed(self, text: str) -> None:
-        self.controller.metrics.count_error(ErrorKind.REACTIVE)
-        if text != self._last_error:
+    def _failed(self, name: str, text: str) -> None:
+        self.controller.metrics.count_error(ErrorKind.REACTIVE, name)
+        if text != self._last_error.get(name):
             log.warning(
-                "reactive_read_failed error=%r: skipping the fast path until it reads", text
+                "reactive_read_failed deployment=%s error=%r: skipping the fast path until it "
+                "reads",
+                name,
+                text,
             )
-        self._last_error = text
+        self._last_error[name] = text
 
 
 def _n(x: int | None, default: int) -> int:

@@ -38,57 +38,68 @@ class AttainmentReader(Protocol):
 
 
 class SloMetrics:
+    """The SLO gauges of one planner, every series labelled with its deployment."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.target = Gauge(
             "sla_planner_slo_target",
             "SLO attainment target (share of requests).",
+            ["deployment"],
             registry=registry,
         )
         self.attainment = Gauge(
             "sla_planner_slo_attainment",
             "Measured share of requests meeting both targets (window: interval, cumulative).",
-            ["window"],
+            ["deployment", "window"],
             registry=registry,
         )
         self.burn = Gauge(
             "sla_planner_slo_burn_rate",
             "Error-budget burn rate: misses / (requests x (1 - target)); 1 = spending exactly "
             "the budget (window: interval, short, long, cumulative).",
-            ["window"],
+            ["deployment", "window"],
             registry=registry,
         )
         self.planned_miss = Gauge(
             "sla_planner_slo_planned_miss",
             "Share of requests the plan is sized to miss in the latency model.",
+            ["deployment"],
             registry=registry,
         )
         self.margin = Gauge(
             "sla_planner_slo_margin",
             "Error budget / planned miss share (the one margin the error budget moves).",
+            ["deployment"],
             registry=registry,
         )
         self.reactive = Counter(
             "sla_planner_reactive_scale_ups",
             "Reactive scale-ups between predictive decisions, by pool.",
-            ["pool"],
+            ["deployment", "pool"],
             registry=registry,
         )
-        for pool in ("prefill", "decode"):
-            self.reactive.labels(pool=pool)
 
-    def update(self, st: BudgetStatus) -> None:
-        self.target.set(st.target)
-        self.attainment.labels(window="interval").set(_nan(st.window_attainment))
-        self.attainment.labels(window="cumulative").set(_nan(st.cumulative_attainment))
+    def start(self, deployment: str) -> None:
+        """Expose the deployment's reactive series from the start, not only after a reaction."""
+        for pool in ("prefill", "decode"):
+            self.reactive.labels(deployment=deployment, pool=pool)
+
+    def update(self, st: BudgetStatus, deployment: str) -> None:
+        d = deployment
+        self.target.labels(deployment=d).set(st.target)
+        self.attainment.labels(deployment=d, window="interval").set(_nan(st.window_attainment))
+        self.attainment.labels(deployment=d, window="cumulative").set(
+            _nan(st.cumulative_attainment)
+        )
         for window, value in (
             ("interval", st.burn_window),
             ("short", st.burn_short),
             ("long", st.burn_long),
             ("cumulative", st.burn_cumulative),
         ):
-            self.burn.labels(window=window).set(_nan(value))
-        self.planned_miss.set(st.planned_miss)
-        self.margin.set(st.margin)
+            self.burn.labels(deployment=d, window=window).set(_nan(value))
+        self.planned_miss.labels(deployment=d).set(st.planned_miss)
+        self.margin.labels(deployment=d).set(st.margin)
 
 
 def _nan(x: float) -> float:
@@ -96,7 +107,8 @@ def _nan(x: float) -> float:
 
 
 class AttainmentFeed:
-    """A MetricsSource that also feeds measured attainment to the planner (see module doc)."""
+    """A MetricsSource that also feeds one deployment's measured attainment to its planner
+    (see module doc)."""
 
     def __init__(
         self,
@@ -106,13 +118,15 @@ class AttainmentFeed:
         targets: tuple[float, float],
         metrics: SloMetrics | None = None,
         count_error: Any = None,
+        deployment: str | None = None,
     ) -> None:
         self.source = source
         self.reader = reader
-        self.planner = planner
+        self.planner = planner  # the Planner (observe_attainment(window, deployment))
         self.targets = targets  # (TTFT ms, ITL ms)
         self.metrics = metrics
         self.count_error = count_error
+        self.deployment = deployment
         self._last_error: str | None = None
 
     def time_range(self) -> tuple[float, float] | None:
@@ -129,13 +143,12 @@ class AttainmentFeed:
             self._failed(str(exc))
             return samples
         self._last_error = None
-        observe = getattr(self.planner, "observe_attainment", None)
-        if observe is not None:
-            for w in windows:
-                observe(w)
-        status = getattr(self.planner, "budget_status", None)
+        d = self.planner.deployment(self.deployment)
+        for w in windows:
+            d.observe_attainment(w)
+        status = d.budget_status
         if self.metrics is not None and status is not None:
-            self.metrics.update(status)
+            self.metrics.update(status, d.name)
         return samples
 
     def _failed(self, text: str) -> None:

@@ -1,22 +1,29 @@
-"""Wire the in-cluster controller from a RunConfig: profiles, planner, demand source, one
-actuator per pool, optional Lease leader election, metrics exporter."""
+"""Wire the in-cluster controller from a resolved `Fleet` (a run config is a fleet of one): the
+planner; per deployment a Prometheus source with its selector (feeding measured attainment to
+its error budget when it has an SLO target) and, with `queues`, its reactive path; per pool of
+every variant one actuator; optional Lease leader election; the metrics exporter."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sla_planner.config.fleet import DeploymentSpec, Fleet
 from sla_planner.controller.clock import Clock
 from sla_planner.controller.controller import Controller
+from sla_planner.controller.demand_feed import DemandFeed
 from sla_planner.controller.exporter import PlannerMetrics
 from sla_planner.controller.health import LoopHealth
 from sla_planner.controller.lease_guard import LeaseGuard
-from sla_planner.controller.pool_state import LoopSettings
-from sla_planner.controller.run_config import RunConfig
+from sla_planner.controller.pool_state import LoopSettings, PoolState
+from sla_planner.controller.pools import POOL_ORDER, ControlledPool, DeploymentRuntime, PoolKey
+from sla_planner.controller.reactive_loop import ReactiveLoop, ReactivePath
+from sla_planner.controller.slo_feed import AttainmentFeed, SloMetrics
 from sla_planner.controller.tick_deadline import DeadlineRunner
-from sla_planner.errors import CommandError, UsageError
+from sla_planner.errors import CommandError
+from sla_planner.model.planner import Planner
 from sla_planner.model.reasons import ErrorKind
 from sla_planner.model.types import Pool
 
@@ -27,14 +34,19 @@ log = logging.getLogger("sla_planner.run")
 class Runtime:
     """Everything `run` wires together (built separately so tests can drive it)."""
 
-    config: RunConfig
+    fleet: Fleet
     controller: Controller
     metrics: PlannerMetrics
     clock: Clock
     is_leader: Callable[[], bool]
     elector: Any | None  # sla_planner.controller.leader.LeaderElector
     api_client: Any | None
-    reactive: Any | None = None  # sla_planner.controller.reactive_loop.ReactiveLoop
+    reactive: ReactiveLoop | None = None
+
+    @property
+    def config(self) -> Any:
+        """The file it was built from (a RunConfig or a FleetFile)."""
+        return self.fleet.source
 
     @property
     def runner(self) -> Any:
@@ -47,121 +59,172 @@ class Runtime:
 
 
 def build_runtime(
-    cfg: RunConfig,
+    fleet: Fleet,
     *,
     clock: Clock,
     kubeconfig: str | None = None,
     api_client: Any | None = None,
-    source: Any | None = None,
-    attainment: Any | None = None,
-    queues: Any | None = None,
+    sources: Mapping[str, Any] | None = None,
+    attainment: Mapping[str, Any] | None = None,
+    queues: Mapping[str, Any] | None = None,
+    logger: logging.Logger | None = None,
 ) -> Runtime:
-    """Wire the controller from `cfg`. `api_client`/`source`/`attainment` (the measured
-    attainment reader)/`queues` (the reactive path's load reader) override the built ones."""
-    from sla_planner.controller import slo_wiring
+    """Wire the controller from `fleet`. `api_client`, and per deployment `sources`,
+    `attainment` (the measured attainment reader) and `queues` (the reactive path's load
+    reader), override the built ones (tests)."""
+    cfg = fleet.source
+    api_client = _api_client(fleet, api_client, kubeconfig)
+    metrics = PlannerMetrics()
+    loop = loop_settings(fleet)
+    planner = fleet.planner(latency_correction=cfg.loop.latency_correction)
+    for d in planner.deployments.values():
+        for warning in d.config_warnings:
+            log.warning("config_warning deployment=%s %s", d.name, warning)
+    slo = _slo_metrics(fleet, metrics, planner)
+    deadline = DeadlineRunner("planner")
+    assert loop.liveness_stale_s is not None
+    health = LoopHealth(loop.liveness_stale_s, clock.now, deadline.stuck_for)
+    elector, is_leader = build_elector(cfg, api_client, clock, metrics, health)
+    runtimes = [
+        _deployment(fleet, d, planner, api_client, metrics, loop, slo, sources, attainment)
+        for d in fleet.deployments
+    ]
+    controller = Controller(
+        planner=planner,
+        deployments=runtimes,
+        clock=clock,
+        loop=loop,
+        metrics=metrics,
+        is_leader=is_leader,
+        logger=logger,
+        write_guard=LeaseGuard(elector.confirm_for_write if elector is not None else None),
+        deadline=deadline,
+        health=health,
+        startup_s=fleet.deployments[0].config.startup_s,
+    )
+    reactive = _reactive(fleet, controller, queues or {}, slo)
+    return Runtime(fleet, controller, metrics, clock, is_leader, elector, api_client, reactive)
 
-    planner, curves, decode_curves = _build_planner(cfg)
+
+def _deployment(
+    fleet: Fleet,
+    d: DeploymentSpec,
+    planner: Planner,
+    api_client: Any | None,
+    metrics: PlannerMetrics,
+    loop: LoopSettings,
+    slo: SloMetrics | None,
+    sources: Mapping[str, Any] | None,
+    attainment: Mapping[str, Any] | None,
+) -> DeploymentRuntime:
+    from sla_planner.actuators.factory import build_actuator
+
+    cfg = d.config
+    source = (sources or {}).get(d.name)
+    reader = (attainment or {}).get(d.name)
     if source is None:
         from sla_planner.sources.prometheus_attainment import PrometheusAttainment
         from sla_planner.sources.prometheus_source import PrometheusSource
 
-        source = PrometheusSource(cfg.metrics.prometheus)
-        if attainment is None and cfg.planner.slo.attainment is not None:
-            attainment = PrometheusAttainment(cfg.metrics.prometheus)
-    actuators, api_client = _build_actuators(cfg, api_client, kubeconfig)
-    metrics = PlannerMetrics()
-    slo = slo_wiring.slo_metrics(cfg, metrics, planner)
-    source = slo_wiring.with_attainment(cfg, source, attainment, planner, metrics, slo)
-    loop = _loop_settings(cfg)
-    deadline = DeadlineRunner("planner")
-    health = LoopHealth(_liveness_stale_s(cfg), clock.now, deadline.stuck_for)
-    elector, is_leader = _build_elector(cfg, api_client, clock, metrics, health)
-    controller = Controller(
-        planner=planner,
-        source=source,
-        actuators=actuators,
-        clock=clock,
-        config=cfg.planner,
-        gpus_per_replica={
-            Pool.PREFILL: curves.gpus_per_replica,
-            Pool.DECODE: decode_curves.gpus_per_replica,
-        },
-        loop=loop,
-        metrics=metrics,
-        is_leader=is_leader,
-        write_guard=LeaseGuard(elector.confirm_for_write if elector is not None else None),
-        deadline=deadline,
-        health=health,
-    )
-    reactive = slo_wiring.reactive_loop(cfg, controller, queues, (curves, decode_curves), slo)
-    return Runtime(cfg, controller, metrics, clock, is_leader, elector, api_client, reactive)
+        source = PrometheusSource(d.prometheus)
+        if reader is None and cfg.slo.attainment is not None:
+            reader = PrometheusAttainment(d.prometheus)
+    scoped = metrics.scoped(d.name)
+    if cfg.slo.attainment is not None and reader is not None:
+        targets = (cfg.slo.ttft_ms, cfg.slo.itl_ms)
+        source = AttainmentFeed(source, reader, planner, targets, slo, scoped.count_error, d.name)
+    keep = min(loop.backfill_intervals, cfg.history_window)
 
+    def observe(sample: Any, name: str = d.name) -> None:
+        planner.observe(sample, name)
 
-def _build_planner(cfg: RunConfig) -> tuple[Any, Any, Any]:
-    """(planner, prefill curves, decode curves) from the config's profile(s)."""
-    from sla_planner.model.size.correction import CorrectedCurves, CorrectingPlanner
-    from sla_planner.model.slo_planner import make_planner
-    from sla_planner.profiles.errors import ProfileError
-    from sla_planner.profiles.interpolation import ProfileCurves
-    from sla_planner.profiles.registry import load_profile
-
-    def load(key: str, name: str) -> Any:
-        try:
-            return ProfileCurves(load_profile(name))
-        except ProfileError as exc:
-            raise UsageError(f"{key} {name!r}: {exc}") from None
-
-    curves = load("profile", cfg.profile)
-    # No decode_profile: the decode pool runs the same engine config as prefill.
-    decode_curves = (
-        curves if cfg.decode_profile is None else load("decode_profile", cfg.decode_profile)
-    )
-    try:
-        if cfg.loop.latency_correction:
-            # Live engines drift from their profile; learn observed/expected latency (bounded,
-            # smoothed) and size with the corrected curves. No-op when metrics lack latency.
-            # Each pool's factor must scale its own profile, hence one wrapper per profile.
-            corrected = CorrectedCurves(curves)
-            corrected_decode = (
-                corrected if decode_curves is curves else CorrectedCurves(decode_curves)
+    feed = DemandFeed(observe, source, scoped, log, cfg.interval_s, keep)  # type: ignore[arg-type]
+    intervals = {Pool.PREFILL: loop.prefill_interval_s, Pool.DECODE: loop.decode_interval_s}
+    pools: dict[tuple[str, Pool], ControlledPool] = {}
+    for v in d.variants:
+        targets = d.targets[v.name]
+        for p, engine in zip(POOL_ORDER, (v.prefill, v.decode), strict=True):
+            key = PoolKey(d.name, v.name, p)
+            label = p.value if fleet.single else str(key)
+            actuator = build_actuator(getattr(targets, p.value), api_client, pool=label)
+            state = PoolState(p, intervals[p] or cfg.interval_s, next_due=float("-inf"))
+            pools[(v.name, p)] = ControlledPool(
+                key, engine.gpu_type, engine.gpus_per_replica, actuator, state
             )
-            planner: Any = CorrectingPlanner(
-                make_planner(cfg.planner, corrected, decode_curves=corrected_decode),
-                corrected,
-                decode_curves=corrected_decode,
-            )
-        else:
-            planner = make_planner(cfg.planner, curves, decode_curves=decode_curves)
-    except ValueError as exc:  # e.g. pool minimums that cannot fit the GPU budget
-        raise UsageError(f"planner settings: {exc}") from None
-    for warning in getattr(planner, "config_warnings", ()) or ():
-        log.warning("config_warning %s", warning)
-    return planner, curves, decode_curves
+    return DeploymentRuntime(d, feed, pools)
 
 
-def _build_actuators(
-    cfg: RunConfig, api_client: Any | None, kubeconfig: str | None
-) -> tuple[dict[Pool, Any], Any | None]:
-    """One actuator per pool, and the Kubernetes client when anything needs one."""
-    from sla_planner.actuators.factory import build_actuator
+def _slo_metrics(fleet: Fleet, metrics: PlannerMetrics, planner: Planner) -> SloMetrics | None:
+    """The SLO gauges, when some deployment has an SLO target or a reactive path to report."""
+    used = [
+        d
+        for d in fleet.deployments
+        if d.config.slo.attainment is not None or d.config.reactive.enabled
+    ]
+    if not used:
+        return None
+    m = SloMetrics(metrics.registry)
+    for d in used:
+        m.start(d.name)
+        status = planner.deployment(d.name).budget_status
+        if status is not None:
+            m.update(status, d.name)
+    return m
 
-    targets = {Pool.PREFILL: cfg.targets.prefill, Pool.DECODE: cfg.targets.decode}
-    needs_kube = cfg.leader_election.enabled or any(
-        t.kind != "MetricsOnly" or t.observe is not None for t in targets.values()
+
+def _reactive(
+    fleet: Fleet, controller: Controller, readers: Mapping[str, Any], slo: SloMetrics | None
+) -> ReactiveLoop | None:
+    """The reactive loop around `controller` over the deployments that have one, or None."""
+    from sla_planner.model.reactive import capacity
+
+    paths = {}
+    for d in fleet.deployments:
+        cfg = d.config
+        if not cfg.reactive.enabled:
+            continue
+        reader = readers.get(d.name)
+        if reader is None:
+            if d.queues is None:
+                log.info(
+                    "reactive_path=off deployment=%s: set its queues (prefill_selector, "
+                    "decode_selector) to read the engines' queues every %g s",
+                    d.name,
+                    cfg.reactive.interval_s,
+                )
+                continue
+            from sla_planner.sources.prometheus_queues import QueueReader
+
+            reader = QueueReader(d.prometheus, d.queues)
+
+        def cap(variant: str, isl: float, osl: float, spec: DeploymentSpec = d) -> Any:
+            e = spec.engines(variant)
+            return capacity(e.prefill.curves, e.decode.curves, isl, osl, spec.config.slo.itl_ms)
+
+        limits = (cfg.prefill.max_replicas, cfg.decode.max_replicas)
+        paths[d.name] = ReactivePath(reader, cfg.reactive, cap, cfg.slo.ttft_ms, limits)
+    return ReactiveLoop(controller, paths, slo) if paths else None
+
+
+def _api_client(fleet: Fleet, api_client: Any | None, kubeconfig: str | None) -> Any:
+    targets = [
+        getattr(t, p) for d in fleet.deployments for t in d.targets.values() for p in ("prefill", "decode")
+    ]  # fmt: skip
+    needs_kube = fleet.source.leader_election.enabled or any(
+        t.kind != "MetricsOnly" or t.observe is not None for t in targets
     )
     if api_client is None and needs_kube:
         from sla_planner.actuators.kube_client import KubeConfigError, load_api_client
 
         try:
-            api_client = load_api_client(kubeconfig)
+            return load_api_client(kubeconfig)
         except KubeConfigError as exc:
             raise CommandError(str(exc)) from None
-    actuators = {p: build_actuator(t, api_client, pool=p.value) for p, t in targets.items()}
-    return actuators, api_client
+    return api_client
 
 
-def _build_elector(
-    cfg: RunConfig, api_client: Any | None, clock: Clock, metrics: PlannerMetrics, health: Any
+def build_elector(
+    cfg: Any, api_client: Any | None, clock: Clock, metrics: PlannerMetrics, health: Any
 ) -> tuple[Any | None, Callable[[], bool]]:
     """(Lease elector, is_leader) when leader election is on; else (None, always leader).
     The elector renews only while the loop is healthy (leadership follows the loop)."""
@@ -188,8 +251,10 @@ def _build_elector(
     return elector, elector.is_leader
 
 
-def _loop_settings(cfg: RunConfig) -> LoopSettings:
-    lc = cfg.loop
+def loop_settings(fleet: Fleet) -> LoopSettings:
+    lc = fleet.source.loop
+    intervals = [x for x in (lc.prefill_interval_s, lc.decode_interval_s) if x is not None]
+    shortest = min([fleet.interval_s, *intervals])
     return LoopSettings(
         prefill_interval_s=lc.prefill_interval_s,
         decode_interval_s=lc.decode_interval_s,
@@ -197,13 +262,6 @@ def _loop_settings(cfg: RunConfig) -> LoopSettings:
         startup_grace_s=lc.startup_grace_s,
         backfill_intervals=lc.backfill_intervals,
         tick_deadline_s=lc.tick_deadline_s,
-        liveness_stale_s=_liveness_stale_s(cfg),
+        liveness_stale_s=lc.liveness_stale_intervals * shortest,
         max_step_factor=lc.max_step_factor,
     )
-
-
-def _liveness_stale_s(cfg: RunConfig) -> float:
-    lc = cfg.loop
-    intervals = [x for x in (lc.prefill_interval_s, lc.decode_interval_s) if x is not None]
-    shortest = min([cfg.planner.interval_s, *intervals])
-    return lc.liveness_stale_intervals * shortest

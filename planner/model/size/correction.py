@@ -9,11 +9,10 @@ only updated from intervals with enough requests, so one noisy minute cannot swi
 - `update_factor`: one pure step of the smoothing.
 - `CorrectedCurves`: wraps ProfileCurves; prefill latency x f_prefill (capacity / f), decode ITL
   x f_decode (so the concurrency meeting a target is read at target / f).
-- `CorrectingPlanner`: an optional hook around sla_planner.model.old_planner.Planner: before each observation it
-  compares observed with expected latency at the last decision's replicas and updates the
-  factors of the CorrectedCurves the planner sizes with. When the pools run different engine
-  configs, give it the decode pool's own CorrectedCurves too: each pool's factor then scales
-  (and is learned against) that pool's profile.
+- The deployment planner (`sla_planner.model.deployment`, `latency_correction=True`) compares,
+  before each observation, observed with expected latency at the last decision's replicas and
+  updates the factors of the CorrectedCurves it sizes each variant with; each pool's factor
+  scales (and is learned against) that pool's own profile.
 """
 
 from __future__ import annotations
@@ -23,9 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from sla_planner.model.size import latency_model as lm
-from sla_planner.model.types import Decision, DemandSample
 
 DEFAULT_ALPHA = 0.2  # EWMA weight of a new observation (log space)
 DEFAULT_BOUNDS = (0.5, 2.0)  # never trust the profile less than half or more than double
@@ -93,59 +89,3 @@ class CorrectionSettings:
     alpha: float = DEFAULT_ALPHA
     bounds: tuple[float, float] = DEFAULT_BOUNDS
     min_requests: float = DEFAULT_MIN_REQUESTS
-
-
-class CorrectingPlanner:
-    """Planner hook: learn the correction from observed latency; the planner sizes with it.
-
-    Build the planner with the CorrectedCurves this hook updates, e.g.
-        cc = CorrectedCurves(curves); hook = CorrectingPlanner(Planner(cfg, cc), cc)
-    or, when the decode pool has its own profile,
-        cp, cd = CorrectedCurves(prefill), CorrectedCurves(decode)
-        hook = CorrectingPlanner(Planner(cfg, cp, decode_curves=cd), cp, decode_curves=cd)
-    `curves` then carries the prefill factor and `decode_curves` the decode factor.
-    """
-
-    def __init__(
-        self,
-        planner: Any,
-        curves: CorrectedCurves,
-        settings: CorrectionSettings | None = None,
-        *,
-        decode_curves: CorrectedCurves | None = None,
-    ):
-        self.planner = planner
-        self.curves = curves
-        self.decode_curves = decode_curves if decode_curves is not None else curves
-        self.settings = settings or CorrectionSettings()
-        self._last: Decision | None = None
-
-    @property
-    def factors(self) -> tuple[float, float]:
-        return self.curves.prefill_factor, self.decode_curves.decode_factor
-
-    def observe(self, sample: DemandSample) -> None:
-        d, s = self._last, self.settings
-        if d is not None and sample.requests >= s.min_requests and sample.duration_s > 0:
-            pc, dc = self.curves, self.decode_curves
-            rate, isl, osl = sample.rate, sample.isl_mean, sample.osl_mean
-            # Expected latency comes from each pool's uncorrected profile, so the factor is
-            # observed / profiled for the engine config that pool actually runs.
-            if sample.ttft_mean_ms is not None and d.prefill.replicas > 0:
-                exp_t = lm.expected_ttft_ms(pc.base, rate, isl, d.prefill.replicas)
-                pc.prefill_factor = update_factor(
-                    pc.prefill_factor, sample.ttft_mean_ms, exp_t, s.alpha, s.bounds
-                )
-            if sample.itl_mean_ms is not None and d.decode.replicas > 0:
-                exp_i = lm.expected_itl_ms(dc.base, rate, isl, osl, d.decode.replicas)
-                dc.decode_factor = update_factor(
-                    dc.decode_factor, sample.itl_mean_ms, exp_i, s.alpha, s.bounds
-                )
-        self.planner.observe(sample)
-
-    def decide(self, now: float) -> Decision:
-        self._last = self.planner.decide(now)
-        return self._last
-
-    def __getattr__(self, name: str) -> Any:  # seed(), observations, config, ...
-        return getattr(self.planner, name)

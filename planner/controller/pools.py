@@ -1,5 +1,6 @@
-"""The fleet controller's pools and what it carries per deployment between ticks, and the two
-translations between the cluster and the pure allocator (`model.fleet.fleet.allocate`):
+"""The controller's pools (deployment x variant x pool, each scaling its own object) and what it
+carries per deployment between ticks, and the two translations between the cluster and the
+planner's allocator state (`model.allocate.state`):
 
 - `cluster_state`: the replicas the cluster runs -> the `DeploymentState` the allocator starts
   from. The variant a deployment runs is the one the controller chose last; after a start or
@@ -15,15 +16,15 @@ translations between the cluster and the pure allocator (`model.fleet.fleet.allo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from sla_planner.actuators.base import Actuator
+from sla_planner.config.fleet import DeploymentSpec
 from sla_planner.controller.demand_feed import DemandFeed, Failure
 from sla_planner.controller.pool_state import PoolState
-from sla_planner.model.fleet.planning import DeploymentPlanner
-from sla_planner.model.fleet.types import DeploymentAllocation, DeploymentState, Held
+from sla_planner.model.allocate.state import DeploymentState
 from sla_planner.model.stabilise.stabilization import Recommendation
-from sla_planner.model.types import Pool, PoolDecision
+from sla_planner.model.types import Decision, Held, Pool, PoolDecision
 
 POOL_ORDER = (Pool.PREFILL, Pool.DECODE)
 
@@ -39,7 +40,7 @@ class PoolKey:
 
 
 @dataclass
-class FleetPool:
+class ControlledPool:
     key: PoolKey
     gpu_type: str
     gpus_per_replica: int
@@ -67,16 +68,30 @@ class FleetPool:
 
 @dataclass
 class DeploymentRuntime:
-    name: str
-    rank: int
-    planner: DeploymentPlanner
+    spec: DeploymentSpec
     feed: DemandFeed
-    pools: dict[tuple[str, Pool], FleetPool]  # (variant, pool)
-    variants: tuple[str, ...]  # config order
+    pools: dict[tuple[str, Pool], ControlledPool]  # (variant, pool)
     failure: Failure | None = None  # why this tick's planning holds it (None: planned)
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    decision: Decision | None = None  # the last good one
+    reactive: object | None = None  # its queue reader for the reactive path (None: off)
 
-    def pool(self, variant: str, pool: Pool) -> FleetPool:
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def rank(self) -> int:
+        return self.spec.rank
+
+    @property
+    def variants(self) -> tuple[str, ...]:  # config order
+        return tuple(v.name for v in self.spec.variants)
+
+    @property
+    def max_gpus(self) -> int | None:
+        return self.spec.config.budget.max_gpus
+
+    def pool(self, variant: str, pool: Pool) -> ControlledPool:
         return self.pools[(variant, pool)]
 
     def running(self, variant: str) -> tuple[int, int]:
@@ -161,35 +176,25 @@ class PoolTarget:
     role: str  # "active", "held" (old side of a switch) or "idle" (a variant not in use)
 
 
-def pool_targets(
-    d: DeploymentRuntime, alloc: DeploymentAllocation, slo_ms: tuple[float, float]
-) -> dict[tuple[str, Pool], PoolTarget]:
+def pool_targets(d: DeploymentRuntime, decision: Decision) -> dict[tuple[str, Pool], PoolTarget]:
     """The replicas each of the deployment's pools should run; see the module docstring."""
     out: dict[tuple[str, Pool], PoolTarget] = {}
-    held = alloc.held
+    held = decision.held
+    slo = d.spec.config.slo
     for variant in d.variants:
-        for p, target_ms in zip(POOL_ORDER, slo_ms, strict=True):
-            if variant == alloc.variant:
-                pa = alloc.prefill if p is Pool.PREFILL else alloc.decode
-                n, wanted, role = pa.replicas, pa.wanted, "active"
-                reason = pa.text
-            elif held is not None and variant == held.variant:
-                n = held.prefill if p is Pool.PREFILL else held.decode
-                wanted, role = n, "held"
-                reason = f"old variant serving until {alloc.variant}'s replicas are ready"
-            else:
-                n = wanted = 0
-                role = "idle"
-                reason = f"variant not in use: the deployment runs {alloc.variant}"
+        for p, target_ms in zip(POOL_ORDER, (slo.ttft_ms, slo.itl_ms), strict=True):
             fp = d.pool(variant, p)
-            decision = PoolDecision(
-                pool=p,
-                replicas=n,
-                gpus=n * fp.gpus_per_replica,
-                wanted_replicas=wanted,
-                expected_latency_ms=math.nan,
-                target_ms=target_ms,
-                reason=reason,
-            )
-            out[(variant, p)] = PoolTarget(n, decision, role)
+            if variant == decision.variant:
+                pd = decision.prefill if p is Pool.PREFILL else decision.decode
+                out[(variant, p)] = PoolTarget(pd.replicas, pd, "active")
+                continue
+            if held is not None and variant == held.variant:
+                n = held.prefill if p is Pool.PREFILL else held.decode
+                role = "held"
+                reason = f"old variant serving until {decision.variant}'s replicas are ready"
+            else:
+                n, role = 0, "idle"
+                reason = f"variant not in use: the deployment runs {decision.variant}"
+            pd = PoolDecision(p, n, n * fp.gpus_per_replica, n, math.nan, target_ms, reason)
+            out[(variant, p)] = PoolTarget(n, pd, role)
     return out

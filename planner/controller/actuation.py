@@ -1,42 +1,37 @@
-"""The fleet controller's writes: every due pool's action (`pool_action.plan_pool_action`, as
-for a single deployment) under a per-GPU-type ledger of what every pool holds now, and the
-holds, retries and partial reports that follow.
+"""The controller's writes: every due pool's action (`pool_action.plan_pool_action`, HPA's
+replica calculator per pool) under a ledger of the GPUs every pool holds now, and the holds,
+retries and partial reports that follow.
 
 Order within a tick: scale-downs first (their GPUs freed before anyone grows), then higher
 priority classes first, so under contention a pool's cap leaves the GPUs to the class the
-allocator meant them for. Each write is recorded in the ledger before the next pool is planned.
+planner meant them for. Each write is recorded in the ledger before the next pool is planned,
+so the budgets (each GPU type's, each deployment's max_gpus) hold at every instant.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from sla_planner.actuators.base import ActuatorError, WriteGuard
 from sla_planner.controller.error_kinds import classify_actuator_error
-from sla_planner.controller.fleet_exporter import FleetMetrics
-from sla_planner.controller.fleet_pools import (
+from sla_planner.controller.exporter import PlannerMetrics
+from sla_planner.controller.gpu_ledger import GpuLedger
+from sla_planner.controller.partial import report_partial
+from sla_planner.controller.pool_action import ActionKind, plan_pool_action, starting_since
+from sla_planner.controller.pool_state import LoopSettings
+from sla_planner.controller.pools import (
     POOL_ORDER,
+    ControlledPool,
     DeploymentRuntime,
-    FleetPool,
     PoolKey,
     PoolTarget,
     pool_targets,
 )
-from sla_planner.controller.fleet_snapshot import (
-    FleetSnapshot,
-    binding_of,
-    limit_of,
-    log_pool_decision,
-)
-from sla_planner.controller.gpu_ledger import GpuLedger
-from sla_planner.controller.partial import report_partial
-from sla_planner.controller.pool_action import ActionKind, plan_pool_action, starting_since
-from sla_planner.controller.pool_state import LoopSettings, decided_snapshot
-from sla_planner.model.fleet.latency import expected_latency_ms
-from sla_planner.model.fleet.types import DeploymentNeed, FleetAllocation
+from sla_planner.controller.snapshot import decided_snapshot
 from sla_planner.model.reasons import ErrorKind, ReasonCode
+from sla_planner.model.types import FleetDecision
 
 _HOLD = {
     ActionKind.HOLD_ABSURD: ReasonCode.HOLD_ABSURD,
@@ -45,12 +40,12 @@ _HOLD = {
 }
 
 
-class FleetActuation:
+class Actuation:
     def __init__(
         self,
         deployments: Mapping[str, DeploymentRuntime],
-        budget: Mapping[str, int],
-        metrics: FleetMetrics,
+        budget: Mapping[str, int | None],
+        metrics: PlannerMetrics,
         log: logging.Logger,
         loop: LoopSettings,
         grace_s: float,
@@ -65,47 +60,47 @@ class FleetActuation:
         self.grace_s = grace_s
         self.guard = guard
         self.is_leader = is_leader
-        self.next_due: Callable[[], float] = lambda: float("inf")
         self.targets: dict[PoolKey, PoolTarget] = {}
         self._partial: set[tuple[str, str]] = set()
 
+    def pools(self) -> list[ControlledPool]:
+        return [fp for d in self.deployments.values() for fp in d.pools.values()]
+
     # ------------------------------------------------------------------ holds
 
-    def hold(self, due: Sequence[FleetPool], now: float, code: ReasonCode, why: str) -> None:
+    def hold(self, due: Iterable[ControlledPool], now: float, code: ReasonCode, why: str) -> None:
         """Hold every due pool at its last good state (a failure before actuation)."""
         for fp in due:
             self.fail(fp, now, code, why, needs_decision=True)
 
     def fail(
-        self, fp: FleetPool, now: float, code: ReasonCode, why: str, *, needs_decision: bool
+        self, fp: ControlledPool, now: float, code: ReasonCode, why: str, *, needs_decision: bool
     ) -> None:
         s = fp.state
         s.failing = why
         self._set(fp, now, s.target, code, f"holding at {s.target}: {why}", True)
         self._retry(fp, now, needs_decision=needs_decision)
 
-    def _retry(self, fp: FleetPool, now: float, *, needs_decision: bool) -> None:
+    def _retry(self, fp: ControlledPool, now: float, *, needs_decision: bool) -> None:
         s = fp.state
         s.retry_needs_decision = s.retry_needs_decision or needs_decision
         due = now + self.loop.retry_interval_s
-        s.retry_due = due if due < self.next_due() else None  # else the regular tick first
+        s.retry_due = due if due < s.next_due else None  # else the regular tick comes first
 
     # -------------------------------------------------------------- actuation
 
-    def actuate(
-        self,
-        due: Sequence[FleetPool],
-        alloc: FleetAllocation,
-        needs: Mapping[str, DeploymentNeed],
-        now: float,
-        leader: bool,
-    ) -> None:
-        self._refresh_targets(alloc, needs)
-        everyone = [fp for d in self.deployments.values() for fp in d.pools.values()]
+    def refresh(self, decision: FleetDecision) -> None:
+        """The replicas every pool of the deployments `decision` planned should run."""
+        for d in decision.deployments:
+            rt = self.deployments[d.deployment]
+            rt.decision = d
+            for (variant, pool), t in pool_targets(rt, d).items():
+                self.targets[rt.pool(variant, pool).key] = t
+
+    def actuate(self, due: Sequence[ControlledPool], now: float, leader: bool) -> None:
+        everyone = self.pools()
         errors = {fp.key: e for fp in everyone if (e := self._read(fp)) is not None}
-        ledger = GpuLedger(self.budget)
-        for fp in everyone:
-            ledger.hold(fp.key, fp.gpu_type, fp.holding())
+        ledger = self.ledger()
         for fp in sorted(due, key=self._order):
             d = self.deployments[fp.key.deployment]
             target = self.targets.get(fp.key)
@@ -116,40 +111,26 @@ class FleetActuation:
             elif d.failure is not None:
                 self.fail(fp, now, *d.failure, needs_decision=True)
             elif target is None:
-                why = "no decision for this deployment yet"
+                why = "no decision yet"
                 self.fail(fp, now, ReasonCode.HOLD_PLANNER, why, needs_decision=True)
             else:
                 self._act(fp, d, target, ledger, now, leader)
         self._report_partial()
 
-    def _refresh_targets(self, alloc: FleetAllocation, needs: Mapping[str, DeploymentNeed]) -> None:
+    def ledger(self) -> GpuLedger:
+        ledger = GpuLedger(self.budget)
         for d in self.deployments.values():
-            if d.failure is not None or d.name not in needs:
-                continue
-            a = alloc.by_name(d.name)
-            engines = next(v for v in d.planner.variants if v.name == a.variant)
-            latency = expected_latency_ms(a, needs[d.name], engines)
-            cfg = d.planner.config.sla
-            vneed = needs[d.name].variants[a.variant]
-            for (variant, pool), t in pool_targets(d, a, (cfg.ttft_ms, cfg.itl_ms)).items():
-                if t.role == "active":
-                    k = POOL_ORDER.index(pool)
-                    pa, pn = (a.prefill, vneed.prefill) if k == 0 else (a.decode, vneed.decode)
-                    decision = replace(
-                        t.decision,
-                        expected_latency_ms=latency[k],
-                        binding=binding_of(pn.binding),
-                        limit=limit_of(pa.reasons),
-                    )
-                    t = replace(t, decision=decision)
-                self.targets[d.pool(variant, pool).key] = t
+            for fp in d.pools.values():
+                ledger.hold(fp.key, fp.gpu_type, fp.holding(), d.name, d.max_gpus)
+        return ledger
 
-    def _order(self, fp: FleetPool) -> tuple[int, int, str]:
+    def _order(self, fp: ControlledPool) -> tuple[int, int, int, str]:
         t, st = self.targets.get(fp.key), fp.state.status
         down = t is not None and st is not None and t.replicas < st.desired
-        return (0 if down else 1, self.deployments[fp.key.deployment].rank, str(fp.key))
+        d = self.deployments[fp.key.deployment]
+        return (0 if down else 1, d.rank, POOL_ORDER.index(fp.key.pool), str(fp.key))
 
-    def _read(self, fp: FleetPool) -> tuple[ErrorKind, str] | None:
+    def _read(self, fp: ControlledPool) -> tuple[ErrorKind, str] | None:
         try:
             fp.state.status = fp.actuator.status()
         except ActuatorError as exc:
@@ -158,7 +139,7 @@ class FleetActuation:
 
     def _act(
         self,
-        fp: FleetPool,
+        fp: ControlledPool,
         d: DeploymentRuntime,
         target: PoolTarget,
         ledger: GpuLedger,
@@ -175,7 +156,7 @@ class FleetActuation:
             target=s.target,
             since=s.starting_since,
             cap=ledger.cap(fp.key, fp.gpus_per_replica),
-            budget_gpus=self.budget.get(fp.gpu_type),
+            budget_gpus=ledger.limit(fp.key),
             leader=leader,
             grace_s=self.grace_s,
             now=now,
@@ -205,7 +186,7 @@ class FleetActuation:
                 s.starting_since = now
             s.last_change_at = now
             s.status = replace(st, desired=want, ready=min(st.ready, want))
-            ledger.hold(fp.key, fp.gpu_type, want * fp.gpus_per_replica)
+            ledger.hold(fp.key, fp.gpu_type, want * fp.gpus_per_replica, d.name, d.max_gpus)
         s.target, s.failing, s.last_ok_at = want, None, now
         code = (
             ReasonCode.STEADY
@@ -214,8 +195,9 @@ class FleetActuation:
         )
         self._set(fp, now, want, code, action.reason, False)
 
-    def _scale(self, fp: FleetPool, replicas: int) -> tuple[ErrorKind, str] | None:
-        """None on success, else (error kind, text); the guard fences the write."""
+    def _scale(self, fp: ControlledPool, replicas: int) -> tuple[ErrorKind, str] | None:
+        """None on success, else (error kind, text). The actuator is the one retry layer (409:
+        re-read and rewrite a bounded number of times); the guard fences each write."""
         deployment = fp.key.deployment
         if not self.is_leader():  # leadership may have lapsed since the tick began
             self.metrics.count_error(ErrorKind.NOT_LEADER, deployment)
@@ -230,7 +212,7 @@ class FleetActuation:
 
     def _set(
         self,
-        fp: FleetPool,
+        fp: ControlledPool,
         now: float,
         desired: int | None,
         code: ReasonCode,
@@ -245,7 +227,7 @@ class FleetActuation:
             s, t.decision if t else None, desired, code, reason, held, now
         )
         key = fp.key
-        self.metrics.count_decision(key.deployment, key.variant, key.pool.value, code)
+        self.metrics.count_decision(key.pool.value, code, key.deployment, key.variant)
 
     def _report_partial(self) -> None:
         """One pool of a deployment's variant moved while its sibling keeps failing."""
@@ -255,16 +237,9 @@ class FleetActuation:
                 pools = {p: d.pool(variant, p).state for p in POOL_ORDER}
                 was = (d.name, variant) in self._partial
                 scoped = self.metrics.scoped(d.name, variant)
-                if report_partial(pools, scoped, self.log, self.loop.retry_interval_s, was):  # type: ignore[arg-type]
+                if report_partial(pools, scoped, self.log, self.loop.retry_interval_s, was):
                     now_partial.add((d.name, variant))
         self._partial = now_partial
 
     def partial(self, deployment: str) -> bool:
         return any(name == deployment for name, _ in self._partial)
-
-    def log_updated(self, snap: FleetSnapshot, now: float) -> None:
-        for name, d in snap.deployments.items():
-            for pools in d.pools.values():
-                for fp in pools.values():
-                    if fp.pool.updated_at == now:
-                        log_pool_decision(self.log, name, fp, snap)
