@@ -24,7 +24,7 @@ from sla_planner.sources.trace_binning import interval_count
 
 class FleetPolicy(Protocol):
     """Ours (`model.fleet.fleet.FleetAllocator`) and the baselines
-    (`evaluation.fleet_baselines`)."""
+    (`sla_planner_bench.baselines.fleet`)."""
 
     name: str
 
