@@ -4,7 +4,7 @@
 
 Every policy gets the same needs each tick: the same per-deployment forecasting and sizing
 (the single-deployment planner's), stabilisation and scale-to-zero rules. They differ only in
-how the cluster's GPUs are shared (see sla_planner.evaluation.fleet_baselines):
+how the cluster's GPUs are shared (see sla_planner_bench.baselines.fleet):
 - ours: priority classes, SLO-weighted attainment per dollar, preemption, variant choice;
 - static split: per-deployment planners inside fixed quotas per GPU type, in proportion to each
   deployment's peak wants in an unbounded run (generous: the quotas know the peaks);
@@ -29,13 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sla_planner.evaluation.fleet_baselines import (
-    FirstComeCapPolicy,
-    GreedySaturationPolicy,
-    StaticSplitPolicy,
-    UnboundedPolicy,
-    static_quotas,
-)
 from sla_planner.evaluation.fleet_des_judge import DesJudge
 from sla_planner.evaluation.fleet_judge import SimulatorJudge
 from sla_planner.model.fleet.fleet import FleetAllocator
@@ -45,6 +38,13 @@ from sla_planner.offline.fleet_outputs import build_fleet_report, judge_fleet
 from sla_planner.offline.fleet_sources import FleetSources, build_sources
 from sla_planner.offline.report import write_report_json
 from sla_planner.sources.fleet_file import LoadedFleet, demo_fleet_path, load_fleet_file
+from sla_planner_bench.baselines.fleet import (
+    FirstComeCapPolicy,
+    GreedySaturationPolicy,
+    StaticSplitPolicy,
+    UnboundedPolicy,
+    static_quotas,
+)
 
 HERE = Path(__file__).resolve().parent
 

@@ -3,7 +3,7 @@
 Every policy goes through the same path: sla_planner.offline.dryrun.run_dry_run over the trace at the
 planning interval (decisions see only earlier data), then sla_planner.evaluation.simulator.simulate over the
 same stretch at 10 s resolution. The oracle and static-peak schedules come from the simulator's
-own latency model (sla_planner.evaluation.oracle.oracle_needs).
+own latency model (sla_planner_bench.baselines.oracle.oracle_needs).
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from sla_planner.evaluation.baseline_dynamo import DynamoClassicPolicy
-from sla_planner.evaluation.baseline_hpa import HPAPolicy
-from sla_planner.evaluation.oracle import SchedulePolicy, oracle_needs, oracle_schedule, static_peak
 from sla_planner.evaluation.sim_demand import SimDemand, demand_from_trace
 from sla_planner.evaluation.simulator import SimResult, simulate_decisions
 from sla_planner.model.config import SLA, PlannerConfig
@@ -29,6 +26,14 @@ from sla_planner.model.types import Decision, DemandSample
 from sla_planner.offline.dryrun import run_dry_run
 from sla_planner.sources.trace_files import Trace, load_trace
 from sla_planner.sources.trace_source import TraceMetricsSource
+from sla_planner_bench.baselines.dynamo_classic import DynamoClassicPolicy
+from sla_planner_bench.baselines.hpa import HPAPolicy
+from sla_planner_bench.baselines.oracle import (
+    SchedulePolicy,
+    oracle_needs,
+    oracle_schedule,
+    static_peak,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRACES = DATA / "traces"

@@ -70,31 +70,31 @@ from judge2_scenarios import (  # noqa: E402
 
 from sla_planner.evaluation.des import Schedule  # noqa: E402
 from sla_planner.evaluation.des import replay as des_replay  # noqa: E402
-from sla_planner.evaluation.dynamo_replay.dynamo_planner import (  # noqa: E402
+from sla_planner.profiles.registry import load_profile  # noqa: E402
+from sla_planner_bench.dynamo_replay.dynamo_planner import (  # noqa: E402
     DynamoPlannerKnobs,
     run_dynamo_planner,
 )
-from sla_planner.evaluation.dynamo_replay.engine import (  # noqa: E402
+from sla_planner_bench.dynamo_replay.engine import (  # noqa: E402
     DEFAULT_MAX_MODEL_LEN,
     mocker_engines,
 )
-from sla_planner.evaluation.dynamo_replay.planner_loop import (  # noqa: E402
+from sla_planner_bench.dynamo_replay.planner_loop import (  # noqa: E402
     LoopSettings,
     run_planner_in_loop,
 )
-from sla_planner.evaluation.dynamo_replay.replay import (  # noqa: E402
+from sla_planner_bench.dynamo_replay.replay import (  # noqa: E402
     ReplayConfig,
     ReplayResult,
     replay_schedule,
 )
-from sla_planner.evaluation.dynamo_replay.runtime import (  # noqa: E402
+from sla_planner_bench.dynamo_replay.runtime import (  # noqa: E402
     dynamo_module,
     env_info,
     require_dynamo,
 )
-from sla_planner.evaluation.dynamo_replay.traces import source_window  # noqa: E402
-from sla_planner.evaluation.dynamo_replay.windows import restrict  # noqa: E402
-from sla_planner.profiles.registry import load_profile  # noqa: E402
+from sla_planner_bench.dynamo_replay.traces import source_window  # noqa: E402
+from sla_planner_bench.dynamo_replay.windows import restrict  # noqa: E402
 
 DYNAMO_TARGETS = ("throughput", "latency", "load")
 SLO_TARGETS = (0.99, 0.999)
@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
 def _fixed_dry_run(prep: Prepared) -> tuple[list[float], list[int], list[int]]:
     """The fixed-margin planner's decisions from a dry run: the schedule the sensitivity rows
     replay (identical to the in-loop run's when fed the same demand;
-    tests/evaluation/dynamo_replay checks that)."""
+    tests/benchmarks/dynamo_replay checks that)."""
     from sla_planner.evaluation.des_replay import schedule_of
     from sla_planner.offline.dryrun import run_dry_run
 

@@ -38,7 +38,6 @@ from frontier import Point, judge  # noqa: E402
 from harness import DAY, PROFILE, Loaded, Scenario, Timed, base_ttft_quantile, load  # noqa: E402
 from slo_refs import CLAIRVOYANT_GOALS, DYNAMO_PREDICTORS, reference_factories  # noqa: E402
 
-from sla_planner.evaluation.baseline_hpa import HPAPolicy  # noqa: E402
 from sla_planner.evaluation.des_replay import JudgeSettings, replay_decisions, source_requests  # noqa: E402
 from sla_planner.model.config import PlannerConfig  # noqa: E402
 from sla_planner.model.slo_planner import make_planner  # noqa: E402
@@ -47,6 +46,7 @@ from sla_planner.offline.dryrun import run_dry_run  # noqa: E402
 from sla_planner.profiles.interpolation import ProfileCurves  # noqa: E402
 from sla_planner.profiles.registry import load_profile  # noqa: E402
 from sla_planner.sources.trace_files import load_trace  # noqa: E402
+from sla_planner_bench.baselines.hpa import HPAPolicy  # noqa: E402
 
 HPA_TARGETS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
 WEEK = "azure2024_conversation_10s_counts.csv"

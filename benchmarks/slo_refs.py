@@ -4,13 +4,13 @@
   need of the clairvoyant below at goal 0.99;
 - clairvoyant@G: each interval's fewest replicas, known ahead from the interval's true demand
   (its 10 s bins) and requested one startup delay ahead, kept while needed
-  (sla_planner.evaluation.oracle). The fewest replicas are those the *analytic model*
+  (sla_planner_bench.baselines.oracle). The fewest replicas are those the *analytic model*
   (sla_planner.evaluation.simulator, the dry run's model estimate) says reach G of each pool's
   attainable requests with each interval judged alone; the DES then judges the schedule like
   any other, so the clairvoyant knows the future but is sized by a model, not by the judge.
   Run at several G, it is a frontier read at our attainment like HPA's;
 - dynamo-classic: Dynamo's classic SLA planner rule re-implemented
-  (sla_planner.evaluation.baseline_dynamo), with its ARIMA or constant predictor. Not Dynamo's
+  (sla_planner_bench.baselines.dynamo_classic), with its ARIMA or constant predictor. Not Dynamo's
   own planner, which only runs under judge 2 (benchmarks/judge2_*).
 """
 
@@ -20,15 +20,15 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from sla_planner.evaluation.baseline_dynamo import DynamoClassicPolicy
-from sla_planner.evaluation.oracle import (
+from sla_planner.model.config import PlannerConfig
+from sla_planner_bench.baselines.dynamo_classic import DynamoClassicPolicy
+from sla_planner_bench.baselines.oracle import (
     OracleNeeds,
     SchedulePolicy,
     oracle_needs,
     oracle_schedule,
     static_peak,
 )
-from sla_planner.model.config import PlannerConfig
 
 CLAIRVOYANT_GOALS = (0.99, 0.995, 0.999, 0.9999, 0.99999)
 STATIC_GOAL = 0.99

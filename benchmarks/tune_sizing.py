@@ -18,12 +18,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import DAY, PROFILE, Scenario, baseline_factories, config_for, load, run_policy  # noqa: E402
 
-from sla_planner.evaluation.baseline_hpa import HPAPolicy  # noqa: E402
 from sla_planner.forecasters.registry import make_forecaster  # noqa: E402
 from sla_planner.model.old_planner import Planner  # noqa: E402
 from sla_planner.model.size.sizing import SizingPolicy  # noqa: E402
 from sla_planner.profiles.interpolation import ProfileCurves  # noqa: E402
 from sla_planner.profiles.registry import load_profile  # noqa: E402
+from sla_planner_bench.baselines.hpa import HPAPolicy  # noqa: E402
 
 
 def _args() -> argparse.Namespace:

@@ -1,30 +1,11 @@
-"""Evaluation: judging a schedule of replicas, and the policies ours is compared with.
+"""Evaluation: judging a schedule of replicas.
 
-The closed-loop simulator (`simulator`, with `sim_demand`, `sim_prefill`, `sim_decode`) is the
-dry run's quick model estimate; it shares the sizing's queueing model, so it is not an
-independent judge.
+The discrete-event replay (`des`, with `des_replay` and the fleet's `fleet_des_judge`) is the
+independent judge: it shares no code with the sizing. The closed-loop simulator (`simulator`,
+with `sim_demand`, `sim_prefill`, `sim_decode`) is the dry run's quick model estimate; it shares
+the sizing's queueing model, so it is not an independent judge.
 
-Baseline scaling policies have the Planner's interface (observe(sample); decide(now)):
-
-One harness (sla_planner.offline.dryrun.run_dry_run + sla_planner.evaluation.simulator) runs them all next to ours:
-
-- StaticPolicy (`static_policy`): fixed replicas, e.g. enough for the trace's peak all the time
-  (`static_peak`, sized with the oracle's per-interval need, so it is clairvoyant about the peak).
-- HPAPolicy (`baseline_hpa`): Kubernetes HPA rule on the last observed interval: desired = ceil(ready x
-  utilisation / target), no change within the tolerance, scale-up at once, scale-down to the
-  highest recommendation of the stabilisation window. Utilisation (a generous, SLA-aware metric):
-  prefill = offered prompt tokens/s / (ready x batched prefill capacity at the observed ISL);
-  decode = output tokens/s / (ready x the highest decode throughput meeting the ITL target at
-  context ISL + OSL/2). Ready replicas are those decided at least startup_s ago.
-- DynamoClassicPolicy (`baseline_dynamo`): Dynamo's classic SLA planner rule (ai-dynamo 1.6): predict the next
-  interval's request count, ISL and OSL (ARIMA by default, our statsmodels ARIMA; or "constant" =
-  last value); prefill = ceil(req x ISL / interval / profiled prefill tokens/s/GPU at that ISL /
-  GPUs per replica) with the raw profile's one-prompt throughput; decode = ceil(req x OSL /
-  interval / best profiled decode tokens/s/GPU meeting the ITL target at context ISL + OSL/2 /
-  GPUs per replica); at least one each; over budget both shrink by the same factor (prefill
-  first, decode takes the rest). No correction factor (traces carry no observed latency).
-- SchedulePolicy + oracle_needs/oracle_schedule (`oracle`): each interval's true need -- the fewest replicas
-  per pool whose simulated attainment on that interval (judged alone, no carried backlog)
-  reaches `goal` of the requests that can meet the SLA at all -- requested exactly startup_s
-  ahead (paid from then). The GPU-hours lower bound.
+The policies ours is compared with (HPA, Dynamo classic, static, the oracle, fleet baselines)
+and judge 2 (Dynamo's engine simulator) are benchmark-only code: the dev distribution
+`sla-planner-bench` (benchmarks/sla_planner_bench), which the product never imports.
 """

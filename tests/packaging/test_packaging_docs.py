@@ -1,4 +1,5 @@
-"""docs/architecture.md names real modules, and every layer package it describes."""
+"""docs/architecture.md names real modules (of the product and of the benchmark package), and
+every layer package it describes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ DOC = REPO / "docs" / "architecture.md"
 
 def _named_modules(text: str) -> set[str]:
     # Fully qualified names, and the short ones in the diagram's boxes (model.sizing, ...).
-    full = set(re.findall(r"\bsla_planner(?:\.[a-z_]+)+", text))
+    full = set(re.findall(r"\bsla_planner(?:_bench)?(?:\.[a-z_]+)+", text))
     short = {
         f"sla_planner.{m}"
         for m in re.findall(

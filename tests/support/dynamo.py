@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sla_planner.evaluation.dynamo_replay import INSTALL_COMMAND, dynamo_available
+from sla_planner_bench.dynamo_replay import INSTALL_COMMAND, dynamo_available
 
 requires_dynamo = pytest.mark.skipif(
     not dynamo_available(),

@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.slow, requires_dynamo]
 
 
 def test_live_callback_sees_state_and_scales(replay_cfg) -> None:
-    from sla_planner.evaluation.dynamo_replay.live import LivePolicy
-    from sla_planner.evaluation.dynamo_replay.replay import run_policy
+    from sla_planner_bench.dynamo_replay.live import LivePolicy
+    from sla_planner_bench.dynamo_replay.replay import run_policy
 
     t = np.arange(0.0, 300.0, 0.25)
     reqs = Requests.of(t, np.full(len(t), 2000), np.full(len(t), 40))
@@ -59,8 +59,8 @@ def _planner(interval_s: float = 60.0) -> Planner:
 def test_our_planner_in_the_loop_decides_as_in_the_dry_run(replay_cfg) -> None:
     """Fed the dry run's samples, the planner in the loop makes the dry run's decisions, and
     the mocker applies them at the decision times."""
-    from sla_planner.evaluation.dynamo_replay.planner_loop import LoopSettings, run_planner_in_loop
-    from sla_planner.evaluation.dynamo_replay.traces import source_window
+    from sla_planner_bench.dynamo_replay.planner_loop import LoopSettings, run_planner_in_loop
+    from sla_planner_bench.dynamo_replay.traces import source_window
 
     trace = load_trace(real_trace("AzureLLMInferenceTrace_conv.csv"))
     src = TraceMetricsSource(trace, rate_scale=8.0)
@@ -120,7 +120,7 @@ class _Recording:
 
 
 def test_planner_fed_by_the_replay_scales_up_on_a_load_step(replay_cfg) -> None:
-    from sla_planner.evaluation.dynamo_replay.planner_loop import LoopSettings, run_planner_in_loop
+    from sla_planner_bench.dynamo_replay.planner_loop import LoopSettings, run_planner_in_loop
 
     planner = _Recording(_planner())
     settings = LoopSettings(0.0, 1200.0, interval_s=60.0, demand="replay")

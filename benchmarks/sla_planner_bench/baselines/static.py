@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sla_planner.evaluation.baseline_common import make_decision
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.types import Decision, DemandSample
+from sla_planner_bench.baselines.common import make_decision
 
 
 # ------------------------------------------------------------------------------------------

@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sla_planner.evaluation.des import Requests
-from sla_planner.evaluation.dynamo_replay import ais_shim
-from sla_planner.evaluation.dynamo_replay.replay import ReplayConfig, ReplayResult, run_policy
-from sla_planner.evaluation.dynamo_replay.runtime import (
+from sla_planner_bench.dynamo_replay import ais_shim
+from sla_planner_bench.dynamo_replay.replay import ReplayConfig, ReplayResult, run_policy
+from sla_planner_bench.dynamo_replay.runtime import (
     DynamoUnavailableError,
     dynamo_module,
     require_dynamo,
 )
-from sla_planner.evaluation.dynamo_replay.schedule import Decision, from_decisions, shifted
+from sla_planner_bench.dynamo_replay.schedule import Decision, from_decisions, shifted
 
 RUNNABLE_TARGETS = ("throughput", "latency", "load")
 

@@ -6,9 +6,9 @@ import math
 from collections import deque
 from typing import Any
 
-from sla_planner.evaluation.baseline_common import make_decision, pool_limits, scale_to_budget
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.types import Decision, DemandSample, Pool
+from sla_planner_bench.baselines.common import make_decision, pool_limits, scale_to_budget
 
 
 # ------------------------------------------------------------------------------------------

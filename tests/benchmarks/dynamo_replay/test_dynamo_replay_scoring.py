@@ -7,13 +7,13 @@ import pytest
 from support.dynamo import requires_dynamo
 
 from sla_planner.evaluation.des import Requests, Schedule
-from sla_planner.evaluation.dynamo_replay.lifecycle import (
+from sla_planner_bench.dynamo_replay.lifecycle import (
     gpu_hours_billed,
     gpu_hours_by_decision,
     scaling_actions,
     worker_spans,
 )
-from sla_planner.evaluation.dynamo_replay.records import (
+from sla_planner_bench.dynamo_replay.records import (
     attains,
     summarize_latency,
     table_from_records,
@@ -87,7 +87,7 @@ def test_attainment_equals_a_hand_count(replay_cfg) -> None:
     """Six requests at once on one prefill worker queue up, so the later ones miss 300 ms."""
     from dataclasses import replace
 
-    from sla_planner.evaluation.dynamo_replay.replay import replay_schedule
+    from sla_planner_bench.dynamo_replay.replay import replay_schedule
 
     cfg = replace(replay_cfg, ttft_ms=300.0, itl_ms=7.0)
     reqs = Requests.of(

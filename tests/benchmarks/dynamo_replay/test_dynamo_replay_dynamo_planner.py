@@ -8,8 +8,8 @@ import pytest
 from support.dynamo import requires_dynamo
 
 from sla_planner.evaluation.des import Requests
-from sla_planner.evaluation.dynamo_replay import DynamoUnavailableError
-from sla_planner.evaluation.dynamo_replay.dynamo_planner import DynamoPlannerKnobs
+from sla_planner_bench.dynamo_replay import DynamoUnavailableError
+from sla_planner_bench.dynamo_replay.dynamo_planner import DynamoPlannerKnobs
 
 pytestmark = [pytest.mark.slow, requires_dynamo]
 
@@ -24,8 +24,8 @@ def _load_step() -> Requests:
 
 @pytest.mark.parametrize("target", ["latency", "throughput"])
 def test_dynamo_planner_scales_up_after_a_load_step(replay_cfg, target: str) -> None:
-    from sla_planner.evaluation.dynamo_replay.dynamo_planner import run_dynamo_planner
-    from sla_planner.evaluation.dynamo_replay.replay import replay_schedule
+    from sla_planner_bench.dynamo_replay.dynamo_planner import run_dynamo_planner
+    from sla_planner_bench.dynamo_replay.replay import replay_schedule
 
     reqs = _load_step()
     knobs = DynamoPlannerKnobs(optimization_target=target, max_gpu_budget=6)
@@ -49,8 +49,8 @@ def test_dynamo_planner_scales_up_after_a_load_step(replay_cfg, target: str) -> 
 
 
 def test_sla_target_is_refused_with_the_reason(replay_cfg) -> None:
-    from sla_planner.evaluation.dynamo_replay import ais_shim
-    from sla_planner.evaluation.dynamo_replay.dynamo_planner import run_dynamo_planner
+    from sla_planner_bench.dynamo_replay import ais_shim
+    from sla_planner_bench.dynamo_replay.dynamo_planner import run_dynamo_planner
 
     if ais_shim.real_aisimulate_available():
         pytest.skip("NVIDIA's aisimulate_core is installed: the SLA target can run")
@@ -62,8 +62,8 @@ def test_dynamos_sla_planner_itself_fails_without_aisimulate(replay_cfg) -> None
     """Not just our refusal: Dynamo's own SLA planner cannot be built with the stubs."""
     import json
 
-    from sla_planner.evaluation.dynamo_replay import ais_shim
-    from sla_planner.evaluation.dynamo_replay.runtime import dynamo_module
+    from sla_planner_bench.dynamo_replay import ais_shim
+    from sla_planner_bench.dynamo_replay.runtime import dynamo_module
 
     if ais_shim.real_aisimulate_available():
         pytest.skip("NVIDIA's aisimulate_core is installed: the SLA target can run")
@@ -90,9 +90,9 @@ def test_our_wrapper_runs_dynamos_planner_as_dynamos_own_api_does(
 
     monkeypatch.chdir(tmp_path)  # Dynamo's own API writes ./planner_reports at the end
 
-    from sla_planner.evaluation.dynamo_replay.dynamo_planner import run_dynamo_planner
-    from sla_planner.evaluation.dynamo_replay.runtime import dynamo_module
-    from sla_planner.evaluation.dynamo_replay.traces import write_mooncake
+    from sla_planner_bench.dynamo_replay.dynamo_planner import run_dynamo_planner
+    from sla_planner_bench.dynamo_replay.runtime import dynamo_module
+    from sla_planner_bench.dynamo_replay.traces import write_mooncake
 
     reqs = _load_step()
     knobs = DynamoPlannerKnobs(optimization_target="latency", max_gpu_budget=6)

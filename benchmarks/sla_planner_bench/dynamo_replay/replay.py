@@ -18,27 +18,27 @@ from pathlib import Path
 from typing import Any
 
 from sla_planner.evaluation.des import Requests, Schedule
-from sla_planner.evaluation.dynamo_replay.engine import MockerEngines
-from sla_planner.evaluation.dynamo_replay.lifecycle import (
+from sla_planner_bench.dynamo_replay.engine import MockerEngines
+from sla_planner_bench.dynamo_replay.lifecycle import (
     GpuHours,
     gpu_hours_billed,
     gpu_hours_by_decision,
     scaling_actions,
     worker_spans,
 )
-from sla_planner.evaluation.dynamo_replay.records import (
+from sla_planner_bench.dynamo_replay.records import (
     LatencySummary,
     RequestTable,
     summarize_latency,
     table_from_jsonl,
 )
-from sla_planner.evaluation.dynamo_replay.runtime import native_replay, require_dynamo
-from sla_planner.evaluation.dynamo_replay.schedule import (
+from sla_planner_bench.dynamo_replay.runtime import native_replay, require_dynamo
+from sla_planner_bench.dynamo_replay.schedule import (
     FixedSchedulePolicy,
     counts_at,
     shifted,
 )
-from sla_planner.evaluation.dynamo_replay.traces import TRACE_BLOCK_SIZE, write_mooncake
+from sla_planner_bench.dynamo_replay.traces import TRACE_BLOCK_SIZE, write_mooncake
 
 log = logging.getLogger("sla_planner.judge2")
 

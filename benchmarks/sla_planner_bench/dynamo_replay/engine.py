@@ -30,9 +30,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sla_planner.evaluation.dynamo_replay.runtime import dynamo_module
 from sla_planner.profiles.model import EngineProfile
 from sla_planner.profiles.registry import load_profile
+from sla_planner_bench.dynamo_replay.runtime import dynamo_module
 
 Timing = Literal["dynamo", "measured"]
 TIMINGS = ("dynamo", "measured")

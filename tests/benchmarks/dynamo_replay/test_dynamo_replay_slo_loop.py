@@ -32,7 +32,7 @@ END_S = 1500.0
 
 
 def _slow_engines(tmp_path):
-    from sla_planner.evaluation.dynamo_replay.engine import mocker_engines
+    from sla_planner_bench.dynamo_replay.engine import mocker_engines
 
     prof = load_profile(BUNDLED_PROFILE)
     pre = prof.prefill.model_copy(
@@ -92,8 +92,8 @@ def _planner() -> SloPlanner:
 
 
 def test_measured_misses_tighten_the_goal_and_add_replicas(tmp_path) -> None:
-    from sla_planner.evaluation.dynamo_replay.planner_loop import LoopSettings, run_planner_in_loop
-    from sla_planner.evaluation.dynamo_replay.replay import ReplayConfig
+    from sla_planner_bench.dynamo_replay.planner_loop import LoopSettings, run_planner_in_loop
+    from sla_planner_bench.dynamo_replay.replay import ReplayConfig
 
     cfg = ReplayConfig(_slow_engines(tmp_path), ttft_ms=200.0, itl_ms=25.0)
     settings = LoopSettings(0.0, END_S, interval_s=60.0, demand="replay", warmup_intervals=30)
@@ -123,7 +123,7 @@ def test_measured_misses_tighten_the_goal_and_add_replicas(tmp_path) -> None:
 def test_the_loop_feeds_the_planner_the_model_attainment_sample() -> None:
     """What the loop hands observe_attainment is the model's AttainmentSample (not a look-alike
     the controller would have to duck-type)."""
-    from sla_planner.evaluation.dynamo_replay.planner_loop import MeasuredWindow
+    from sla_planner_bench.dynamo_replay.planner_loop import MeasuredWindow
 
     w = MeasuredWindow(0.0, 60.0, 100.0, 97.0, 98.0, 99.0)
     assert isinstance(w, AttainmentSample)

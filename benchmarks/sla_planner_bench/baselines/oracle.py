@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from sla_planner.evaluation.baseline_common import make_decision
 from sla_planner.evaluation.sim_decode import itl_attainable_share, itl_share_per_bin
 from sla_planner.evaluation.sim_demand import SimDemand
 from sla_planner.evaluation.sim_prefill import ttft_attainable_share, ttft_share_per_bin
 from sla_planner.evaluation.simulator import Schedule, bins_per_interval
-from sla_planner.evaluation.static_policy import StaticPolicy
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.types import Decision, DemandSample
+from sla_planner_bench.baselines.common import make_decision
+from sla_planner_bench.baselines.static import StaticPolicy
 
 
 # ------------------------------------------------------------------------------------------

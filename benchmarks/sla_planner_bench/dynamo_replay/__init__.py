@@ -16,7 +16,7 @@ the discrete-event judge it shares no code with the sizing (import-linter holds 
 - ais_shim: import stubs for NVIDIA's AISimulate (see docs/judges.md).
 """
 
-from sla_planner.evaluation.dynamo_replay.runtime import (
+from sla_planner_bench.dynamo_replay.runtime import (
     INSTALL_COMMAND,
     DynamoUnavailableError,
     dynamo_available,

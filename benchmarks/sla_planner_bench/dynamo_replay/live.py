@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sla_planner.evaluation.dynamo_replay.schedule import Decision
-from sla_planner.evaluation.dynamo_replay.snapshot import TrafficWindow, merge_traffic, pool_load
+from sla_planner_bench.dynamo_replay.schedule import Decision
+from sla_planner_bench.dynamo_replay.snapshot import TrafficWindow, merge_traffic, pool_load
 
 
 @dataclass

@@ -10,9 +10,9 @@ from support.dynamo import requires_dynamo
 from support.paths import real_trace
 
 from sla_planner.evaluation.des import Requests, Schedule
-from sla_planner.evaluation.dynamo_replay.traces import blocks_needed, source_window, write_mooncake
 from sla_planner.sources.trace_files import RequestTrace, load_trace
 from sla_planner.sources.trace_source import TraceMetricsSource
+from sla_planner_bench.dynamo_replay.traces import blocks_needed, source_window, write_mooncake
 
 
 def _reqs() -> Requests:
@@ -59,7 +59,7 @@ def test_source_window_is_the_discrete_event_judges_request_stream() -> None:
 @pytest.mark.slow
 @requires_dynamo
 def test_round_trip_through_the_replay(replay_cfg) -> None:
-    from sla_planner.evaluation.dynamo_replay.replay import replay_schedule
+    from sla_planner_bench.dynamo_replay.replay import replay_schedule
 
     r = _reqs()
     res = replay_schedule(r, Schedule.constant(2, 2), replay_cfg)

@@ -1,8 +1,8 @@
 """Where `dynamo` (ai-dynamo / ai-dynamo-runtime 1.6.1, the optional bench packages) is imported.
 
-Every import of `dynamo` in sla-planner goes through the functions here, inside the functions
-that need it, so `import sla_planner...` works without the packages and every entry point of
-judge 2 fails with one `DynamoUnavailableError` that names the install command.
+Every import of `dynamo` in sla-planner-bench goes through the functions here, inside the
+functions that need it, so `import sla_planner_bench...` works without the packages and every
+entry point of judge 2 fails with one `DynamoUnavailableError` that names the install command.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ DYNAMO_VERSION = "1.6.1"
 INSTALL_COMMAND = "bash scripts/install_bench.sh"
 INSTALL_HINT = (
     f"{INSTALL_COMMAND} (installs ai-dynamo=={DYNAMO_VERSION} and ai-dynamo-runtime=="
-    f"{DYNAMO_VERSION} with --no-deps, then the 'bench' extra: pip install -e '.[bench]')"
+    f"{DYNAMO_VERSION} with --no-deps, then this package with the packages judge 2 imports: "
+    "pip install -e . -e benchmarks)"
 )
 
 
@@ -68,7 +69,7 @@ def dynamo_module(name: str) -> ModuleType:
     1.6.1 imports NVIDIA's aisimulate at module level in its replay config and planner
     packages (see ais_shim)."""
     require_dynamo()
-    from sla_planner.evaluation.dynamo_replay import ais_shim
+    from sla_planner_bench.dynamo_replay import ais_shim
 
     ais_shim.install()
     try:
@@ -92,7 +93,7 @@ def env_info() -> dict[str, str]:
             out[dist] = version(dist)
         except PackageNotFoundError:
             out[dist] = "absent"
-    from sla_planner.evaluation.dynamo_replay import ais_shim
+    from sla_planner_bench.dynamo_replay import ais_shim
 
     out["aisimulate"] = "stubbed" if ais_shim.is_active() else "real or not imported"
     return out

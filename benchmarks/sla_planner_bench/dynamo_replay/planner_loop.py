@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from sla_planner.evaluation.des import Requests
-from sla_planner.evaluation.dynamo_replay.live import LiveObservation, LivePolicy
-from sla_planner.evaluation.dynamo_replay.replay import ReplayConfig, ReplayResult, run_policy
-from sla_planner.evaluation.dynamo_replay.runtime import require_dynamo
-from sla_planner.evaluation.dynamo_replay.windows import restrict
 from sla_planner.model.size.error_budget import AttainmentSample
 from sla_planner.model.types import Decision, DemandSample
+from sla_planner_bench.dynamo_replay.live import LiveObservation, LivePolicy
+from sla_planner_bench.dynamo_replay.replay import ReplayConfig, ReplayResult, run_policy
+from sla_planner_bench.dynamo_replay.runtime import require_dynamo
+from sla_planner_bench.dynamo_replay.windows import restrict
 
 DemandFeed = Literal["trace", "replay"]
 

@@ -7,8 +7,8 @@ import pytest
 from support.dynamo import requires_dynamo
 
 from sla_planner.evaluation.des import Requests, Schedule
-from sla_planner.evaluation.dynamo_replay.lifecycle import count_timeline
-from sla_planner.evaluation.dynamo_replay.schedule import (
+from sla_planner_bench.dynamo_replay.lifecycle import count_timeline
+from sla_planner_bench.dynamo_replay.schedule import (
     clipped,
     counts_at,
     from_decisions,
@@ -35,7 +35,7 @@ def test_schedule_lookup_clip_shift_and_decisions() -> None:
 @pytest.mark.slow
 @requires_dynamo
 def test_fixed_schedule_lifecycle_has_the_startup_delay(replay_cfg) -> None:
-    from sla_planner.evaluation.dynamo_replay.replay import replay_schedule
+    from sla_planner_bench.dynamo_replay.replay import replay_schedule
 
     reqs = _steady(400.0)  # trace time 50..450 s; simulated t = 0 at 50 s
     res = replay_schedule(reqs, Schedule.of([0.0, 80.0, 300.0], [1, 3, 1], [2, 2, 1]), replay_cfg)
@@ -72,8 +72,8 @@ def test_fixed_schedule_lifecycle_has_the_startup_delay(replay_cfg) -> None:
 @pytest.mark.slow
 @requires_dynamo
 def test_windows_score_their_stretch_like_one_replay(replay_cfg) -> None:
-    from sla_planner.evaluation.dynamo_replay.replay import replay_schedule
-    from sla_planner.evaluation.dynamo_replay.windows import combine, replay_in_windows
+    from sla_planner_bench.dynamo_replay.replay import replay_schedule
+    from sla_planner_bench.dynamo_replay.windows import combine, replay_in_windows
 
     reqs = _steady(600.0, rate=4.0, t0=0.0)
     sched = Schedule.of([0.0, 200.0, 400.0], [2, 1, 2], [1, 1, 1])

@@ -8,14 +8,14 @@ import pytest
 from support.dynamo import requires_dynamo
 from support.paths import BUNDLED_PROFILE, SHARED_DATA
 
-from sla_planner.evaluation.dynamo_replay.engine import (
+from sla_planner.profiles.dynamo_import import import_dynamo_dir
+from sla_planner.profiles.registry import load_profile
+from sla_planner_bench.dynamo_replay.engine import (
     measured_tables,
     mocker_engines,
     mocker_npz,
     write_dynamo_dir,
 )
-from sla_planner.profiles.dynamo_import import import_dynamo_dir
-from sla_planner.profiles.registry import load_profile
 
 DYNAMO_DIR = SHARED_DATA / "profiles" / BUNDLED_PROFILE
 
@@ -90,7 +90,7 @@ def test_engine_args_follow_the_profile(tmp_path) -> None:
 def test_dynamo_converter_gives_the_same_tables_for_the_native_profile(tmp_path) -> None:
     if not DYNAMO_DIR.is_dir():
         pytest.skip(f"{DYNAMO_DIR} not available (set SLA_PLANNER_SHARED_DATA)")
-    from sla_planner.evaluation.dynamo_replay.runtime import dynamo_module
+    from sla_planner_bench.dynamo_replay.runtime import dynamo_module
 
     conv = dynamo_module("dynamo.mocker.utils.planner_profiler_perf_data_converter")
     direct = conv.convert_profile_results_to_npz(DYNAMO_DIR, tmp_path / "direct.npz")

@@ -7,26 +7,26 @@ import math
 import numpy as np
 import pytest
 
-from sla_planner.evaluation.baseline_common import scale_to_budget
-from sla_planner.evaluation.baseline_dynamo import (
+from sla_planner.evaluation.sim_demand import demand_from_requests
+from sla_planner.evaluation.simulator import Schedule, simulate_decisions
+from sla_planner.model.config import PlannerConfig
+from sla_planner.model.types import DemandSample
+from sla_planner.offline.dryrun import run_dry_run
+from sla_planner_bench.baselines.common import scale_to_budget
+from sla_planner_bench.baselines.dynamo_classic import (
     DynamoClassicPolicy,
     dynamo_decode_replicas,
     dynamo_prefill_replicas,
 )
-from sla_planner.evaluation.baseline_hpa import HPAPolicy
-from sla_planner.evaluation.oracle import (
+from sla_planner_bench.baselines.hpa import HPAPolicy
+from sla_planner_bench.baselines.oracle import (
     SchedulePolicy,
     forward_max,
     oracle_needs,
     oracle_schedule,
     static_peak,
 )
-from sla_planner.evaluation.sim_demand import demand_from_requests
-from sla_planner.evaluation.simulator import Schedule, simulate_decisions
-from sla_planner.evaluation.static_policy import StaticPolicy
-from sla_planner.model.config import PlannerConfig
-from sla_planner.model.types import DemandSample
-from sla_planner.offline.dryrun import run_dry_run
+from sla_planner_bench.baselines.static import StaticPolicy
 
 CFG = PlannerConfig()
 
@@ -101,7 +101,7 @@ def test_hpa_rule(h200):
 
 def test_forward_max_and_oracle_schedule():
     assert forward_max(np.array([1, 3, 2, 1, 1, 5]), 2).tolist() == [3, 3, 2, 5, 5, 5]
-    from sla_planner.evaluation.oracle import OracleNeeds
+    from sla_planner_bench.baselines.oracle import OracleNeeds
 
     needs = OracleNeeds(0.0, 60.0, np.array([1, 1, 4, 1, 1]), np.array([2, 2, 2, 2, 3]))
     s = oracle_schedule(needs, 120.0)

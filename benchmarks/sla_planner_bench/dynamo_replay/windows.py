@@ -16,19 +16,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from sla_planner.evaluation.des import Requests, Schedule
-from sla_planner.evaluation.dynamo_replay.lifecycle import (
+from sla_planner_bench.dynamo_replay.lifecycle import (
     gpu_hours_billed,
     gpu_hours_by_decision,
     scaling_actions,
     worker_spans,
 )
-from sla_planner.evaluation.dynamo_replay.records import (
+from sla_planner_bench.dynamo_replay.records import (
     LatencySummary,
     RequestTable,
     summarize_latency,
 )
-from sla_planner.evaluation.dynamo_replay.replay import ReplayConfig, ReplayResult, replay_schedule
-from sla_planner.evaluation.dynamo_replay.schedule import clipped, from_decisions, shifted
+from sla_planner_bench.dynamo_replay.replay import ReplayConfig, ReplayResult, replay_schedule
+from sla_planner_bench.dynamo_replay.schedule import clipped, from_decisions, shifted
 
 
 def replay_window(
