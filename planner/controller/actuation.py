@@ -20,7 +20,7 @@ from sla_planner.controller.exporter import PlannerMetrics
 from sla_planner.controller.gpu_ledger import GpuLedger
 from sla_planner.controller.partial import report_partial
 from sla_planner.controller.pool_action import ActionKind, plan_pool_action, starting_since
-from sla_planner.controller.pool_state import LoopSettings
+from sla_planner.controller.pool_state import LoopSettings, decided_snapshot
 from sla_planner.controller.pools import (
     POOL_ORDER,
     ControlledPool,
@@ -29,7 +29,6 @@ from sla_planner.controller.pools import (
     PoolTarget,
     pool_targets,
 )
-from sla_planner.controller.snapshot import decided_snapshot
 from sla_planner.model.reasons import ErrorKind, ReasonCode
 from sla_planner.model.types import FleetDecision
 

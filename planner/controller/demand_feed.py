@@ -15,13 +15,17 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any, Protocol
 
-from sla_planner.controller.exporter import PlannerMetrics
 from sla_planner.model.reasons import ErrorKind, ReasonCode
 from sla_planner.model.types import DemandSample
 from sla_planner.sources.base import MetricsSource, MetricsSourceError
 
 Failure = tuple[ReasonCode, str]  # (reason code, text)
+
+
+class ErrorCounter(Protocol):
+    def count_error(self, kind: Any) -> None: ...
 
 
 def as_gap(sample: DemandSample) -> DemandSample:
@@ -35,7 +39,7 @@ class DemandFeed:
         self,
         observe: Callable[[DemandSample], None],
         source: MetricsSource,
-        metrics: PlannerMetrics,
+        metrics: ErrorCounter,
         log: logging.Logger,
         step_s: float,
         keep_intervals: int,

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
 
 from sla_planner.actuators.base import ReplicaStatus
+from sla_planner.model.reasons import Binding, Limit, ReasonCode
 from sla_planner.model.types import Decision, Pool, PoolDecision
 
-if TYPE_CHECKING:
-    from sla_planner.controller.snapshot import PoolSnapshot
-
 POOLS: tuple[Pool, Pool] = (Pool.PREFILL, Pool.DECODE)
+
+
+@dataclass(frozen=True)
+class PoolSnapshot:
+    pool: str
+    desired: int | None  # what the controller applied / publishes for this pool
+    current: int | None  # spec.replicas as last read
+    ready: int | None
+    wanted: int | None
+    expected_latency_ms: float | None
+    target_ms: float | None
+    reason: str
+    reason_code: ReasonCode
+    held: bool
+    updated_at: float | None
+    binding: Binding | None = None  # the planner's: what set sizing's size
+    limit: Limit | None = None  # the planner's: what overrode it
 
 
 @dataclass(frozen=True)
@@ -76,3 +90,52 @@ def partial_pairs(pools: dict[Pool, PoolState]) -> list[tuple[Pool, Pool]]:
         ):
             out.append((q, p))
     return out
+
+
+def current_snapshot(s: PoolState) -> PoolSnapshot:
+    """The pool's last snapshot (a pending one before any decision), refreshed with the cluster
+    view even on ticks the pool was not due."""
+    sn = s.snapshot or PoolSnapshot(
+        pool=s.pool.value,
+        desired=s.target,
+        current=s.status.desired if s.status else None,
+        ready=s.status.ready if s.status else None,
+        wanted=None,
+        expected_latency_ms=None,
+        target_ms=None,
+        reason="no decision yet",
+        reason_code=ReasonCode.PENDING,
+        held=True,
+        updated_at=None,
+    )
+    if s.status is not None:
+        sn = replace(sn, current=s.status.desired, ready=s.status.ready)
+    return sn
+
+
+def decided_snapshot(
+    s: PoolState,
+    pd: PoolDecision | None,
+    desired: int | None,
+    code: ReasonCode,
+    reason: str,
+    held: bool,
+    now: float,
+) -> PoolSnapshot:
+    """What the pool publishes after this tick's outcome (`code`, `reason`)."""
+    st = s.status
+    return PoolSnapshot(
+        pool=s.pool.value,
+        desired=desired,
+        current=st.desired if st else None,
+        ready=st.ready if st else None,
+        wanted=pd.wanted_replicas if pd else None,
+        expected_latency_ms=pd.expected_latency_ms if pd else None,
+        target_ms=pd.target_ms if pd else None,
+        reason=reason,
+        reason_code=code,
+        held=held,
+        updated_at=now,
+        binding=pd.binding if pd else None,
+        limit=pd.limit if pd else None,
+    )

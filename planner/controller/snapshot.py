@@ -7,30 +7,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from sla_planner.controller.pool_state import PoolState
+from sla_planner.controller.pool_state import PoolSnapshot, current_snapshot
 from sla_planner.controller.pools import POOL_ORDER, DeploymentRuntime, running_variant
-from sla_planner.model.reasons import Binding, Limit, ReasonCode
-from sla_planner.model.types import Decision, DemandForecast, FleetDecision, Pool, PoolDecision
-
-
-@dataclass(frozen=True)
-class PoolSnapshot:
-    pool: str
-    desired: int | None  # what the controller applied / publishes for this pool
-    current: int | None  # spec.replicas as last read
-    ready: int | None
-    wanted: int | None
-    expected_latency_ms: float | None
-    target_ms: float | None
-    reason: str
-    reason_code: ReasonCode
-    held: bool
-    updated_at: float | None
-    binding: Binding | None = None  # the planner's: what set sizing's size
-    limit: Limit | None = None  # the planner's: what overrode it
+from sla_planner.model.reasons import ReasonCode
+from sla_planner.model.types import Decision, DemandForecast, FleetDecision, Pool
 
 
 @dataclass(frozen=True)
@@ -231,53 +214,4 @@ def _deployment(d: DeploymentRuntime, a: Decision | None, partial: bool) -> Depl
         data_incomplete=d.feed.incomplete,
         failure=d.failure[1] if d.failure is not None else None,
         budget_gpus=d.max_gpus,
-    )
-
-
-def current_snapshot(s: PoolState) -> PoolSnapshot:
-    """The pool's last snapshot (a pending one before any decision), refreshed with the cluster
-    view even on ticks the pool was not due."""
-    sn = s.snapshot or PoolSnapshot(
-        pool=s.pool.value,
-        desired=s.target,
-        current=s.status.desired if s.status else None,
-        ready=s.status.ready if s.status else None,
-        wanted=None,
-        expected_latency_ms=None,
-        target_ms=None,
-        reason="no decision yet",
-        reason_code=ReasonCode.PENDING,
-        held=True,
-        updated_at=None,
-    )
-    if s.status is not None:
-        sn = replace(sn, current=s.status.desired, ready=s.status.ready)
-    return sn
-
-
-def decided_snapshot(
-    s: PoolState,
-    pd: PoolDecision | None,
-    desired: int | None,
-    code: ReasonCode,
-    reason: str,
-    held: bool,
-    now: float,
-) -> PoolSnapshot:
-    """What the pool publishes after this tick's outcome (`code`, `reason`)."""
-    st = s.status
-    return PoolSnapshot(
-        pool=s.pool.value,
-        desired=desired,
-        current=st.desired if st else None,
-        ready=st.ready if st else None,
-        wanted=pd.wanted_replicas if pd else None,
-        expected_latency_ms=pd.expected_latency_ms if pd else None,
-        target_ms=pd.target_ms if pd else None,
-        reason=reason,
-        reason_code=code,
-        held=held,
-        updated_at=now,
-        binding=pd.binding if pd else None,
-        limit=pd.limit if pd else None,
     )

@@ -138,7 +138,7 @@ def _deployment(
     def observe(sample: Any, name: str = d.name) -> None:
         planner.observe(sample, name)
 
-    feed = DemandFeed(observe, source, scoped, log, cfg.interval_s, keep)  # type: ignore[arg-type]
+    feed = DemandFeed(observe, source, scoped, log, cfg.interval_s, keep)
     intervals = {Pool.PREFILL: loop.prefill_interval_s, Pool.DECODE: loop.decode_interval_s}
     pools: dict[tuple[str, Pool], ControlledPool] = {}
     for v in d.variants:
