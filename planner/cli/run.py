@@ -72,8 +72,9 @@ def _run_once(rt: Runtime) -> int:
     from sla_planner.controller.api_models import decision_out, fleet_out
 
     snap = tick_holding_lease(rt.elector, lambda: rt.controller.tick(force=True))
-    out = decision_out(snap.single()) if rt.fleet.single else fleet_out(snap)
-    if out is None or (not rt.fleet.single and not out.deployments):  # type: ignore[union-attr]
+    fleet = None if rt.fleet.single else fleet_out(snap)
+    out = decision_out(snap.single()) if rt.fleet.single else fleet
+    if out is None or (fleet is not None and not fleet.deployments):
         reasons = "; ".join(
             f"{fp.pool.pool}: {fp.pool.reason}"
             if rt.fleet.single

@@ -21,7 +21,7 @@ The per-type budgets hold on every returned allocation, old replicas of a switch
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from sla_planner.model.allocate.allocator import Claim, FleetBudgetError, allocate_gpus, fits
@@ -126,10 +126,10 @@ def run_pass(plans: Mapping[str, Plan], settings: FleetSettings) -> Pass:
     return Pass(claims, splits, free)
 
 
-def _binds(claims: Sequence[Claim] | object, free: Mapping[str, int]) -> bool:
+def _binds(claims: Iterable[Claim], free: Mapping[str, int]) -> bool:
     """The GPU types cannot hold every deployment's wants (then priorities decide)."""
     total: dict[str, int] = {}
-    for c in claims:  # type: ignore[attr-defined]
+    for c in claims:
         for t, g in c.need(c.hi_p, c.hi_d).items():
             total[t] = total.get(t, 0) + g
     return any(g > free.get(t, 0) for t, g in total.items())
