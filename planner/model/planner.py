@@ -24,7 +24,7 @@ from sla_planner.model.allocate.tick import allocate
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.deployment import DeploymentPlanner
 from sla_planner.model.forecast.tracker import DemandForecasterLike
-from sla_planner.model.size.error_budget import AttainmentSample
+from sla_planner.model.size.error_budget import AttainmentSample, BudgetStatus
 from sla_planner.model.size.latency_curves import Curves
 from sla_planner.model.size.needs import DeploymentNeed
 from sla_planner.model.size.sizing import SizingPolicy
@@ -101,6 +101,11 @@ class Planner:
 
     def observe_attainment(self, window: AttainmentSample, deployment: str | None = None) -> None:
         self.deployment(deployment).observe_attainment(window)
+
+    @property
+    def budget_status(self) -> BudgetStatus | None:
+        """The error budget of a single-deployment planner (None: fixed margins)."""
+        return self.deployment().budget_status
 
     def seed(
         self,

@@ -10,7 +10,7 @@ import pytest
 
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.forecast.burst import BurstTracker, excess_burst, expected_max_normal
-from sla_planner.model.old_planner import Planner
+from sla_planner.model.planner import Planner
 from sla_planner.model.types import DemandSample
 
 T0 = 1_700_000_000.0
@@ -101,7 +101,7 @@ def test_tracker_rejects_bad_settings(kw):
 
 def _cfg(**kw) -> PlannerConfig:
     base = {
-        "sla": {"ttft_ms": 200, "itl_ms": 25},
+        "sla": {"ttft_ms": 200, "itl_ms": 25, "attainment": None},
         "forecaster": "last",
         "planning_quantile": 0.5,
         "burst_fallback": 1.0,
@@ -111,13 +111,13 @@ def _cfg(**kw) -> PlannerConfig:
 
 def _run(h200, cfg: PlannerConfig, burst_share: float) -> list:
     """30 minutes of 12,000 requests a minute; `burst_share` of each in one 10 s window."""
-    p = Planner(cfg, h200)
+    p = Planner.of_one(cfg, h200)
     hot = 12000.0 * burst_share
     rest = (12000.0 - hot) / 5.0
     out = []
     for i in range(30):
         p.observe(minute(i, [rest] * 5 + [hot]))
-        out.append(p.decide(T0 + 60.0 * (i + 1)))
+        out.append(p.decide(T0 + 60.0 * (i + 1)).only)
     return out
 
 
@@ -135,10 +135,10 @@ def test_decode_plans_for_bursts_and_prefill_does_not(h200):
 
 def test_fallback_applies_without_peak_data(h200):
     def run(fallback: float) -> int:
-        p = Planner(_cfg(burst_fallback=fallback), h200)
+        p = Planner.of_one(_cfg(burst_fallback=fallback), h200)
         for i in range(10):
             p.observe(DemandSample(T0 + 60.0 * i, 60.0, 12000.0, 1000.0, 250.0))
-        d = p.decide(T0 + 600.0)
+        d = p.decide(T0 + 600.0).only
         if fallback > 1:
             assert any("burst_fallback" in n for n in d.notes)
         return d.decode.replicas

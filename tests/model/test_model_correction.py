@@ -8,9 +8,9 @@ import pytest
 
 from sla_planner.forecasters.registry import make_forecaster
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.old_planner import Planner
+from sla_planner.model.planner import Planner
 from sla_planner.model.size import latency_model as lm
-from sla_planner.model.size.correction import CorrectedCurves, CorrectingPlanner, update_factor
+from sla_planner.model.size.correction import CorrectedCurves, update_factor
 from sla_planner.model.types import DemandSample
 
 
@@ -36,18 +36,22 @@ def test_corrected_curves_scale_latency(h200):
 
 
 def test_correcting_planner_learns_slower_engines_and_sizes_up(h200):
-    cfg = PlannerConfig()
+    cfg = PlannerConfig(slo={"attainment": None})
 
     def build():
-        cc = CorrectedCurves(h200)
-        return CorrectingPlanner(Planner(cfg, cc, lambda: make_forecaster("last")), cc), cc
+        p = Planner.of_one(
+            cfg, h200, forecaster_factory=lambda: make_forecaster("last"), latency_correction=True
+        )
+        cc = p.deployment().variants[0].prefill.curves
+        assert isinstance(cc, CorrectedCurves)
+        return p, cc
 
     plain, _ = build()
     slow, cc = build()
     rate, isl, osl = 40.0, 1200.0, 200.0
     t = 0.0
     for _ in range(15):
-        dp, ds = plain.decide(t), slow.decide(t)
+        dp, ds = plain.decide(t).only, slow.decide(t).only
         exp_t = lm.expected_ttft_ms(h200, rate, isl, ds.prefill.replicas)
         exp_i = lm.expected_itl_ms(h200, rate, isl, osl, ds.decode.replicas)
         # Production runs 1.6x slower than the profile in both phases.
@@ -60,6 +64,6 @@ def test_correcting_planner_learns_slower_engines_and_sizes_up(h200):
         t += 60.0
     assert cc.prefill_factor == pytest.approx(1.6, rel=0.05)
     assert cc.decode_factor == pytest.approx(1.6, rel=0.05)
-    dp, ds = plain.decide(t), slow.decide(t)
+    dp, ds = plain.decide(t).only, slow.decide(t).only
     assert ds.decode.replicas > dp.decode.replicas
     assert ds.prefill.replicas >= dp.prefill.replicas

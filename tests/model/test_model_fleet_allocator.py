@@ -4,11 +4,11 @@ class, priority classes, TP groups, plateaus, and never a lone pool."""
 from __future__ import annotations
 
 import pytest
-from support.fleet import need, pool, settings, simple, variant
+from support.fleet import need, pool, run_allocate, settings, simple, variant
 
 from sla_planner.model.allocate.allocator import FleetBudgetError
-from sla_planner.model.fleet.fleet import allocate
-from sla_planner.model.fleet.types import DeploymentState, FleetReason, FleetState
+from sla_planner.model.allocate.state import DeploymentState, FleetState
+from sla_planner.model.reasons import FleetReason
 
 
 def replicas(alloc, name):
@@ -36,7 +36,7 @@ def test_hand_computed_allocations(budget, deps, expected):
     needs = [
         simple(n, wp, wd, rank=r, weight=w, min_p=mp, min_d=md) for n, wp, wd, r, w, mp, md in deps
     ]
-    alloc, _ = allocate(needs, FleetState(), 0.0, settings({"A": budget}))
+    alloc, _ = run_allocate(needs, FleetState(), 0.0, settings({"A": budget}))
     assert {n: replicas(alloc, n) for n, *_ in deps} == expected
     assert alloc.used()["A"] <= budget
 
@@ -48,7 +48,7 @@ def test_value_per_dollar_counts_tp_size():
     for weight_b, winner in ((6.0, "a"), (12.0, "b")):  # b: 1.5 per GPU, then 3 per GPU
         b = need("b", variant("v", pool(sized=2, min_replicas=0), pool(sized=2, min_replicas=0)),
                  weight=weight_b)  # fmt: skip
-        alloc, _ = allocate([a, b], FleetState(), 0.0, settings({"A": 4}))
+        alloc, _ = run_allocate([a, b], FleetState(), 0.0, settings({"A": 4}))
         got = {n: replicas(alloc, n) for n in ("a", "b")}
         assert got[winner] != (0, 0)
         assert got[({"a", "b"} - {winner}).pop()] == (0, 0)
@@ -69,15 +69,15 @@ def test_jumps_across_a_plateau_of_zero_attainment():
         weight=10.0,
     )
     e = simple("e", 1, 1, min_p=0, min_d=0)
-    alloc, _ = allocate([d, e], FleetState(), 0.0, settings({"A": 5}))
+    alloc, _ = run_allocate([d, e], FleetState(), 0.0, settings({"A": 5}))
     assert (replicas(alloc, "d"), replicas(alloc, "e")) == ((4, 1), (0, 0))
-    alloc, _ = allocate([d], FleetState(), 0.0, settings({"A": 4}))
+    alloc, _ = run_allocate([d], FleetState(), 0.0, settings({"A": 4}))
     assert replicas(alloc, "d") == (3, 1)
 
 
 def test_whole_tp_groups_never_exceed_the_type_budget():
     d = simple("d", 3, 3, gpr=2, min_p=0, min_d=0)
-    alloc, _ = allocate([d], FleetState(), 0.0, settings({"A": 5}))
+    alloc, _ = run_allocate([d], FleetState(), 0.0, settings({"A": 5}))
     p, dd = replicas(alloc, "d")
     assert (p + dd) * 2 <= 5 and (p, dd) in {(1, 1)}
     assert alloc.used()["A"] == 4
@@ -86,9 +86,9 @@ def test_whole_tp_groups_never_exceed_the_type_budget():
 def test_a_deployment_serving_nothing_gets_no_lone_pool():
     # One GPU left: a replica of one pool alone serves nothing, so it stays free.
     d = simple("d", 2, 2, min_p=0, min_d=0)
-    alloc, _ = allocate([d], FleetState(), 0.0, settings({"A": 1}))
+    alloc, _ = run_allocate([d], FleetState(), 0.0, settings({"A": 1}))
     assert replicas(alloc, "d") == (0, 0)
-    alloc, _ = allocate([d], FleetState(), 0.0, settings({"A": 2}))
+    alloc, _ = run_allocate([d], FleetState(), 0.0, settings({"A": 2}))
     assert replicas(alloc, "d") == (1, 1)
 
 
@@ -96,14 +96,14 @@ def test_served_share_spends_a_budget_where_nothing_attains():
     # Attainment is 0 below (4, 2); with 3 GPUs the served share decides: (1, 1) first,
     # then +1 prefill or +1 decode both add 0.125 served; prefill is shorter of its want.
     d = simple("d", 4, 2, min_p=0, min_d=0)
-    alloc, _ = allocate([d], FleetState(), 0.0, settings({"A": 3}))
+    alloc, _ = run_allocate([d], FleetState(), 0.0, settings({"A": 3}))
     assert replicas(alloc, "d") == (2, 1)
 
 
 def test_two_gpu_types_are_budgeted_separately():
     a = simple("a", 3, 3, gpu_type="A")
     b = simple("b", 3, 3, gpu_type="B")
-    alloc, _ = allocate([a, b], FleetState(), 0.0, settings({"A": 6, "B": 4}))
+    alloc, _ = run_allocate([a, b], FleetState(), 0.0, settings({"A": 6, "B": 4}))
     assert replicas(alloc, "a") == (3, 3)
     assert sum(replicas(alloc, "b")) == 4
     assert alloc.used() == {"A": 6, "B": 4}
@@ -112,7 +112,7 @@ def test_two_gpu_types_are_budgeted_separately():
 def test_preemption_is_recorded_with_the_higher_class_that_took_the_gpus():
     hi, lo = simple("hi", 3, 2, rank=0), simple("lo", 3, 2, rank=1)
     before = FleetState({"hi": DeploymentState("v", 1, 1), "lo": DeploymentState("v", 3, 2)})
-    alloc, state = allocate([hi, lo], before, 60.0, settings({"A": 7}))
+    alloc, state = run_allocate([hi, lo], before, 60.0, settings({"A": 7}))
     assert replicas(alloc, "hi") == (3, 2) and replicas(alloc, "lo") == (1, 1)
     lo_alloc = alloc.by_name("lo")
     assert lo_alloc.prefill.reasons[0] is FleetReason.PREEMPTED
@@ -125,14 +125,14 @@ def test_preemption_is_recorded_with_the_higher_class_that_took_the_gpus():
     assert alloc.by_name("hi").expected_attainment == pytest.approx(1.0)
     assert (state.get("lo").prefill, state.get("lo").decode) == (1, 1)
     # The next tick it is no longer giving anything up: limited by priority, not preempted.
-    alloc2, _ = allocate([hi, lo], state, 120.0, settings({"A": 7}))
+    alloc2, _ = run_allocate([hi, lo], state, 120.0, settings({"A": 7}))
     assert alloc2.by_name("lo").prefill.reasons[0] is FleetReason.PRIORITY_LIMITED
     assert alloc2.preemptions == ()
 
 
 def test_same_class_shortfall_is_budget_limited():
     a, b = simple("a", 3, 3), simple("b", 3, 3)
-    alloc, _ = allocate([a, b], FleetState(), 0.0, settings({"A": 8}))
+    alloc, _ = run_allocate([a, b], FleetState(), 0.0, settings({"A": 8}))
     reasons = {r for n in ("a", "b") for r in alloc.by_name(n).prefill.reasons[:1]}
     reasons |= {r for n in ("a", "b") for r in alloc.by_name(n).decode.reasons[:1]}
     assert FleetReason.BUDGET_LIMITED in reasons
@@ -141,7 +141,7 @@ def test_same_class_shortfall_is_budget_limited():
 
 def test_minimums_beyond_the_budget_are_an_error():
     with pytest.raises(FleetBudgetError, match="minimums"):
-        allocate([simple("a", 3, 3, min_p=3, min_d=3)], FleetState(), 0.0, settings({"A": 5}))
+        run_allocate([simple("a", 3, 3, min_p=3, min_d=3)], FleetState(), 0.0, settings({"A": 5}))
 
 
 def test_a_pool_whose_sibling_wants_nothing_still_gets_its_wants():
@@ -152,7 +152,7 @@ def test_a_pool_whose_sibling_wants_nothing_still_gets_its_wants():
         variant("v", pool(sized=3, min_replicas=1), pool(sized=2, min_replicas=0)),
         last_request_at=None,
     )
-    alloc, _ = allocate([d], FleetState(), 60.0, settings({"A": 20}))
+    alloc, _ = run_allocate([d], FleetState(), 60.0, settings({"A": 20}))
     assert replicas(alloc, "d") == (3, 0)
 
 
@@ -161,12 +161,12 @@ def test_a_controller_seeds_the_state_from_what_the_cluster_runs():
     # single planner's seed does), within the budget.
     cold = need("d", variant("v", pool(sized=1), pool(sized=1)), has_history=False)
     state = FleetState().with_cluster("d", "v", 3, 2)
-    alloc, state = allocate([cold], state, 0.0, settings({"A": 8}))
+    alloc, state = run_allocate([cold], state, 0.0, settings({"A": 8}))
     assert replicas(alloc, "d") == (3, 2)
     assert alloc.by_name("d").prefill.reasons == (FleetReason.COLD,)
     # The cluster changed outside the planner: the next tick starts from what it reports.
     state = state.with_cluster("d", "v", 1, 1)
-    alloc, _ = allocate([cold], state, 60.0, settings({"A": 8}))
+    alloc, _ = run_allocate([cold], state, 60.0, settings({"A": 8}))
     assert replicas(alloc, "d") == (1, 1)
 
 
@@ -195,6 +195,6 @@ def _margins_squeeze():
     ],
 )
 def test_beyond_its_target_a_class_yields_to_a_lower_class_short_of_its_own(budget, expected):
-    alloc, _ = allocate(list(_margins_squeeze()), FleetState(), 0.0, settings({"A": budget}))
+    alloc, _ = run_allocate(list(_margins_squeeze()), FleetState(), 0.0, settings({"A": budget}))
     assert {n: replicas(alloc, n) for n in expected} == expected
     assert alloc.used()["A"] <= budget

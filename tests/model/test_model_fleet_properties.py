@@ -8,11 +8,12 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sla_planner.model.config import PoolLimits
-from sla_planner.model.fleet.config import Hysteresis
-from sla_planner.model.fleet.fleet import allocate
-from sla_planner.model.fleet.plan import FleetSettings
-from sla_planner.model.fleet.types import DeploymentNeed, FleetState, PoolNeed, VariantNeed
+from support.fleet import run_allocate, scored
+
+from sla_planner.model.allocate.plan import FleetSettings
+from sla_planner.model.allocate.state import FleetState
+from sla_planner.model.config import Hysteresis, PoolLimits
+from sla_planner.model.size.needs import DeploymentNeed, PoolNeed, VariantNeed
 
 TYPES = ("A", "B", "C")
 
@@ -50,17 +51,13 @@ def fleets(draw, roomy: bool = False):
         hold_s=draw(st.sampled_from((0.0, 60.0, 180.0))),
         rescue_hold_s=draw(st.sampled_from((0.0, 60.0))),
     )
-    fs = FleetSettings(
-        gpus, prices, draw(st.sampled_from((0.0, 60.0, 120.0, 300.0))),
-        draw(st.sampled_from((0.0, 120.0, 300.0))), hyst,
-    )  # fmt: skip
-    return fs, shapes
+    fs = FleetSettings(gpus, prices, draw(st.sampled_from((0.0, 60.0, 120.0, 300.0))), hyst)
+    window = draw(st.sampled_from((0.0, 120.0, 300.0)))
+    return fs, [(rank, limits, variants, window) for rank, limits, variants in shapes]
 
 
 def _pool(draw, gpu_type, gpr, limits, gpus) -> PoolNeed:
-    cap = gpus[gpu_type] // gpr
-    if limits.max_replicas is not None:
-        cap = min(cap, limits.max_replicas)
+    cap = min(gpus[gpu_type] // gpr, limits.max_replicas)
     # A few drawn points, then a plateau (1.0, or never reaching it): small to draw, any shape.
     head = draw(st.lists(st.floats(0, 1), min_size=1, max_size=min(cap + 1, 10)))
     tail = draw(st.sampled_from((1.0, head[-1])))
@@ -68,12 +65,12 @@ def _pool(draw, gpu_type, gpr, limits, gpus) -> PoolNeed:
     sized = max(draw(st.integers(0, 8)), limits.min_replicas)
     binding = draw(st.sampled_from(("latency", "latency", "minimum", "unattainable")))
     served = np.minimum(1.0, np.arange(cap + 1) / max(sized, 1))
-    return PoolNeed(gpu_type, gpr, sized, att, served, binding, "random", limits)
+    return scored(gpu_type, gpr, sized, att, served, binding, limits, cap)
 
 
 def _needs(draw, fs, shapes, now) -> list[DeploymentNeed]:
     out = []
-    for i, (rank, limits, variants) in enumerate(shapes):
+    for i, (rank, limits, variants, window) in enumerate(shapes):
         vs = {
             f"v{j}": VariantNeed(
                 f"v{j}",
@@ -87,7 +84,7 @@ def _needs(draw, fs, shapes, now) -> list[DeploymentNeed]:
             DeploymentNeed(
                 name=f"d{i}", rank=rank, target=0.99, weight=draw(st.floats(0, 50)), variants=vs,
                 has_history=draw(st.booleans()) or now > 0, last_request_at=last,
-                recent_requests=1.0, idle_window_s=600.0,
+                recent_requests=1.0, idle_window_s=600.0, scale_down_window_s=window,
             )
         )  # fmt: skip
     return out
@@ -101,16 +98,22 @@ def test_no_gpu_type_budget_is_ever_exceeded_and_minimums_hold(fleet, data):
     for k in range(data.draw(st.integers(1, 10))):
         now = 60.0 * k
         needs = _needs(data.draw, fs, shapes, now)
-        alloc, state = allocate(needs, state, now, fs)
+        alloc, state = run_allocate(needs, state, now, fs)
         used = alloc.used()
         for t, budget in fs.gpus.items():
             assert used.get(t, 0) <= budget, (t, used, fs.gpus)  # old replicas of a switch included
         for n in needs:
             d = alloc.by_name(n.name)
             v = n.variants[d.variant]
-            for got, pool in ((d.prefill, v.prefill), (d.decode, v.decode)):
+            pools = ((d.prefill, v.prefill), (d.decode, v.decode))
+            short = [
+                got.replicas < min(got.wanted, pool.limits.max_replicas) for got, pool in pools
+            ]
+            for k, (got, pool) in enumerate(pools):
                 assert got.replicas >= pool.limits.min_replicas
-                assert got.replicas <= max(got.wanted, pool.limits.min_replicas)
+                # More than it wants only where its sibling is squeezed: then the spare GPUs
+                # buy the pair's attainment (the split's rule), never another deployment's.
+                assert got.replicas <= max(got.wanted, pool.limits.min_replicas) or short[1 - k]
                 assert got.gpus == got.replicas * pool.gpus_per_replica
                 assert got.gpu_type == pool.gpu_type
             if d.held is not None:
@@ -124,7 +127,7 @@ def test_with_room_for_everyone_everyone_gets_its_wants(fleet, data):
     state = FleetState()
     for k in range(data.draw(st.integers(1, 4))):
         needs = _needs(data.draw, fs, shapes, 60.0 * k)
-        alloc, state = allocate(needs, state, 60.0 * k, fs)
+        alloc, state = run_allocate(needs, state, 60.0 * k, fs)
         for n in needs:
             d = alloc.by_name(n.name)
             assert d.prefill.replicas == max(d.prefill.wanted, 0)

@@ -3,11 +3,11 @@ make-before-break switches counted against the budget."""
 
 from __future__ import annotations
 
-from support.fleet import need, pool, settings, variant
+from support.fleet import need, pool, run_allocate, settings, variant
 
-from sla_planner.model.fleet.config import Hysteresis
-from sla_planner.model.fleet.fleet import allocate
-from sla_planner.model.fleet.types import DeploymentState, FleetReason, FleetState
+from sla_planner.model.config import Hysteresis
+from sla_planner.model.allocate.state import DeploymentState, FleetState
+from sla_planner.model.reasons import FleetReason
 
 PRICES = {"E": 2.0, "C": 1.0}  # an expensive and a cheap GPU type
 HYST = Hysteresis(min_saving=0.15, hold_s=600, rescue_hold_s=120)
@@ -23,12 +23,12 @@ def two_variants(cheap_binding: str = "latency", exp_binding: str = "latency", r
 
 
 def run(ticks, needs_at, state, gpus, startup_s=120.0):
-    """allocate() every 60 s; returns [(time, allocation)] and the final state."""
+    """run_allocate() every 60 s; returns [(time, allocation)] and the final state."""
     s = settings(gpus, PRICES, startup_s=startup_s, hysteresis=HYST)
     out = []
     for k in range(ticks):
         t = 60.0 * k
-        alloc, state = allocate(needs_at(t), state, t, s)
+        alloc, state = run_allocate(needs_at(t), state, t, s)
         out.append((t, alloc))
     return out, state
 
@@ -70,7 +70,7 @@ def test_a_saving_below_the_threshold_does_not_switch():
     s = settings({"E": 2, "C": 2}, {"E": 1.0, "C": 0.9}, hysteresis=HYST)  # 10% < 15%
     state = running_exp()
     for k in range(20):
-        alloc, state = allocate([two_variants()], state, 60.0 * k, s)
+        alloc, state = run_allocate([two_variants()], state, 60.0 * k, s)
         assert alloc.by_name("d").variant == "exp"
         assert not alloc.by_name("d").reasons
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from support.bounded import finishes
 
 from sla_planner.model.config import MAX_HORIZON_STEPS, PlannerConfig
-from sla_planner.model.old_planner import Planner
+from sla_planner.model.planner import Planner
 from sla_planner.model.size.planning_demand import horizon_steps
 from sla_planner.model.types import DemandSample
 
@@ -76,13 +76,13 @@ def test_any_settings_and_demand_give_a_bounded_decision(h200, data, demand):
         return
     assert horizon_steps(cfg) <= MAX_HORIZON_STEPS
     try:
-        planner = Planner(cfg, h200)
+        planner = Planner.of_one(cfg, h200)
     except ValueError as e:  # BudgetConfigError: minimums over the budget, said clearly
         assert "max_gpus" in str(e)
         return
     for k, values in enumerate(demand):
         planner.observe(_sample(k, cfg.interval_s, values))
-    d = finishes(lambda: planner.decide(len(demand) * cfg.interval_s), limit_s=30)
+    d = finishes(lambda: planner.decide(len(demand) * cfg.interval_s).only, limit_s=30)
     for pool, limits in ((d.prefill, cfg.prefill), (d.decode, cfg.decode)):
         assert limits.min_replicas <= pool.replicas <= limits.max_replicas
     if cfg.budget.max_gpus is not None:
@@ -101,9 +101,9 @@ SANE = st.tuples(
 )
 def test_any_demand_stream_gives_decisions_within_limits(h200, forecaster, demand):
     cfg = PlannerConfig(forecaster=forecaster)
-    planner = Planner(cfg, h200)
+    planner = Planner.of_one(cfg, h200)
     for k, values in enumerate(demand):
-        d = finishes(lambda k=k: planner.decide(k * cfg.interval_s), limit_s=30)
+        d = finishes(lambda k=k: planner.decide(k * cfg.interval_s).only, limit_s=30)
         assert 1 <= d.prefill.replicas <= cfg.prefill.max_replicas
         assert 1 <= d.decode.replicas <= cfg.decode.max_replicas
         planner.observe(_sample(k, cfg.interval_s, values))

@@ -11,7 +11,7 @@ import pytest
 from sla_planner.cli.dryrun_source import default_trace_path
 from sla_planner.model.allocate.split import BudgetConfigError
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.old_planner import Planner
+from sla_planner.model.planner import Planner
 from sla_planner.model.size import latency_model as lm
 from sla_planner.model.size.planning_demand import horizon_steps
 from sla_planner.model.types import Decision, DemandSample
@@ -47,7 +47,7 @@ def conv_demand() -> list[DemandSample]:
 def config(**budget) -> PlannerConfig:
     return PlannerConfig.model_validate(
         {
-            "sla": {"ttft_ms": 200, "itl_ms": 25},
+            "sla": {"ttft_ms": 200, "itl_ms": 25, "attainment": None},
             "interval_s": BIN_S,
             "startup_s": 30,
             "scale_down_window_s": 60,
@@ -63,14 +63,14 @@ def config(**budget) -> PlannerConfig:
 def replay(planner: Planner, demand: list[DemandSample]) -> list[Decision]:
     out = []
     for s in demand:
-        out.append(planner.decide(s.start))  # decide for the interval before seeing it
+        out.append(planner.decide(s.start).only)  # decide for the interval before seeing it
         planner.observe(s)
     return out
 
 
 @pytest.fixture(scope="module")
 def unbudgeted(h200, conv_demand) -> list[Decision]:
-    return replay(Planner(config(), h200), conv_demand)
+    return replay(Planner.of_one(config(), h200), conv_demand)
 
 
 def test_horizon_covers_startup_plus_one_interval():
@@ -80,7 +80,7 @@ def test_horizon_covers_startup_plus_one_interval():
 
 
 def test_cold_start_uses_minimums_and_says_so(h200):
-    d = Planner(config(), h200).decide(T0)
+    d = Planner.of_one(config(), h200).decide(T0).only
     assert (d.prefill.replicas, d.decode.replicas) == (1, 1)
     assert "no demand history" in d.prefill.reason
 
@@ -119,7 +119,7 @@ def test_scale_down_is_held_for_the_window(unbudgeted):
 
 def test_budget_and_limits_hold_every_interval(h200, conv_demand):
     cfg = config(max_gpus=8, min_prefill_decode_ratio=0.5, max_prefill_decode_ratio=2.0)
-    decisions = replay(Planner(cfg, h200), conv_demand)
+    decisions = replay(Planner.of_one(cfg, h200), conv_demand)
     for d in decisions:
         assert d.total_gpus <= 8 and d.budget_gpus == 8
         assert d.prefill.replicas >= 1 and d.decode.replicas >= 1
@@ -136,7 +136,7 @@ def test_decisions_only_use_the_past(h200, conv_demand, unbudgeted):
         DemandSample(s.start, s.duration_s, s.requests * 2, s.isl_mean, s.osl_mean)
         for s in conv_demand[cut:160]
     ]
-    other = replay(Planner(config(), h200), conv_demand[:cut] + doubled)
+    other = replay(Planner.of_one(config(), h200), conv_demand[:cut] + doubled)
     for a, b in zip(unbudgeted[: cut + 1], other[: cut + 1], strict=True):
         assert (a.prefill.replicas, a.decode.replicas) == (b.prefill.replicas, b.decode.replicas)
     assert sum(d.total_gpus for d in other[cut + 5 :]) > sum(
@@ -145,37 +145,37 @@ def test_decisions_only_use_the_past(h200, conv_demand, unbudgeted):
 
 
 def test_seed_resumes_from_cluster_and_holds(h200, conv_demand):
-    p = Planner(config(), h200)
+    p = Planner.of_one(config(), h200)
     p.seed(prefill=6, decode=5, now=T0)
-    cold = p.decide(T0)
+    cold = p.decide(T0).only
     assert (cold.prefill.replicas, cold.decode.replicas) == (6, 5)
     assert "holding the replicas the cluster runs" in cold.prefill.reason
     quiet = [DemandSample(T0 + k * BIN_S, BIN_S, 10, 1000, 200) for k in range(3)]
     for s in quiet:
         p.observe(s)
-    held = p.decide(T0 + 3 * BIN_S)  # 30 s after the seed: still inside the 60 s window
+    held = p.decide(T0 + 3 * BIN_S).only  # 30 s after the seed: still inside the 60 s window
     assert (held.prefill.replicas, held.decode.replicas) == (6, 5)
     assert "holding scale-down" in held.prefill.reason
     for k in range(3, 8):
         p.observe(DemandSample(T0 + k * BIN_S, BIN_S, 10, 1000, 200))
-    later = p.decide(T0 + 8 * BIN_S)
+    later = p.decide(T0 + 8 * BIN_S).only
     assert (later.prefill.replicas, later.decode.replicas) == (1, 1)
 
 
 def test_stale_data_is_forecast_across_and_noted(h200, conv_demand):
-    p = Planner(config(), h200)
+    p = Planner.of_one(config(), h200)
     for s in conv_demand[:30]:
         p.observe(s)
-    d = p.decide(conv_demand[30].start + 5 * BIN_S)
+    d = p.decide(conv_demand[30].start + 5 * BIN_S).only
     assert any("before now" in n for n in d.notes)
     assert d.prefill.replicas >= 1
 
 
 def test_gaps_and_zero_traffic_do_not_break_decisions(h200):
-    p = Planner(config(), h200)
+    p = Planner.of_one(config(), h200)
     p.observe(DemandSample(T0, BIN_S, 600, 1100, 200))
     p.observe(DemandSample(T0 + 3 * BIN_S, BIN_S, 0, math.nan, math.nan))  # 2 missing bins
-    d = p.decide(T0 + 4 * BIN_S)
+    d = p.decide(T0 + 4 * BIN_S).only
     assert d.prefill.replicas >= 1 and math.isfinite(d.decode.expected_latency_ms)
 
 
@@ -195,10 +195,10 @@ def test_decode_pool_with_its_own_engine_config(h200):
         }
     )
     wide = type(h200)(tp2, warn=lambda m: None)
-    p = Planner(config(max_gpus=12), h200, decode_curves=wide)
+    p = Planner.of_one(config(max_gpus=12), h200, decode_curves=wide)
     for k in range(5):
         p.observe(DemandSample(T0 + k * BIN_S, BIN_S, 1800, 1155, 211))
-    d = p.decide(T0 + 5 * BIN_S)
+    d = p.decide(T0 + 5 * BIN_S).only
     assert d.decode.gpus == 2 * d.decode.replicas and d.prefill.gpus == d.prefill.replicas
     assert d.total_gpus <= 12
 
@@ -208,13 +208,13 @@ def test_minimums_over_budget_rejected_up_front(h200):
         {"budget": {"max_gpus": 2}, "prefill": {"min_replicas": 2}, "decode": {"min_replicas": 1}}
     )
     with pytest.raises(BudgetConfigError, match="max_gpus"):
-        Planner(cfg, h200)
+        Planner.of_one(cfg, h200)
 
 
 def test_reasons_are_codes_as_well_as_text(h200, conv_demand, unbudgeted):
     from sla_planner.model.reasons import Binding, Limit
 
-    cold = Planner(config(), h200).decide(T0)
+    cold = Planner.of_one(config(), h200).decide(T0).only
     assert cold.prefill.binding is Binding.NO_HISTORY and cold.prefill.limit is Limit.NONE
     # The codes agree with the free text, decision by decision.
     for d in unbudgeted:
@@ -225,6 +225,6 @@ def test_reasons_are_codes_as_well_as_text(h200, conv_demand, unbudgeted):
             held = "holding scale-down" in pd_.reason
             assert (pd_.limit is Limit.STABILISATION) == held, pd_
     assert {d.decode.binding for d in unbudgeted} >= {Binding.LATENCY}
-    tight = replay(Planner(config(max_gpus=8), h200), conv_demand)
+    tight = replay(Planner.of_one(config(max_gpus=8), h200), conv_demand)
     limited = [p for d in tight for p in (d.prefill, d.decode) if "budget-limited" in p.reason]
     assert limited and all(p.limit is Limit.BUDGET for p in limited)

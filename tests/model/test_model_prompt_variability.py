@@ -9,7 +9,7 @@ import pytest
 
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.forecast.prompt_variability import MIN_REQUESTS, PromptScvTracker
-from sla_planner.model.old_planner import Planner
+from sla_planner.model.planner import Planner
 from sla_planner.model.size.sizing import POLICY_SERVICE_SCV, SizingPolicy
 from sla_planner.model.types import DemandSample
 
@@ -51,9 +51,13 @@ def test_window_forgets_old_traffic():
 
 def _planner_after(h200, scv: float | None, policy: SizingPolicy | None = None) -> Planner:
     cfg = PlannerConfig.model_validate(
-        {"sla": {"ttft_ms": 200, "itl_ms": 25}, "forecaster": "last", "planning_quantile": 0.5}
+        {
+            "sla": {"ttft_ms": 200, "itl_ms": 25, "attainment": None},
+            "forecaster": "last",
+            "planning_quantile": 0.5,
+        }
     )
-    p = Planner(cfg, h200, policy=policy)
+    p = Planner.of_one(cfg, h200, policy=policy)
     for i in range(20):
         p.observe(DemandSample(T0 + 60 * i, 60.0, 3000.0, 2500.0, 200.0, isl_scv=scv))
     return p
@@ -63,14 +67,14 @@ def test_prefill_sized_by_the_measured_scv_with_its_margin(h200):
     uniform = _planner_after(h200, 0.2)
     heavy = _planner_after(h200, 6.0)
     unknown = _planner_after(h200, None)
-    assert uniform.prefill_scv == pytest.approx(0.2 * 1.25)
-    assert heavy.prefill_scv == pytest.approx(6.0 * 1.25)
-    assert unknown.prefill_scv == POLICY_SERVICE_SCV  # no data: the fixed value
+    assert uniform.deployment().demand.prefill_scv == pytest.approx(0.2 * 1.25)
+    assert heavy.deployment().demand.prefill_scv == pytest.approx(6.0 * 1.25)
+    assert unknown.deployment().demand.prefill_scv == POLICY_SERVICE_SCV  # no data: the fixed value
     now = T0 + 20 * 60
-    n = [p.decide(now).prefill.replicas for p in (uniform, unknown, heavy)]
+    n = [p.decide(now).only.prefill.replicas for p in (uniform, unknown, heavy)]
     assert n[0] < n[1] < n[2], n
     fixed = _planner_after(h200, 0.2, SizingPolicy(prefill_scv_margin=None))
-    assert fixed.prefill_scv == POLICY_SERVICE_SCV
+    assert fixed.deployment().demand.prefill_scv == POLICY_SERVICE_SCV
     assert fixed.decide(now).prefill.replicas == n[1]
 
 

@@ -13,7 +13,7 @@ from support.bounded import finishes
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.forecast import robust_demand as rd
 from sla_planner.model.forecast.robust_demand import DemandGuard
-from sla_planner.model.old_planner import Planner
+from sla_planner.model.planner import Planner
 from sla_planner.model.types import DemandSample
 
 STEP = 60.0
@@ -25,7 +25,7 @@ def steady(k: int, n: float = N, isl: float = ISL, osl: float = OSL, **kw) -> De
 
 
 def planner_after(h200, samples: list[DemandSample]) -> Planner:
-    p = Planner(PlannerConfig(interval_s=STEP), h200)
+    p = Planner.of_one(PlannerConfig(interval_s=STEP), h200)
     for s in samples:
         p.observe(s)
     return p
@@ -33,7 +33,7 @@ def planner_after(h200, samples: list[DemandSample]) -> Planner:
 
 def decide_after(h200, samples):
     p = planner_after(h200, samples)
-    return finishes(lambda: p.decide(len(samples) * STEP))
+    return finishes(lambda: p.decide(len(samples) * STEP).only)
 
 
 # -- the planner ---------------------------------------------------------------------------
@@ -60,19 +60,19 @@ def test_a_counter_glitch_does_not_move_either_pool_by_orders_of_magnitude(h200)
 def test_a_huge_prompt_does_not_inflate_the_prompt_variability(h200):
     history = [steady(k, isl_scv=0.9) for k in range(30)]
     p = planner_after(h200, history)
-    before = p.prefill_scv
+    before = p.deployment().demand.prefill_scv
     p.observe(steady(30, isl=(ISL * (N - 1) + 1e18) / N, isl_scv=N - 1.0))
-    assert p.prefill_scv == pytest.approx(before, rel=0.05)
+    assert p.deployment().demand.prefill_scv == pytest.approx(before, rel=0.05)
 
 
 def test_a_sustained_shift_is_followed_within_the_window(h200):
     p = planner_after(h200, [steady(k) for k in range(30)])
     clipped_at = []
     for k in range(30, 30 + rd.WINDOW):  # decide, then observe: as the dry run does
-        d = p.decide(k * STEP)
+        d = p.decide(k * STEP).only
         clipped_at += [k] * any("clipped" in n for n in d.notes)
         p.observe(steady(k, osl=OSL * 20))
-    d = p.decide((30 + rd.WINDOW) * STEP)
+    d = p.decide((30 + rd.WINDOW) * STEP).only
     assert not any("clipped" in n for n in d.notes)
     assert d.forecast.osl == pytest.approx(OSL * 20, rel=0.05)  # the guard let it through
     assert len(clipped_at) <= rd.WINDOW // 2 + 1  # clipped only until it owned the median

@@ -7,9 +7,8 @@ import math
 import pytest
 
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.old_planner import Planner
+from sla_planner.model.planner import Planner
 from sla_planner.model.size.error_budget import AttainmentSample
-from sla_planner.model.slo_planner import SloPlanner, make_planner
 
 from .test_model_planner import conv_demand  # noqa: F401  (the fixture)
 
@@ -33,7 +32,7 @@ def run(planner, demand, feedback=None):
     """Decide then observe every interval; `feedback(k, sample)` -> an AttainmentSample."""
     out = []
     for k, s in enumerate(demand):
-        d = planner.decide(s.start)
+        d = planner.decide(s.start).only
         out.append((d.prefill.replicas, d.decode.replicas))
         planner.observe(s)
         if feedback is not None:
@@ -42,24 +41,24 @@ def run(planner, demand, feedback=None):
 
 
 def test_make_planner_picks_by_the_target(h200):
-    assert type(make_planner(config(None), h200)) is Planner
-    assert type(make_planner(config(0.99), h200)) is SloPlanner
+    assert type(Planner.of_one(config(None), h200)) is Planner
+    assert type(Planner.of_one(config(0.99), h200)) is SloPlanner
     with pytest.raises(ValueError, match="slo.attainment"):
-        SloPlanner(config(None), h200)
+        Planner.of_one(config(None), h200)
 
 
 def test_a_stricter_target_never_plans_fewer_replicas(h200, conv_demand):  # noqa: F811
     demand = conv_demand[:120]
-    loose = run(make_planner(config(0.9), h200), demand)
-    strict = run(make_planner(config(0.999), h200), demand)
+    loose = run(Planner.of_one(config(0.9), h200), demand)
+    strict = run(Planner.of_one(config(0.999), h200), demand)
     assert all(s[0] >= lo[0] and s[1] >= lo[1] for s, lo in zip(strict, loose, strict=True))
     assert sum(map(sum, strict)) > sum(map(sum, loose))
 
 
 def test_the_slo_planner_plans_fewer_gpus_than_the_fixed_margins_at_99(h200, conv_demand):  # noqa: F811
     demand = conv_demand[:120]
-    fixed = run(Planner(config(None), h200), demand)
-    slo = run(make_planner(config(0.99), h200), demand)
+    fixed = run(Planner.of_one(config(None), h200), demand)
+    slo = run(Planner.of_one(config(0.99), h200), demand)
     assert sum(map(sum, slo)) < sum(map(sum, fixed))
 
 
@@ -73,22 +72,22 @@ def test_measured_misses_raise_the_plan_and_a_clean_record_lowers_it(h200, conv_
 
         return fb
 
-    calm = run(make_planner(config(0.99), h200), demand)
-    missing = make_planner(config(0.99), h200)
+    calm = run(Planner.of_one(config(0.99), h200), demand)
+    missing = Planner.of_one(config(0.99), h200)
     bad = run(missing, demand, window(0.05))  # 5x the budget, every interval
     assert sum(map(sum, bad[30:])) > sum(map(sum, calm[30:]))
     st = missing.budget_status
     assert st.windows == 120 and st.cumulative_attainment == pytest.approx(0.95)
     assert st.burn_cumulative == pytest.approx(5.0) and st.margin > 10
-    clean = make_planner(config(0.99), h200)
+    clean = Planner.of_one(config(0.99), h200)
     good = run(clean, demand, window(0.0))
     assert sum(map(sum, good[30:])) <= sum(map(sum, calm[30:]))
 
 
 def test_cold_decisions_teach_the_controller_nothing(h200, conv_demand):  # noqa: F811
-    p = make_planner(config(0.99), h200)
+    p = Planner.of_one(config(0.99), h200)
     s = conv_demand[0]
-    p.decide(s.start)  # no history: a cold decision (minimum replicas)
+    p.decide(s.start).only  # no history: a cold decision (minimum replicas)
     p.observe_attainment(AttainmentSample(s.start, s.start + STEP, 1000, 0))
     st = p.budget_status
     assert st.windows == 1 and st.cumulative_attainment == 0.0  # reported
@@ -96,9 +95,9 @@ def test_cold_decisions_teach_the_controller_nothing(h200, conv_demand):  # noqa
 
 
 def test_decisions_say_what_they_aimed_at(h200, conv_demand):  # noqa: F811
-    p = make_planner(config(0.99), h200)
+    p = Planner.of_one(config(0.99), h200)
     run(p, conv_demand[:20])
-    d = p.decide(conv_demand[20].start)
+    d = p.decide(conv_demand[20].start).only
     note = next(n for n in d.notes if n.startswith("SLO 99.000%"))
     assert "expected attainment" in note and "margin x" in note
     assert d.prefill.reason.startswith("slo:") or "slo:" in d.prefill.reason

@@ -1,4 +1,5 @@
-"""Fit both pools under the GPU budget, pool limits and prefill:decode ratio bounds (pure).
+"""Fit one deployment's two pools under its GPU budget (its max_gpus, and what the fleet's GPU
+types leave it: `PoolRequest.cap`), pool limits and prefill:decode ratio bounds (pure).
 
 Units: replicas are whole TP groups; a pool's GPUs = replicas x gpus_per_replica. The ratio is
 on GPUs: ratio = prefill GPUs / decode GPUs (both 0 counts as within bounds; decode 0 with
@@ -11,9 +12,10 @@ Precedence, strongest first:
   4. what SLA sizing wanted.
 So: the wanted pair is used when it fits; else, if raising one pool to reach the ratio fits the
 budget, the cheapest such raise; else the budget (or a max) binds and the split is chosen by SLA
-pressure: among all allocations within 1-3 it maximises the expected share of requests that
-meet BOTH targets (prefill attainment x decode attainment), then the share of demand the pools
-can serve at all, then the least GPUs spent above what sizing wanted, then the most GPUs, then the wants'
+pressure: among all allocations within 1-3 and up to the wants (the budget cuts, it never buys
+margins sizing did not ask for) it maximises the expected share of requests that meet BOTH
+targets (prefill attainment x decode attainment), then the share of demand the pools can serve
+at all, then the most GPUs (the fewest when nothing is served: no lone pool), then the wants'
 proportions (only as a tie-break where the model sees no difference). This
 is an exhaustive search over the prefill count (each prefill count has one best decode count),
 which is what "give the next TP group to the pool where it buys the most attainment per GPU"
@@ -308,14 +310,14 @@ def _best_split(
     gp, gd = prefill.gpus_per_replica, decode.gpus_per_replica
     p_lo = prefill.limits.min_replicas
     cap = _prefill_cap(prefill, decode, budget)
-    # With no budget only a max/ratio clash gets here; wanting more than wp is then pointless.
-    p_hi = int(cap) if math.isfinite(cap) else max(wp, p_lo)
+    # Never more than the wants (the ratio's raise above is the one exception): what the
+    # budget cuts, it cuts; it does not buy margins sizing did not ask for.
+    p_hi = min(int(cap), max(wp, p_lo)) if math.isfinite(cap) else max(wp, p_lo)
     rows: list[tuple[int, int, int]] = []
     for np_ in range(p_lo, p_hi + 1):
         rng = _decode_range(np_, prefill, decode, budget, use_ratio)
         if rng is not None:
-            hi = rng[1] if budget.max_gpus is not None else min(rng[1], max(wd, rng[0]))
-            rows.append((np_, rng[0], hi))
+            rows.append((np_, rng[0], min(rng[1], max(wd, rng[0]))))
     if not rows:
         return None
     d_lo = min(r[1] for r in rows)
@@ -323,29 +325,23 @@ def _best_split(
     p_tab = _Table(prefill.scorer or _default_scorer(wp), p_lo, p_hi)
     d_tab = _Table(decode.scorer or _default_scorer(wd), d_lo, d_hi)
 
-    def key(np_: int, nd: int) -> tuple[float, float, int, int, float, int]:
+    def key(np_: int, nd: int) -> tuple[float, float, int, float, int]:
         pa, ps = p_tab(np_)
         da, ds = d_tab(nd)
-        excess = max(0, np_ - wp) * gp + max(0, nd - wd) * gd
         gpus = np_ * gp + nd * gd
         # Last resorts when the model sees no difference: keep the wants' proportions.
         short = max((wp - np_) / max(wp, 1), (wd - nd) / max(wd, 1))
-        return (round(pa * da, _ROUND), round(ps * ds, _ROUND), -excess, gpus, -short, -np_)
+        served = round(ps * ds, _ROUND)
+        # More GPUs only where they serve something: a lone pool of a pair that serves
+        # nothing would hold GPUs for nothing.
+        return (round(pa * da, _ROUND), served, gpus if served > 0 else -gpus, -short, -np_)
 
     best: tuple[int, int] | None = None
-    best_key: tuple[float, float, int, int, float, int] | None = None
+    best_key: tuple[float, float, int, float, int] | None = None
     for np_, lo, hi in rows:
-        # Up to wd more decode is free of waste; past it only higher attainment justifies it.
-        within = min(max(wd, lo), hi)
-        candidates = {within, hi}
-        if hi > within:
-            top = key(np_, hi)[0]
-            a, b = within, hi  # smallest decode count reaching the top attainment
-            while b - a > 1:
-                mid = (a + b) // 2
-                a, b = (a, mid) if key(np_, mid)[0] >= top else (mid, b)
-            candidates.add(b)
-        for nd in candidates:
+        # Attainment never falls with more replicas: within a row the most decode up to the
+        # wants is best, and the fewest when nothing is served (a lone pool).
+        for nd in {lo, hi}:
             k = key(np_, nd)
             if best_key is None or k > best_key:
                 best, best_key = (np_, nd), k

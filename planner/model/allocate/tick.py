@@ -30,10 +30,10 @@ from sla_planner.model.allocate.plan import UNLIMITED, FleetSettings, Plan
 from sla_planner.model.allocate.split import Allocation, PoolRequest, fit_budget
 from sla_planner.model.allocate.state import DeploymentState, FleetState
 from sla_planner.model.allocate.variants import VariantChoice, choose_variant
-from sla_planner.model.config import Budget
+from sla_planner.model.config import Budget, PoolLimits
 from sla_planner.model.reasons import FleetReason
 from sla_planner.model.size.needs import DeploymentNeed, PoolNeed
-from sla_planner.model.stabilise.wants import pool_want
+from sla_planner.model.stabilise.wants import PoolWant, pool_want
 from sla_planner.model.types import Held, Preemption
 
 
@@ -82,8 +82,8 @@ def _switch_variants(
     switching = sorted(
         (n for n, c in choices.items() if c.switch_from), key=lambda n: -plans[n].need.rank
     )
-    if not switching:
-        return plans, first
+    if not switching:  # the same pass stands; only pending candidates to carry on
+        return {n: replace(plan, choice=choices[n]) for n, plan in plans.items()}, first
     while True:
         plans = {n.name: _plan(n, states[n.name], choices[n.name], now, settings) for n in needs}
         try:
@@ -175,6 +175,11 @@ def _split(plan: Plan, c: Claim, free: dict[str, int]) -> Allocation:
             cap_p = allow[tp] // p.gpus_per_replica
         if allow[td] < UNLIMITED // 2:
             cap_d = allow[td] // d.gpus_per_replica
+    # The pools' own caps (their type's whole count) where tighter than max_replicas.
+    if p.cap < p.limits.max_replicas:
+        cap_p = p.cap if cap_p is None else min(cap_p, p.cap)
+    if d.cap < d.limits.max_replicas:
+        cap_d = d.cap if cap_d is None else min(cap_d, d.cap)
     ratio = plan.need.budget
     budget = Budget.model_construct(
         max_gpus=total,
@@ -182,8 +187,12 @@ def _split(plan: Plan, c: Claim, free: dict[str, int]) -> Allocation:
         max_prefill_decode_ratio=ratio.max_prefill_decode_ratio,
     )
     alloc = fit_budget(
-        PoolRequest(plan.want_p.wanted, p.limits, p.gpus_per_replica, p.scorer, cap_p),
-        PoolRequest(plan.want_d.wanted, d.limits, d.gpus_per_replica, d.scorer, cap_d),
+        PoolRequest(
+            plan.want_p.wanted, _limits(plan.want_p, p), p.gpus_per_replica, p.scorer, cap_p
+        ),
+        PoolRequest(
+            plan.want_d.wanted, _limits(plan.want_d, d), d.gpus_per_replica, d.scorer, cap_d
+        ),
         budget,
     )
     for t, g in held.items():
@@ -192,6 +201,13 @@ def _split(plan: Plan, c: Claim, free: dict[str, int]) -> Allocation:
     for t, g in c.need(c.p, c.d).items():
         free[t] -= g
     return alloc
+
+
+def _limits(want: PoolWant, pool: PoolNeed) -> PoolLimits:
+    """A pool scaled to zero stays there: the split may not buy attainment with it."""
+    if want.stabilized is not None:
+        return pool.limits
+    return PoolLimits.model_construct(min_replicas=0, max_replicas=0)
 
 
 def _short(c: Claim) -> bool:

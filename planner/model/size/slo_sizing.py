@@ -233,13 +233,18 @@ def _alone(table: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _grow(build: Any, w: np.ndarray, start: int, top: float, cap: int) -> tuple[np.ndarray, int]:
-    """Table over 0..hi, hi doubled from `start` until the pool alone reaches `top` (or cap)."""
-    hi = max(start, 4)
+    """Table over 0..hi, hi doubled from `start` until the pool alone reaches `top` (or cap).
+    Never past `cap`, whatever `start`: absurd demand would ask for a table of millions."""
+    hi = min(max(start, 4), cap)
     while True:
         table = build(hi)
         if _alone(table, w)[-1] >= top or hi >= cap:
             return table, hi
         hi = min(hi * 2, cap)
+
+
+def _start(x: float, cap: int) -> int:
+    return math.ceil(x) if math.isfinite(x) and x < cap else cap
 
 
 def _first(curve: np.ndarray, level: float, floor: int) -> int | None:
@@ -267,9 +272,9 @@ def size_step(
     # Start where the highest rate node would be stable: few doublings from there.
     lam = float(rates.max())
     service = lm.prefill_state(m.prefill_curves, lam, step.isl, 1).service_s
-    start_p = math.ceil(1.2 * lam * service)
-    start_d = math.ceil(1.2 * lam / max(ds.x_cap, 1e-9))
     cap_p, cap_d = max(_CAP, m.min_prefill), max(_CAP, m.min_decode)
+    start_p = _start(1.2 * lam * service, cap_p)
+    start_d = _start(1.2 * lam / max(ds.x_cap, 1e-9), cap_d)
     tp, hp = _grow(lambda hi: prefill_table(m, step, rates, hi), w, start_p, top, cap_p)
     td, hd = _grow(lambda hi: decode_table(ds, rates, hi), w, start_d, top, cap_d)
     ap, ad = _alone(tp, w), _alone(td, w)
