@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
 from support.fleet import run_allocate, scored
 
 from sla_planner.model.allocate.plan import FleetSettings

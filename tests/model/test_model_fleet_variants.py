@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from support.fleet import need, pool, run_allocate, settings, variant
 
-from sla_planner.model.config import Hysteresis
 from sla_planner.model.allocate.state import DeploymentState, FleetState
+from sla_planner.model.config import Hysteresis
 from sla_planner.model.reasons import FleetReason
 
 PRICES = {"E": 2.0, "C": 1.0}  # an expensive and a cheap GPU type

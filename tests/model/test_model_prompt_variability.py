@@ -75,7 +75,7 @@ def test_prefill_sized_by_the_measured_scv_with_its_margin(h200):
     assert n[0] < n[1] < n[2], n
     fixed = _planner_after(h200, 0.2, SizingPolicy(prefill_scv_margin=None))
     assert fixed.deployment().demand.prefill_scv == POLICY_SERVICE_SCV
-    assert fixed.decide(now).prefill.replicas == n[1]
+    assert fixed.decide(now).only.prefill.replicas == n[1]
 
 
 def test_policy_rejects_a_non_positive_margin():

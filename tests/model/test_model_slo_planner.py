@@ -40,11 +40,10 @@ def run(planner, demand, feedback=None):
     return out
 
 
-def test_make_planner_picks_by_the_target(h200):
-    assert type(Planner.of_one(config(None), h200)) is Planner
-    assert type(Planner.of_one(config(0.99), h200)) is SloPlanner
-    with pytest.raises(ValueError, match="slo.attainment"):
-        Planner.of_one(config(None), h200)
+def test_the_target_picks_the_sizing(h200):
+    # slo.attainment null: fixed margins, no error budget; set: sized to its goal.
+    assert Planner.of_one(config(None), h200).budget_status is None
+    assert Planner.of_one(config(0.99), h200).budget_status.target == 0.99
 
 
 def test_a_stricter_target_never_plans_fewer_replicas(h200, conv_demand):  # noqa: F811

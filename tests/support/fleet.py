@@ -188,8 +188,14 @@ def run_allocate(
         for po, pn in ((o.prefill, v.prefill), (o.decode, v.decode)):
             text = "; ".join(x for x in (po.head, po.want.text) if x)
             pools.append(
-                PoolView(po.replicas, po.replicas * pn.gpus_per_replica, pn.gpu_type,
-                         min(po.want.wanted, pn.cap, pn.limits.max_replicas), po.reasons, text)  # fmt: skip
+                PoolView(
+                    po.replicas,
+                    po.replicas * pn.gpus_per_replica,
+                    pn.gpu_type,
+                    min(po.want.wanted, pn.cap, pn.limits.max_replicas),
+                    po.reasons,
+                    text,
+                )  # fmt: skip
             )
         att = v.prefill.at(o.prefill.replicas) * v.decode.at(o.decode.replicas)
         views[name] = DeploymentView(
