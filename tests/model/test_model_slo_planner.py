@@ -86,7 +86,7 @@ def test_measured_misses_raise_the_plan_and_a_clean_record_lowers_it(h200, conv_
 def test_cold_decisions_teach_the_controller_nothing(h200, conv_demand):  # noqa: F811
     p = Planner.of_one(config(0.99), h200)
     s = conv_demand[0]
-    p.decide(s.start).only  # no history: a cold decision (minimum replicas)
+    p.decide(s.start)  # no history: a cold decision (minimum replicas)
     p.observe_attainment(AttainmentSample(s.start, s.start + STEP, 1000, 0))
     st = p.budget_status
     assert st.windows == 1 and st.cumulative_attainment == 0.0  # reported
