@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -111,13 +111,17 @@ class _Stream:
         self._last = chunk
         return chunk
 
-    def cut(self, t: float) -> None:
-        """The current run's judge stopped at `t`: it dropped what arrives from `t` on."""
+    def cut(self, t: float) -> int:
+        """The current run's judge stopped at `t`: it dropped what arrives from `t` on, which
+        goes back for the next run. Returns how many requests went back."""
         # A judge pulls chunks until one reaches past its time, so only the last can hold
         # arrivals at or after the cut.
-        if self._last is not None and len(self._last) and self._last.t[-1] >= t:
-            self._back.insert(0, self._last.window(t, math.inf))
-        self._last = None
+        last, self._last = self._last, None
+        if last is None or not len(last) or last.t[-1] < t:
+            return 0
+        tail = last.window(t, math.inf)
+        self._back.insert(0, tail)
+        return len(tail)
 
 
 def served(d: Decision) -> tuple[str, int, int]:
@@ -176,8 +180,10 @@ class Plant:
         if self._judge is None:
             return
         self._judge.finish()
-        self._stream.cut(self.now)
-        self._done.append(summarize(self._judge))
+        back = self._stream.cut(self.now)
+        r = summarize(self._judge)
+        # The judge counts what it loaded beyond the cut as in flight: the next run serves it.
+        self._done.append(replace(r, unfinished=max(r.unfinished - back, 0)))
         self._judge = None
 
     def finish(self) -> ReplayResult:

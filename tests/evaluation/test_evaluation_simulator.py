@@ -124,14 +124,15 @@ def test_week_scale_is_vectorised(h200, conv_trace):
 def test_dry_run_gets_closed_loop_figures(h200, conv_trace):
     from sla_planner.evaluation.simulator import simulate_dry_run
     from sla_planner.model.config import PlannerConfig
-    from sla_planner.model.old_planner import Planner
-    from sla_planner.offline.dryrun import run_dry_run
+    from support.loops import open_loop
+
+    from sla_planner.model.planner import Planner
     from sla_planner.sources.trace_source import TraceMetricsSource
 
     src = TraceMetricsSource(conv_trace)
     cfg = PlannerConfig()
     start = math.floor(conv_trace.start / 60) * 60 + 600
-    res = run_dry_run(src, Planner(cfg, h200), start, start + 1200, 60.0, warmup_intervals=10)
+    res = open_loop(src, Planner.of_one(cfg, h200), start, start + 1200, warmup=10)
     sim = simulate_dry_run(res, src, h200, cfg)
     assert sim is not None and 0.9 < sim["attainment"] <= 1.0
     assert sim["requests"] == pytest.approx(sum(a.requests for a in res.actual))

@@ -7,13 +7,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
+from support.loops import closed_loop, loop_plant, open_loop
 
-from sla_planner.evaluation.des_replay import JudgeSettings, replay_decisions, source_requests
+from sla_planner.evaluation.judge import JudgeSettings, plant_for, replay_decisions
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.old_planner import Planner
-from sla_planner.model.slo_planner import SloPlanner, make_planner
-from sla_planner.offline.closed_loop import build_judge, reactive_hook, run_closed_loop
-from sla_planner.offline.dryrun import run_dry_run
+from sla_planner.model.planner import Planner
+from sla_planner.model.types import DEFAULT_VARIANT
 from sla_planner.profiles.registry import load_profile
 from sla_planner.sources.trace_files import load_trace
 from sla_planner.sources.trace_source import TraceMetricsSource
@@ -41,13 +40,13 @@ class Recording:
         self.inner = inner
         self.log: list[tuple[str, float, float]] = []
 
-    def observe(self, s):
+    def observe(self, s, deployment=None):
         self.log.append(("demand", s.start, s.start + s.duration_s))
-        self.inner.observe(s)
+        self.inner.observe(s, deployment)
 
-    def observe_attainment(self, w):
+    def observe_attainment(self, w, deployment=None):
         self.log.append(("attainment", w.start, w.end))
-        self.inner.observe_attainment(w)
+        self.inner.observe_attainment(w, deployment)
 
     def decide(self, now):
         self.log.append(("decide", now, now))
@@ -66,12 +65,9 @@ def config(attainment=0.99, reactive=False, **extra):
 def test_no_look_ahead_a_decision_never_sees_a_window_ending_after_it(conv, h200, profile):
     src, start, end = conv
     cfg = config(reactive=True)
-    rec = Recording(make_planner(cfg, h200))
-    judge = build_judge(src, start, end, profile, profile, cfg)
-    res = run_closed_loop(
-        src, rec, judge, start, end, 60.0, reactive=reactive_hook(cfg, h200, h200),
-        warmup_intervals=5,
-    )  # fmt: skip
+    rec = Recording(Planner.of_one(cfg, h200))
+    plant = loop_plant(src, start, end, cfg, profile, h200, reactive=True)
+    res = closed_loop(src, rec, start, end, plant, warmup=5)
     decided = [t for kind, t, _ in rec.log if kind == "decide"]
     assert len(decided) == 15 == len(res.decisions)
     for i, (kind, t, _) in enumerate(rec.log):
@@ -88,10 +84,9 @@ def test_no_look_ahead_a_decision_never_sees_a_window_ending_after_it(conv, h200
 def test_the_controller_reads_every_completed_request(conv, h200, profile):
     src, start, end = conv
     cfg = config()
-    planner = make_planner(cfg, h200)
-    assert isinstance(planner, SloPlanner)
-    judge = build_judge(src, start, end, profile, profile, cfg)
-    res = run_closed_loop(src, planner, judge, start, end, 60.0, warmup_intervals=5)
+    planner = Planner.of_one(cfg, h200)
+    assert planner.budget_status is not None  # sized to the SLO
+    res = closed_loop(src, planner, start, end, loop_plant(src, start, end, cfg, profile), warmup=5)
     st = planner.budget_status
     assert st.windows == 15
     assert st.finished == sum(r.finished for r in res.records)
@@ -106,16 +101,15 @@ def test_fixed_margin_closed_loop_replays_exactly_as_the_open_loop(conv, h200, p
     bit-identical judgement (the judge does not depend on how time is split)."""
     src, start, end = conv
     cfg = config(attainment=None)
-    judge = build_judge(src, start, end, profile, profile, cfg)
-    closed = run_closed_loop(src, Planner(cfg, h200), judge, start, end, 60.0, warmup_intervals=5)
-    opened = run_dry_run(src, Planner(cfg, h200), start, end, 60.0, warmup_intervals=5)
+    plant = loop_plant(src, start, end, cfg, profile)
+    closed = closed_loop(src, Planner.of_one(cfg, h200), start, end, plant, warmup=5)
+    opened = open_loop(src, Planner.of_one(cfg, h200), start, end, warmup=5)
     assert [(d.prefill.replicas, d.decode.replicas) for d in closed.decisions] == [
         (d.prefill.replicas, d.decode.replicas) for d in opened.decisions
     ]
     settings = JudgeSettings(cfg.slo.ttft_ms, cfg.slo.itl_ms, cfg.startup_s, 0)
-    r = replay_decisions(
-        opened.decisions, source_requests(src, start, end), profile, profile, settings, 60.0
-    )
+    again = plant_for(src, start, end, {DEFAULT_VARIANT: (profile, profile)}, settings)
+    r = replay_decisions(opened.decisions, again, 60.0)
     assert (closed.judged.finished, closed.judged.attainment) == (r.finished, r.attainment)
     assert closed.judged.gpu_hours == r.gpu_hours
     assert all(rec.budget is None for rec in closed.records)  # no controller to report
@@ -140,11 +134,8 @@ def test_a_step_in_load_is_met_by_a_reactive_scale_up_within_seconds(tmp_path, h
     t0 = src.time_range()[0]
     start, end = t0 + 300.0, t0 + 840.0
     cfg = config(reactive=True, startup_s=30.0)
-    judge = build_judge(src, start, end, profile, profile, cfg)
-    res = run_closed_loop(
-        src, make_planner(cfg, h200), judge, start, end, 60.0,
-        reactive=reactive_hook(cfg, h200, h200), warmup_intervals=5,
-    )  # fmt: skip
+    plant = loop_plant(src, start, end, cfg, profile, h200, reactive=True)
+    res = closed_loop(src, Planner.of_one(cfg, h200), start, end, plant, warmup=5)
     step = t0 + 432.0
     assert res.reactions, "no reactive scale-up"
     first = res.reactions[0]
@@ -152,14 +143,12 @@ def test_a_step_in_load_is_met_by_a_reactive_scale_up_within_seconds(tmp_path, h
     assert first.prefill > res.decisions[2].prefill.replicas
     assert any("prefill" in why for why in first.reasons)
     # the judge received it then: a replica requested between two decisions
-    asked = [r.t_requested for r in judge.records if r.pool == "prefill"]
+    asked = [r.t_requested for r in res.judged.records if r.pool == "prefill"]
     assert any(abs(t - first.time) < 1e-6 for t in asked)
     # the next predictive decision holds it (HPA's window) instead of dropping it at once
     assert res.decisions[3].prefill.replicas >= first.prefill
     # without the fast path the step waits for the next decision: more requests miss
-    judge2 = build_judge(src, start, end, profile, profile, cfg)
-    slow = run_closed_loop(
-        src, make_planner(cfg, h200), judge2, start, end, 60.0, warmup_intervals=5
-    )
+    plant2 = loop_plant(src, start, end, cfg, profile, h200)
+    slow = closed_loop(src, Planner.of_one(cfg, h200), start, end, plant2, warmup=5)
     assert not slow.reactions
     assert slow.judged.attainment < res.judged.attainment

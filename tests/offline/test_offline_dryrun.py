@@ -6,11 +6,18 @@ import math
 from pathlib import Path
 
 import pytest
+from support.loops import open_loop as run_dry_run
 
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.old_planner import Planner
-from sla_planner.model.types import Decision, DemandForecast, DemandSample, Pool, PoolDecision
-from sla_planner.offline.dryrun import run_dry_run
+from sla_planner.model.planner import Planner
+from sla_planner.model.types import (
+    Decision,
+    DemandForecast,
+    DemandSample,
+    FleetDecision,
+    Pool,
+    PoolDecision,
+)
 from sla_planner.profiles.interpolation import ProfileCurves
 from sla_planner.profiles.registry import load_profile
 from sla_planner.sources.base import MetricsSourceError
@@ -27,15 +34,16 @@ class Recorder:
         self.calls: list[tuple[str, float]] = []
         self.seen = 0.0
 
-    def observe(self, s: DemandSample) -> None:
+    def observe(self, s: DemandSample, deployment: str | None = None) -> None:
         self.calls.append(("observe", s.start))
         self.seen += s.requests
 
-    def decide(self, now: float) -> Decision:
+    def decide(self, now: float) -> FleetDecision:
         self.calls.append(("decide", now))
         pd = PoolDecision(Pool.PREFILL, 1, 1, 1, 1.0, 1.0)
         dd = PoolDecision(Pool.DECODE, 1, 1, 1, 1.0, 1.0)
-        return Decision(now, pd, dd, DemandForecast(self.seen, 1.0, 1.0), None)
+        d = Decision(now, pd, dd, DemandForecast(self.seen, 1.0, 1.0), None)
+        return FleetDecision(now, (d,), {})
 
 
 def test_each_interval_is_decided_before_it_is_observed(real):
@@ -44,7 +52,7 @@ def test_each_interval_is_decided_before_it_is_observed(real):
     rec = Recorder()
     start = tr.start + 600
     ticks: list[int] = []
-    res = run_dry_run(src, rec, start, start + 300, 60, progress=ticks.append, warmup_intervals=3)
+    res = run_dry_run(src, rec, start, start + 300, 60, progress=ticks.append, warmup=3)
     times = [start + 60 * i for i in range(5)]
     warm = [start - 180, start - 120, start - 60]
     expected = [("observe", t) for t in warm]
@@ -59,9 +67,7 @@ def test_each_interval_is_decided_before_it_is_observed(real):
 def test_warmup_is_clipped_to_the_data(real):
     tr = load_trace(real(CONV))
     rec = Recorder()
-    res = run_dry_run(
-        TraceMetricsSource(tr), rec, tr.start + 120, tr.start + 180, 60, warmup_intervals=50
-    )
+    res = run_dry_run(TraceMetricsSource(tr), rec, tr.start + 120, tr.start + 180, 60, warmup=50)
     assert res.warmup_intervals == 2
     assert rec.calls[0] == ("observe", tr.start)
 
@@ -84,7 +90,7 @@ def test_empty_range_and_short_source_are_rejected(real):
 
 def _planner() -> Planner:
     cfg = PlannerConfig(forecaster="ewma", budget={"max_gpus": 16})
-    return Planner(cfg, ProfileCurves(load_profile("dynamo-h200-llama3.1-8b-fp8-tp1")))
+    return Planner.of_one(cfg, ProfileCurves(load_profile("dynamo-h200-llama3.1-8b-fp8-tp1")))
 
 
 def _perturbed_copy(src: Path, dst: Path, after: float) -> None:

@@ -9,19 +9,16 @@ import json
 
 import pytest
 import yaml
+from support.loops import open_loop
 from support.paths import BUNDLED_PROFILE, BUNDLED_TRACE
 
-from sla_planner.evaluation.fleet_judge import SimulatorJudge
+from sla_planner.config.resolve import load_fleet
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.fleet.fleet import FleetAllocator
-from sla_planner.model.fleet.plan import FleetSettings
-from sla_planner.model.old_planner import Planner
-from sla_planner.offline.dryrun import run_dry_run
-from sla_planner.offline.fleet_dryrun import replay_fleet
-from sla_planner.offline.fleet_outputs import FLEET_COLUMNS, judge_fleet, write_fleet_outputs
-from sla_planner.offline.fleet_sources import build_sources
+from sla_planner.model.planner import Planner
+from sla_planner.offline import session
+from sla_planner.offline.outputs import FLEET_COLUMNS, verdicts, write_fleet_outputs
 from sla_planner.offline.report import DECISION_COLUMNS
-from sla_planner.sources.fleet_file import load_fleet_file
+from sla_planner.offline.sources import build_sources
 from sla_planner.sources.trace_files import load_trace
 from sla_planner.sources.trace_source import TraceMetricsSource
 
@@ -48,23 +45,24 @@ def fleet_file(tmp_path, deployments, h200, minutes):
     }
     p = tmp_path / "fleet.yaml"
     p.write_text(yaml.safe_dump(cfg))
-    return load_fleet_file(p)
+    return load_fleet(p)
 
 
-def replay(loaded):
-    fs = build_sources(loaded)
-    run = replay_fleet(loaded, fs, FleetAllocator(FleetSettings.from_config(loaded.config)))
-    return fs, run
+def replay(fleet, judge="simulator"):
+    """The fleet dry run (open loop unless the judge is the discrete-event replay)."""
+    fs = build_sources(fleet)
+    replayed = session.replay(fleet, fs.sources, fs.start, fs.end, warmup=fs.warmup, judge=judge)
+    return fs, replayed
 
 
 def test_a_fleet_of_one_with_room_plans_as_the_single_planner(tmp_path):
     loaded = fleet_file(tmp_path, [deployment("chat", "high", rate_scale=3.0)], 64, 40)
-    _, run = replay(loaded)
+    _, replayed = replay(loaded)
     fleet = [(a.by_name("chat").prefill.replicas, a.by_name("chat").decode.replicas)
-             for a in run.allocations]  # fmt: skip
+             for a in replayed.run.ticks]  # fmt: skip
     source = TraceMetricsSource(load_trace(BUNDLED_TRACE), rate_scale=3.0)
-    curves = loaded.variants["chat"][0].prefill.curves
-    single = run_dry_run(source, Planner(PlannerConfig(), curves), START, START + 2400, 60.0)
+    curves = loaded.deployments[0].variants[0].prefill.curves
+    single = open_loop(source, Planner.of_one(PlannerConfig(), curves), START, START + 2400)
     assert fleet == [(d.prefill.replicas, d.decode.replicas) for d in single.decisions]
     assert max(p + d for p, d in fleet) > 2  # it did scale
 
@@ -76,29 +74,31 @@ def test_under_a_squeeze_the_high_class_keeps_its_slo_and_the_low_class_gives_wa
     hi["demand"]["trace"]["time_offset_s"] = 600.0
     deps = [hi, deployment("lo", "low", 3.0)]
     loaded = fleet_file(tmp_path, deps, 5, 45)
-    fs, run = replay(loaded)
-    judged = judge_fleet(run, loaded.config, loaded.variants, fs.sources, SimulatorJudge())
+    fs, replayed = replay(loaded)
+    run = replayed.run
+    judged = verdicts(replayed, loaded, fs.sources, "simulator")
     hi, lo = judged["hi"].result, judged["lo"].result
     assert hi.attainment >= 0.99
     assert lo.attainment < hi.attainment
-    for a in run.allocations:
+    for a in run.ticks:
         assert a.used()["H200"] <= 5
         got = a.by_name("lo")
         assert got.prefill.replicas >= 1 and got.decode.replicas >= 1  # minimums kept
-    reasons = {r.value for a in run.allocations for p in (a.by_name("lo").prefill, a.by_name("lo").decode) for r in p.reasons}  # fmt: skip
+    reasons = {r.value for a in run.ticks for p in (a.by_name("lo").prefill, a.by_name("lo").decode) for r in p.reasons}  # fmt: skip
     assert {"preempted", "priority_limited"} & reasons
-    assert any(p.victim == "lo" and p.beneficiaries == ("hi",) for a in run.allocations for p in a.preemptions)  # fmt: skip
-    assert not any(p.victim == "hi" for a in run.allocations for p in a.preemptions)
+    assert any(p.victim == "lo" and p.beneficiaries == ("hi",) for a in run.ticks for p in a.preemptions)  # fmt: skip
+    assert not any(p.victim == "hi" for a in run.ticks for p in a.preemptions)
 
 
 def test_outputs_report_plot_and_per_deployment_decisions(tmp_path):
     deps = [deployment("hi", "high", 2.0), deployment("lo", "low", 1.0)]
     loaded = fleet_file(tmp_path, deps, 5, 20)
-    fs, run = replay(loaded)
-    judged = judge_fleet(run, loaded.config, loaded.variants, fs.sources, SimulatorJudge())
+    fs, replayed = replay(loaded)
+    run = replayed.run
+    judged = verdicts(replayed, loaded, fs.sources, "simulator")
     out = tmp_path / "out"
     out.mkdir()
-    res = write_fleet_outputs(out, run, loaded.config, loaded.variants, judged, {"x": 1}, "t")
+    res = write_fleet_outputs(out, run, loaded, judged, {"x": 1}, "t")
     report = json.loads((out / "report.json").read_text())
     assert set(report["deployments"]) == {"hi", "lo"}
     f = report["fleet"]
@@ -129,17 +129,13 @@ def test_outputs_report_plot_and_per_deployment_decisions(tmp_path):
 def test_report_is_judged_by_the_discrete_event_replay_with_the_model_estimate_labelled(
     tmp_path,
 ):
-    from sla_planner.evaluation.fleet_des_judge import DesJudge
-
     deps = [deployment("hi", "high", 2.0), deployment("lo", "low", 1.0)]
     loaded = fleet_file(tmp_path, deps, 5, 10)
-    fs, run = replay(loaded)
-    judged = judge_fleet(
-        run, loaded.config, loaded.variants, fs.sources, DesJudge(), estimate=SimulatorJudge()
-    )
+    fs, replayed = replay(loaded, judge="des")  # the closed loop: the judge as the plant
+    judged = verdicts(replayed, loaded, fs.sources, "des")
     out = tmp_path / "out"
     out.mkdir()
-    write_fleet_outputs(out, run, loaded.config, loaded.variants, judged, {}, "t", plot=False)
+    write_fleet_outputs(out, replayed.run, loaded, judged, {}, "t", plot=False)
     report = json.loads((out / "report.json").read_text())
     assert report["attainment_method"].startswith("discrete-event replay")
     assert "model estimate" in report["model_estimate_method"]

@@ -11,7 +11,7 @@ import pytest
 
 from sla_planner.model.config import SLA
 from sla_planner.model.types import Decision, DemandForecast, DemandSample, Pool, PoolDecision
-from sla_planner.offline.dryrun import DryRunResult
+from sla_planner.offline.dryrun import DeploymentRun
 from sla_planner.offline.report import (
     DECISION_COLUMNS,
     build_report,
@@ -82,7 +82,7 @@ def test_summary_counts_gpu_hours_peak_and_scaling_actions():
     ]
     acts = [sample(t, 10) for t in (0, 60, 120, 180)]
     att = evaluate_attainment(ds, acts, None, SLA(), lambda *a: 1.0, lambda *a: 1.0)
-    s = summarize(DryRunResult(ds, acts), att, 60.0)
+    s = summarize(DeploymentRun("default", ds, acts), att, 60.0)
     # GPUs per interval: 4, 6, 10, 8 -> 28 GPU-minutes.
     assert s.gpu_hours == pytest.approx(28 / 60)
     assert s.peak_gpus == 10
@@ -101,7 +101,9 @@ def test_files_have_exact_columns_time_order_and_valid_json(tmp_path: Path):
     acts = [sample(0, 1), sample(60, 1), sample(120, 1)]
     ordered = sorted(ds, key=lambda d: d.timestamp)
     att = evaluate_attainment(ordered, acts, None, SLA(), lambda *a: math.inf, lambda *a: 1.0)
-    report = build_report(summarize(DryRunResult(ordered, acts), att, 60.0), att, {"x": math.nan})
+    report = build_report(
+        summarize(DeploymentRun("default", ordered, acts), att, 60.0), att, {"x": math.nan}
+    )
     write_report_json(tmp_path / "r.json", report)
     text = (tmp_path / "r.json").read_text()
     assert "Infinity" not in text and "NaN" not in text

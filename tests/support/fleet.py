@@ -140,6 +140,7 @@ class DeploymentView:
     """What the allocator decided for one deployment, as the tests read it."""
 
     name: str
+    timestamp: float
     variant: str
     prefill: PoolView
     decode: PoolView
@@ -199,6 +200,15 @@ def run_allocate(
             )
         att = v.prefill.at(o.prefill.replicas) * v.decode.at(o.decode.replicas)
         views[name] = DeploymentView(
-            name, o.variant, pools[0], pools[1], o.held, o.reasons, o.cost_per_hour, att, o.text
+            name,
+            now,
+            o.variant,
+            pools[0],
+            pools[1],
+            o.held,
+            o.reasons,
+            o.cost_per_hour,
+            att,
+            o.text,
         )
     return AllocationView(views, preemptions, by, dict(fs.gpus)), nxt

@@ -7,17 +7,14 @@ import math
 
 import numpy as np
 import pytest
-from support.fleet import need, pool, settings, variant
-from support.paths import BUNDLED_PROFILE
+from support.fleet import need, pool, run_allocate, settings, variant
 
-from sla_planner.evaluation.fleet_cold_start import cold_starts
-from sla_planner.evaluation.fleet_judge import ServedSchedule, SimulatorJudge, served_schedule
+from sla_planner.evaluation.cold_start import cold_starts
+from sla_planner.evaluation.estimate import ServedSchedule, estimate, served_schedule
 from sla_planner.evaluation.sim_demand import demand_from_requests
 from sla_planner.evaluation.simulator import Schedule, simulate
-from sla_planner.model.fleet.config import FleetSLO, Hysteresis
-from sla_planner.model.fleet.fleet import allocate
-from sla_planner.model.fleet.planning import PoolEngine, VariantEngines
-from sla_planner.model.fleet.types import DeploymentState, FleetState
+from sla_planner.model.allocate.state import DeploymentState, FleetState
+from sla_planner.model.config import Hysteresis
 
 
 def test_old_replicas_serve_until_the_new_are_ready():
@@ -31,28 +28,23 @@ def test_old_replicas_serve_until_the_new_are_ready():
     state = FleetState({"d": DeploymentState("exp", 2, 1)})
     allocs = []
     for k in range(6):
-        a, state = allocate([d], state, 60.0 * k, s)
-        allocs.append(a)
-    sched = served_schedule(allocs, "d", 60.0)
+        a, state = run_allocate([d], state, 60.0 * k, s)
+        allocs.append(a.by_name("d"))
+    sched = served_schedule(allocs, 60.0)
     # Candidate from t=0, switch at t=120, new replicas ready at 240.
     assert sched.variant == ("exp", "exp", "exp", "exp", "cheap", "cheap")
     assert list(sched.prefill) == [2, 2, 2, 2, 3, 3] and list(sched.decode) == [1] * 6
     assert sched.runs() == [("exp", 0, 4), ("cheap", 4, 6)]
 
 
-def test_simulator_judge_of_one_variant_is_the_simulator(h200, conv_trace):
-    from sla_planner.sources.trace_source import TraceMetricsSource
-
-    src = TraceMetricsSource(conv_trace)
+def test_the_estimate_of_one_variant_is_the_simulator(h200, conv_trace):
     start = conv_trace.start
     pre, dec = np.array([1, 2, 2, 1, 1, 2]), np.array([1, 1, 1, 1, 2, 2])
     sched = ServedSchedule(start, 60.0, ("v",) * 6, pre, dec)
-    engines = {"v": VariantEngines("v", PoolEngine(h200, "H200", 1, BUNDLED_PROFILE),
-                                   PoolEngine(h200, "H200", 1, BUNDLED_PROFILE))}  # fmt: skip
-    got = SimulatorJudge().judge(sched, src, engines, FleetSLO(ttft_ms=200, itl_ms=25), 120.0)
     dm = demand_from_requests(
         conv_trace.arrival_s, conv_trace.isl, conv_trace.osl, start, start + 360, 10.0
     )
+    got = estimate(sched, dm, {"v": (h200, h200)}, (200.0, 25.0), 120.0)
     ref = simulate(Schedule(start, 60.0, pre, dec), dm, h200, 200, 25, 120.0)
     assert got.attainment == pytest.approx(ref.attainment)
     assert got.requests == ref.requests
