@@ -310,9 +310,12 @@ def _best_split(
     gp, gd = prefill.gpus_per_replica, decode.gpus_per_replica
     p_lo = prefill.limits.min_replicas
     cap = _prefill_cap(prefill, decode, budget)
-    # Never more than the wants (the ratio's raise above is the one exception): what the
-    # budget cuts, it cuts; it does not buy margins sizing did not ask for.
-    p_hi = min(int(cap), max(wp, p_lo)) if math.isfinite(cap) else max(wp, p_lo)
+    # Never more than the wants, but for the ratio bounds: what the budget cuts, it cuts; it
+    # does not buy margins sizing did not ask for.
+    ratio = use_ratio and budget.min_prefill_decode_ratio is not None
+    p_hi = max(wp, p_lo) if not (ratio and math.isfinite(cap)) else int(cap)
+    if math.isfinite(cap):
+        p_hi = min(p_hi, int(cap))
     rows: list[tuple[int, int, int]] = []
     for np_ in range(p_lo, p_hi + 1):
         rng = _decode_range(np_, prefill, decode, budget, use_ratio)
