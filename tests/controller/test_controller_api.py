@@ -36,7 +36,7 @@ def setup(kube: FakeKube, api_client, clock, tmp_path):
     ctl, metrics = make_controller(clock=clock, source=source, actuators=kube_actuators(api_client))
     clock.set(TRACE_T0 + 10 * STEP)
     app = create_app(
-        snapshot=ctl.snapshot,
+        snapshot=ctl.inner.snapshot,
         metrics=metrics,
         clock=clock,
         is_leader=lambda: True,
@@ -134,7 +134,7 @@ def test_standby_serves_but_never_actuates(kube: FakeKube, api_client, clock, tm
     clock.set(TRACE_T0 + 10 * STEP)
     drive(ctl, clock, 5 * STEP)
     app = create_app(
-        snapshot=ctl.snapshot,
+        snapshot=ctl.inner.snapshot,
         metrics=metrics,
         clock=clock,
         is_leader=lambda: False,
@@ -200,7 +200,7 @@ def test_metrics_only_mode_publishes_for_keda(clock, tmp_path):
     clock.set(TRACE_T0 + 10 * STEP)
     drive(ctl, clock, 5 * STEP)
     app = create_app(
-        snapshot=ctl.snapshot,
+        snapshot=ctl.inner.snapshot,
         metrics=metrics,
         clock=clock,
         is_leader=lambda: True,

@@ -31,7 +31,7 @@ from sla_planner.controller.clock import SimulatedClock
 from sla_planner.controller.health import LoopHealth
 from sla_planner.controller.leader import LeaderElector
 from sla_planner.controller.pool_state import LoopSettings
-from sla_planner.model.old_planner import Planner
+from sla_planner.model.planner import Planner
 from sla_planner.model.reasons import ErrorKind, ReasonCode
 from sla_planner.model.types import DemandSample
 
@@ -47,13 +47,10 @@ class StuckPlanner:
         self.stuck = False
         self.calls = 0
 
-    def observe(self, sample: DemandSample) -> None:
-        self.inner.observe(sample)
+    def observe(self, sample: DemandSample, deployment: str | None = None) -> None:
+        self.inner.observe(sample, deployment)
 
-    def seed(self, prefill: int, decode: int, now: float) -> None:
-        self.inner.seed(prefill, decode, now)
-
-    def decide(self, now: float):
+    def decide(self, now: float, **kw):
         self.calls += 1
         n = 0
         while self.stuck:
@@ -61,7 +58,10 @@ class StuckPlanner:
                 n += 1
             except Exception:  # noqa: BLE001 - a careless planner must still be interruptible
                 pass
-        return self.inner.decide(now)
+        return self.inner.decide(now, **kw)
+
+    def __getattr__(self, name):  # seed, state, settings, deployment
+        return getattr(self.inner, name)
 
 
 def replicas(kube: FakeKube) -> tuple[int, int]:
@@ -74,15 +74,15 @@ def stuck_setup(kube: FakeKube, api_client, clock: SimulatedClock, tmp_path):
     kube.add_pcsg(NS, DECODE_NAME, replicas=1, ready=1)
     trace = write_step_trace(tmp_path / "t.csv", TRACE_T0, [(60, 40.0)])
     cfg = planner_config()
-    planner = StuckPlanner(Planner(cfg, curves()))
+    planner = StuckPlanner(Planner.of_one(cfg, curves()))
     ctl, metrics = make_controller(
         clock=clock,
         source=trace_source(trace),
         actuators=kube_actuators(api_client),
         config=cfg,
         loop=LoopSettings(retry_interval_s=10, backfill_intervals=20, tick_deadline_s=0.5),
+        planner=planner,
     )
-    ctl.planner = ctl._feed.planner = planner  # the same controller, deciding with it
     clock.set(TRACE_T0 + 20 * STEP)
     return ctl, metrics, planner
 
@@ -134,7 +134,7 @@ def test_healthz_fails_when_no_tick_completes(kube, api_client, clock, tmp_path)
     )
     app = TestClient(
         create_app(
-            snapshot=ctl.snapshot,
+            snapshot=ctl.inner.snapshot,
             metrics=metrics,
             clock=clock,
             is_leader=lambda: True,

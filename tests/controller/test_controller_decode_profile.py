@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.controller_harness import start_runtime
 
 from sla_planner.cli.main import main
+from sla_planner.config.schema import RunConfig
 from sla_planner.controller.clock import SimulatedClock
-from sla_planner.controller.run_config import RunConfig
-from sla_planner.controller.wiring import Runtime, build_runtime
+from sla_planner.controller.wiring import Runtime
 from sla_planner.errors import UsageError
 from sla_planner.model.size import latency_model as lm
 from sla_planner.model.types import DemandSample
@@ -111,7 +112,7 @@ def start(cfg: RunConfig, source: Engines | None = None) -> tuple[Runtime, Simul
     clock = SimulatedClock(T0)
     curves = ProfileCurves(load_profile(PROFILE))
     source = source or Engines(curves, curves)
-    rt = build_runtime(cfg, clock=clock, source=source)
+    rt = start_runtime(cfg, clock, source=source)
 
     def served() -> tuple[int | None, int | None]:
         snap = rt.controller.snapshot()
@@ -190,19 +191,19 @@ def test_latency_correction_scales_each_pools_own_profile(tmp_path, ttft_scale, 
     rt, clock = start(run_config(slow_path), engines)
     try:
         run_ticks(rt, clock, 25)
-        hook = rt.controller.planner
-        f_p, f_d = hook.factors
+        d = rt.controller.planner.deployment()
+        f_p, f_d = d.factors["default"]
         assert f_p == pytest.approx(ttft_scale, rel=0.02)
         assert f_d == pytest.approx(itl_scale, rel=0.02)
         # The planner sizes prefill with the prefill profile x f_p and decode with the decode
         # profile x f_d: the other pool's factor does not leak in.
-        planner = hook.planner
-        assert planner.prefill_curves.prefill_capacity_tps(ISL) == pytest.approx(
+        engines = d.variants[0]
+        assert engines.prefill.curves.prefill_capacity_tps(ISL) == pytest.approx(
             fast.prefill_capacity_tps(ISL) / f_p
         )
-        assert planner.decode_curves.decode_itl_ms(16.0, 1625.0) == pytest.approx(
+        assert engines.decode.curves.decode_itl_ms(16.0, 1625.0) == pytest.approx(
             slow.decode_itl_ms(16.0, 1625.0) * f_d
         )
-        assert planner.decode_curves.profile.name == slow.profile.name
+        assert engines.decode.curves.profile.name == slow.profile.name
     finally:
         rt.close()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import yaml
+from support.controller_harness import start_runtime
 
+from sla_planner.config.schema import RunConfig
 from sla_planner.controller.clock import SimulatedClock
-from sla_planner.controller.run_config import RunConfig
-from sla_planner.controller.wiring import build_runtime
 from sla_planner.model.types import DemandSample
 
 T0 = 1_700_000_040.0  # a minute boundary
@@ -49,7 +49,7 @@ loop: {{latency_correction: {str(correction).lower()}}}
 
 def _prefill_after(ticks: int, *, correction: bool, ttft_ms: float | None) -> int:
     clock = SimulatedClock(T0)
-    rt = build_runtime(_config(correction), clock=clock, source=SteadyDemand(ttft_ms))
+    rt = start_runtime(_config(correction), clock, source=SteadyDemand(ttft_ms))
     try:
         snap = None
         for _ in range(ticks):

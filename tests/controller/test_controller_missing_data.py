@@ -17,6 +17,7 @@ from support.controller_harness import (
     curves,
     drive,
     kube_actuators,
+    make_controller,
     planner_config,
     sample_value,
     trace_source,
@@ -24,15 +25,13 @@ from support.controller_harness import (
 )
 from support.fake_kube import PCSG, FakeKube
 
-from sla_planner.controller.controller import Controller
-from sla_planner.controller.exporter import PlannerMetrics
 from sla_planner.controller.pool_state import LoopSettings
 from sla_planner.forecasters.base import Forecast
 from sla_planner.forecasters.registry import make_forecaster
 from sla_planner.model.forecast.demand_forecaster import DemandForecaster
-from sla_planner.model.old_planner import Planner
+from sla_planner.model.planner import Planner
 from sla_planner.model.reasons import ErrorKind, ReasonCode
-from sla_planner.model.types import DemandSample, Pool
+from sla_planner.model.types import DemandSample
 
 STEP = 60.0
 
@@ -66,18 +65,14 @@ def replicas(kube: FakeKube) -> tuple[int, int]:
 def controller(kube, api_client, clock, source, planner, cfg):
     kube.add_pcsg(NS, PREFILL_NAME, replicas=1, ready=1)
     kube.add_pcsg(NS, DECODE_NAME, replicas=1, ready=1)
-    metrics = PlannerMetrics()
-    ctl = Controller(
-        planner=planner,
+    return make_controller(
+        clock=clock,
         source=source,
         actuators=kube_actuators(api_client),
-        clock=clock,
         config=cfg,
-        gpus_per_replica={p: 1 for p in Pool},
         loop=LoopSettings(retry_interval_s=10, backfill_intervals=20),
-        metrics=metrics,
+        planner=planner,
     )
-    return ctl, metrics
 
 
 @pytest.mark.parametrize("mode", ["raise", "nan"])
@@ -85,7 +80,7 @@ def test_a_failing_forecaster_holds_and_says_why(kube, api_client, clock, tmp_pa
     trace = write_step_trace(tmp_path / "t.csv", TRACE_T0, [(60, 50.0)])
     cfg = planner_config(scale_down_window_s=0)
     state: dict = {}
-    planner = Planner(
+    planner = Planner.of_one(
         cfg, curves(), demand_forecaster=DemandForecaster(lambda: BreakingForecaster(state))
     )
     ctl, metrics = controller(kube, api_client, clock, trace_source(trace), planner, cfg)
@@ -128,7 +123,7 @@ def test_no_scale_down_while_the_newest_data_is_incomplete(kube, api_client, clo
     trace = write_step_trace(tmp_path / "t.csv", TRACE_T0, [(35, 100.0), (35, 20.0)])
     cfg = planner_config(scale_down_window_s=180)
     source = IncompleteTail(trace_source(trace))
-    ctl, metrics = controller(kube, api_client, clock, source, Planner(cfg, curves()), cfg)
+    ctl, metrics = controller(kube, api_client, clock, source, Planner.of_one(cfg, curves()), cfg)
     clock.set(TRACE_T0 + 20 * STEP)
     drive(ctl, clock, 16 * STEP)
     sized = replicas(kube)
@@ -150,7 +145,7 @@ def test_scale_up_goes_ahead_on_incomplete_data(kube, api_client, clock, tmp_pat
     trace = write_step_trace(tmp_path / "t.csv", TRACE_T0, [(35, 30.0), (35, 100.0)])
     cfg = planner_config(scale_down_window_s=0)
     source = IncompleteTail(trace_source(trace), n=1)  # the newest interval is always partial
-    ctl, _ = controller(kube, api_client, clock, source, Planner(cfg, curves()), cfg)
+    ctl, _ = controller(kube, api_client, clock, source, Planner.of_one(cfg, curves()), cfg)
     clock.set(TRACE_T0 + 20 * STEP)
     drive(ctl, clock, 14 * STEP)
     before = replicas(kube)
@@ -166,17 +161,19 @@ class AbsurdPlanner:
     def __init__(self, inner: Planner) -> None:
         self.inner, self.absurd = inner, False
 
-    def observe(self, sample: DemandSample) -> None:
-        self.inner.observe(sample)
+    def observe(self, sample: DemandSample, deployment: str | None = None) -> None:
+        self.inner.observe(sample, deployment)
 
-    def seed(self, prefill: int, decode: int, now: float) -> None:
-        self.inner.seed(prefill, decode, now)
-
-    def decide(self, now: float):
-        d = self.inner.decide(now)
+    def decide(self, now: float, **kw):
+        fd = self.inner.decide(now, **kw)
         if not self.absurd:
-            return d
-        return replace(d, decode=replace(d.decode, replicas=1_000_000, gpus=1_000_000))
+            return fd
+        d = fd.only
+        d = replace(d, decode=replace(d.decode, replicas=1_000_000, gpus=1_000_000))
+        return replace(fd, deployments=(d,))
+
+    def __getattr__(self, name):  # seed, state, settings, deployment
+        return getattr(self.inner, name)
 
 
 def test_a_decision_growing_a_pool_by_orders_of_magnitude_is_refused(
@@ -184,7 +181,7 @@ def test_a_decision_growing_a_pool_by_orders_of_magnitude_is_refused(
 ):
     trace = write_step_trace(tmp_path / "t.csv", TRACE_T0, [(60, 50.0)])
     cfg = planner_config(budget={"max_gpus": None})
-    planner = AbsurdPlanner(Planner(cfg, curves()))
+    planner = AbsurdPlanner(Planner.of_one(cfg, curves()))
     ctl, metrics = controller(kube, api_client, clock, trace_source(trace), planner, cfg)
     clock.set(TRACE_T0 + 20 * STEP)
     drive(ctl, clock, 5 * STEP)

@@ -38,7 +38,7 @@ def test_real_prometheus_scrapes_desired_replicas(kube: FakeKube, api_client, cl
     }
     assert want["decode"] > 1  # the controller did scale, so the value is not a default
     app = create_app(
-        snapshot=ctl.snapshot,
+        snapshot=ctl.inner.snapshot,
         metrics=metrics,
         clock=clock,
         is_leader=lambda: True,

@@ -15,6 +15,7 @@ from support.controller_harness import (
     TRACE_T0,
     curves,
     kube_actuators,
+    make_controller,
     planner_config,
     sample_value,
     trace_source,
@@ -22,13 +23,11 @@ from support.controller_harness import (
 )
 from support.fake_kube import FakeKube
 
-from sla_planner.controller.controller import Controller
 from sla_planner.controller.exporter import PlannerMetrics
 from sla_planner.controller.pool_state import LoopSettings
 from sla_planner.controller.slo_feed import AttainmentFeed, SloMetrics
+from sla_planner.model.planner import Planner
 from sla_planner.model.size.error_budget import AttainmentSample
-from sla_planner.model.slo_planner import make_planner
-from sla_planner.model.types import Pool
 from sla_planner.sources.base import MetricsSourceError
 
 
@@ -56,15 +55,17 @@ def wired(kube: FakeKube, api_client, clock, tmp_path):
     kube.add_pcsg(NS, DECODE_NAME, replicas=1, ready=1)
     src = trace_source(write_step_trace(tmp_path / "t.csv", TRACE_T0, [(90, 20.0)]))
     cfg = planner_config(sla={"ttft_ms": 200, "itl_ms": 25, "attainment": 0.99})
-    planner = make_planner(cfg, curves())
+    planner = Planner.of_one(cfg, curves())
     metrics = PlannerMetrics()
     reader = Reader(src, miss=0.05)
     slo = SloMetrics(metrics.registry)
-    feed = AttainmentFeed(src, reader, planner, (200.0, 25.0), slo, metrics.count_error)
-    ctl = Controller(
-        planner=planner, source=feed, actuators=kube_actuators(api_client), clock=clock,
-        config=cfg, gpus_per_replica={p: 1 for p in Pool}, metrics=metrics,
-        loop=LoopSettings(retry_interval_s=10, backfill_intervals=30),
+    feed = AttainmentFeed(
+        src, reader, planner, (200.0, 25.0), slo, metrics.scoped("default").count_error
+    )
+    ctl, _ = make_controller(
+        clock=clock, source=feed, actuators=kube_actuators(api_client), config=cfg,
+        loop=LoopSettings(retry_interval_s=10, backfill_intervals=30), planner=planner,
+        metrics=metrics,
     )  # fmt: skip
     return ctl, planner, reader, metrics
 

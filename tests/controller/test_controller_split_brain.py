@@ -15,15 +15,15 @@ from support.controller_harness import (
     NS,
     PREFILL_NAME,
     TRACE_T0,
+    start_runtime,
     trace_source,
     write_step_trace,
 )
 from support.fake_kube import PCSG, FakeKube
 from support.invariants import scale_writes, writes_without_the_lease
 
+from sla_planner.config.load import parse_run_config
 from sla_planner.controller.clock import SimulatedClock
-from sla_planner.controller.run_config import parse_run_config
-from sla_planner.controller.wiring import build_runtime
 
 pytestmark = pytest.mark.slow  # real seconds of injected latency, two planners over HTTP
 
@@ -53,7 +53,7 @@ def runtime(kube: FakeKube, clock: SimulatedClock, name: str, trace):
         }
     )
     client = kube.api_client(token=name)
-    return build_runtime(cfg, clock=clock, api_client=client, source=trace_source(trace))
+    return start_runtime(cfg, clock, api_client=client, source=trace_source(trace))
 
 
 def test_a_leader_frozen_mid_read_never_writes_after_losing_the_lease(

@@ -122,10 +122,10 @@ def test_week_scale_is_vectorised(h200, conv_trace):
 
 
 def test_dry_run_gets_closed_loop_figures(h200, conv_trace):
-    from sla_planner.evaluation.simulator import simulate_dry_run
-    from sla_planner.model.config import PlannerConfig
     from support.loops import open_loop
 
+    from sla_planner.evaluation.simulator import simulate_dry_run
+    from sla_planner.model.config import PlannerConfig
     from sla_planner.model.planner import Planner
     from sla_planner.sources.trace_source import TraceMetricsSource
 

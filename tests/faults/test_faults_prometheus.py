@@ -110,7 +110,7 @@ def run(
         )
         app = TestClient(
             create_app(
-                snapshot=ctl.snapshot,
+                snapshot=ctl.inner.snapshot,
                 metrics=metrics,
                 clock=clock,
                 is_leader=lambda: True,

@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sla_planner.actuators.base import Actuator, ReplicaStatus
 from sla_planner.actuators.config import TargetConfig
@@ -129,6 +130,67 @@ def kube_actuators(
     }
 
 
+def single_runtime(
+    planner,
+    source: MetricsSource,
+    actuators,
+    *,
+    step_s: float,
+    keep: int,
+    metrics: PlannerMetrics,
+    intervals: dict | None = None,
+):
+    """The one deployment of a planner of one, as the controller runs it: its demand feed and
+    its two pools over `actuators` (by Pool)."""
+    import logging
+
+    from sla_planner.config.fleet import DeploymentSpec
+    from sla_planner.controller.demand_feed import DemandFeed
+    from sla_planner.controller.pool_state import PoolState
+    from sla_planner.controller.pools import ControlledPool, DeploymentRuntime, PoolKey
+    from sla_planner.model.types import DEFAULT_VARIANT
+
+    d = planner.deployment()
+    v = d.variants[0]
+    spec = DeploymentSpec(d.name, d.config, d.base, {}, rank=d.rank)
+    feed = DemandFeed(
+        lambda s: planner.observe(s, d.name), source, metrics.scoped(d.name),
+        logging.getLogger("sla_planner.controller"), step_s, keep,
+    )  # fmt: skip
+    pools = {}
+    for p, e in ((Pool.PREFILL, v.prefill), (Pool.DECODE, v.decode)):
+        state = PoolState(p, (intervals or {}).get(p) or step_s, next_due=-math.inf)
+        key = PoolKey(d.name, DEFAULT_VARIANT, p)
+        pools[(DEFAULT_VARIANT, p)] = ControlledPool(
+            key, e.gpu_type, e.gpus_per_replica, actuators[p], state
+        )
+    return DeploymentRuntime(spec, feed, pools)
+
+
+class SingleController:
+    """The controller of one deployment, read as the single-deployment planner's was: tick()
+    and snapshot() give its single view (sla_planner.controller.snapshot.ControllerSnapshot),
+    `decision` its Decision; everything else is the real Controller's."""
+
+    def __init__(self, inner: Controller) -> None:
+        self.inner = inner
+
+    def tick(self, force: bool = False):
+        return self.inner.tick(force).single()
+
+    def snapshot(self):
+        snap = self.inner.snapshot()
+        return snap.single() if snap is not None else None
+
+    @property
+    def decision(self):
+        fd = self.inner.decision
+        return fd.deployments[0] if fd is not None and fd.deployments else None
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
 def make_controller(
     *,
     clock: SimulatedClock,
@@ -137,31 +199,46 @@ def make_controller(
     config: PlannerConfig | None = None,
     loop: LoopSettings | None = None,
     is_leader: Callable[[], bool] | None = None,
-) -> tuple[Controller, PlannerMetrics]:
-    from sla_planner.model.old_planner import Planner
+    planner=None,
+    metrics: PlannerMetrics | None = None,
+) -> tuple[SingleController, PlannerMetrics]:
+    from sla_planner.model.planner import Planner
 
     cfg = config or planner_config()
-    metrics = PlannerMetrics()
+    loop = loop or LoopSettings(retry_interval_s=10, backfill_intervals=30)
+    metrics = metrics if metrics is not None else PlannerMetrics()
+    planner = planner or Planner.of_one(cfg, curves())
+    keep = min(loop.backfill_intervals, cfg.history_window)
+    intervals = {Pool.PREFILL: loop.prefill_interval_s, Pool.DECODE: loop.decode_interval_s}
+    rt = single_runtime(planner, source, actuators, step_s=cfg.interval_s, keep=keep,
+                        metrics=metrics, intervals=intervals)  # fmt: skip
     ctl = Controller(
-        planner=Planner(cfg, curves()),
-        source=source,
-        actuators=actuators,
+        planner=planner,
+        deployments=[rt],
         clock=clock,
-        config=cfg,
-        gpus_per_replica={p: curves().gpus_per_replica for p in Pool},
-        loop=loop or LoopSettings(retry_interval_s=10, backfill_intervals=30),
+        loop=loop,
         metrics=metrics,
         is_leader=is_leader,
+        startup_s=cfg.startup_s,
     )
-    return ctl, metrics
+    return SingleController(ctl), metrics
 
 
 def sample_value(metrics: PlannerMetrics, name: str, **labels: str) -> float | None:
-    v = metrics.registry.get_sample_value(name, labels)
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+    """The sum of the samples of `name` whose labels include `labels` (a single deployment's
+    series carry deployment and variant labels besides); None when there is none."""
+    total, found = 0.0, False
+    for family in metrics.registry.collect():
+        for s in family.samples:
+            if s.name != name or any(s.labels.get(k) != v for k, v in labels.items()):
+                continue
+            if isinstance(s.value, float) and math.isnan(s.value):
+                continue
+            total, found = total + s.value, True
+    return total if found else None
 
 
-def drive(ctl: Controller, clock: SimulatedClock, seconds: float, on_tick=None) -> int:
+def drive(ctl: Any, clock: SimulatedClock, seconds: float, on_tick=None) -> int:
     """Run the controller in simulated time for `seconds`, waking when it asks to. Returns ticks."""
     end = clock.now() + seconds
     ticks = 0
@@ -173,3 +250,25 @@ def drive(ctl: Controller, clock: SimulatedClock, seconds: float, on_tick=None) 
         clock.set(min(max(ctl.next_wakeup(), clock.now()), end))
         assert ticks < 10_000, "controller never settles"
     return ticks
+
+
+def start_runtime(cfg, clock, *, source=None, api_client=None, attainment=None, queues=None):
+    """`sla-planner run`'s runtime for a run config (a fleet of one), its controller read in
+    the single view; `source`, `attainment`, `queues` stand in for the deployment's."""
+    from sla_planner.config.resolve import fleet_from_run_config
+    from sla_planner.controller.wiring import build_runtime
+    from sla_planner.model.types import DEFAULT_DEPLOYMENT as NAME
+
+    def one(x):
+        return None if x is None else {NAME: x}
+
+    rt = build_runtime(
+        fleet_from_run_config(cfg),
+        clock=clock,
+        api_client=api_client,
+        sources=one(source),
+        attainment=one(attainment),
+        queues=one(queues),
+    )
+    rt.controller = SingleController(rt.controller)  # type: ignore[assignment]
+    return rt

@@ -7,7 +7,8 @@ import textwrap
 import pytest
 
 from sla_planner.cli.main import main
-from sla_planner.controller.run_config import RunConfigError, load_run_config
+from sla_planner.config.load import ConfigError as RunConfigError
+from sla_planner.config.load import load_run_config
 
 EXAMPLE = """\
 planner: {sla: {ttft_ms: 200, itl_ms: 25}, interval_s: 60, startup_s: 120,

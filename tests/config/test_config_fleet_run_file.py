@@ -13,28 +13,33 @@ from sla_planner.errors import UsageError
 
 
 def _load(path):
-    from sla_planner.controller.fleet_run_config import load_fleet_run_config
+    from sla_planner.config.resolve import load_fleet
 
-    return load_fleet_run_config(path)
+    return load_fleet(path, for_run=True)
 
 
 def test_the_fleet_file_loads_with_targets_per_variant(tmp_path):
-    loaded = _load(write_fleet(tmp_path / "fleet.yaml"))
-    cfg = loaded.config
+    fleet = _load(write_fleet(tmp_path / "fleet.yaml"))
+    cfg = fleet.source
     code = next(d for d in cfg.deployments if d.name == "code")
     assert [v.name for v in code.variants] == ["h200", "h100"]
     assert code.variants[1].targets.prefill.resolved_name() == "code-h100-prefill"
-    assert [v.name for v in loaded.variants["code"]] == ["h200", "h100"]
-    assert loaded.variants["code"][1].prefill.gpu_type == "H100"
+    assert [v.name for v in fleet.deployment("code").variants] == ["h200", "h100"]
+    assert fleet.deployment("code").variants[1].prefill.gpu_type == "H100"
     assert cfg.loop.retry_interval_s == 10
 
 
 def test_a_deployment_reads_prometheus_with_its_own_selector(tmp_path):
-    from sla_planner.sources.fleet_file import deployment_prometheus
-
-    cfg = _load(write_fleet(tmp_path / "fleet.yaml")).config
-    got = {d.name: deployment_prometheus(cfg, d).selector for d in cfg.deployments}
+    fleet = _load(write_fleet(tmp_path / "fleet.yaml"))
+    got = {d.name: d.prometheus.selector for d in fleet.deployments}
     assert got == {"chat": 'model="chat"', "code": 'model="code"', "batch": 'model="batch"'}
+
+
+def test_per_pool_intervals_and_latency_correction_apply_to_a_fleet(tmp_path):
+    # Once single-deployment only; one stack gives them to every deployment.
+    d = _mutated(lambda d: d["loop"].update(prefill_interval_s=30, latency_correction=True))
+    fleet = _load(write_fleet(tmp_path / "fleet.yaml", d))
+    assert fleet.source.loop.prefill_interval_s == 30 and fleet.source.loop.latency_correction
 
 
 def _mutated(mutate):
@@ -49,16 +54,13 @@ def _dep(d, name):
 
 ERRORS = [
     (lambda d: _dep(d, "chat")["variants"][0].pop("targets"),
-     "deployments.chat.variants.h200.targets: Field required"),
+     "deployments.chat.variants.h200.targets: required key is missing"),
     (lambda d: _dep(d, "code")["variants"][1]["targets"].update(
         prefill={"kind": "PodCliqueScalingGroup", "namespace": "llm", "name": "chat-h200-prefill"}),
      "PodCliqueScalingGroup llm/chat-h200-prefill is scaled by two pools"),
     (lambda d: _dep(d, "chat").update(demand={"trace": {"path": "conv.csv"}}),
-     "deployments.chat.demand: Value error, sla-planner run reads demand from Prometheus"),
-    (lambda d: d["loop"].update(prefill_interval_s=30),
-     "loop.prefill_interval_s: a fleet runs every deployment on interval_s"),
-    (lambda d: d.update(replay={"start": 0}), "replay: Extra inputs are not permitted"),
-    (lambda d: d.update(targets={}), "targets: Extra inputs are not permitted"),
+     "deployments.chat.demand: sla-planner run reads demand from Prometheus"),
+    (lambda d: d.update(targets={}), "targets: unknown key"),
 ]  # fmt: skip
 
 
@@ -72,7 +74,7 @@ def test_mistakes_are_one_usage_error_naming_the_field(tmp_path, mutate, message
 
 
 def test_a_fleet_file_is_told_from_a_single_deployment_run_config(tmp_path):
-    from sla_planner.controller.fleet_run_config import is_fleet_file
+    from sla_planner.config.load import is_fleet_file
 
     assert is_fleet_file(write_fleet(tmp_path / "fleet.yaml"))
     single = tmp_path / "planner.yaml"
