@@ -108,10 +108,13 @@ def create_app(
         503: {"model": ErrorOut, "description": "no decision yet"},
     }
 
+    ready_model = ReadyOut if single else FleetReadyOut
+    decision_model = DecisionOut if single else FleetDecisionOut | DeploymentDecisionOut
+
     @app.get(
         "/readyz",
-        response_model=ReadyOut | FleetReadyOut,
-        responses={503: {"model": ReadyOut | FleetReadyOut}},
+        response_model=ready_model,
+        responses={503: {"model": ready_model}},
         summary="Readiness: a decision exists and the demand data can be trusted",
     )
     def readyz() -> ReadyOut | FleetReadyOut | JSONResponse:
@@ -143,7 +146,7 @@ def create_app(
 
     @app.get(
         "/api/v1/decision",
-        response_model=DecisionOut | FleetDecisionOut | DeploymentDecisionOut,
+        response_model=decision_model,
         responses=dict(errors),
         summary="The decision (KEDA metrics-api: valueLocation prefill.desiredReplicas); a "
         "fleet's: every deployment's, or with ?deployment=NAME that deployment's",

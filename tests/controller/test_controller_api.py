@@ -26,6 +26,12 @@ from sla_planner.controller.api import ApiServer, create_app
 STEP = 60.0
 
 
+def pool_labels(pool: str, **more: str) -> tuple[tuple[str, str], ...]:
+    """A single deployment's pool series' labels, sorted as the samples' keys are."""
+    labels = {"deployment": "default", "variant": "default", "pool": pool, **more}
+    return tuple(sorted(labels.items()))
+
+
 @pytest.fixture
 def setup(kube: FakeKube, api_client, clock, tmp_path):
     """A controller over a real trace file and the fake cluster, not yet ticked, and its app."""
@@ -166,19 +172,22 @@ def test_metrics_over_real_http(setup, kube: FakeKube, clock):
             samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
     p = kube.spec_replicas(PCSG, NS, PREFILL_NAME)
     dd = kube.spec_replicas(PCSG, NS, DECODE_NAME)
-    assert samples[("sla_planner_desired_replicas", (("pool", "prefill"),))] == p
-    assert samples[("sla_planner_desired_replicas", (("pool", "decode"),))] == dd
-    assert samples[("sla_planner_current_replicas", (("pool", "decode"),))] == dd
-    assert ("sla_planner_ready_replicas", (("pool", "prefill"),)) in samples
-    assert samples[("sla_planner_target_latency_ms", (("pool", "prefill"),))] == 200
-    assert samples[("sla_planner_target_latency_ms", (("pool", "decode"),))] == 25
-    assert ("sla_planner_expected_latency_ms", (("pool", "decode"),)) in samples
-    assert samples[("sla_planner_gpu_budget", ())] == 16
-    assert samples[("sla_planner_gpus_used", ())] == p + dd
+    # A single deployment is the fleet of one "default" (variant "default"): its pool series
+    # carry those labels, its GPU series the profile's GPU type.
+    dep = (("deployment", "default"),)
+    assert samples[("sla_planner_desired_replicas", pool_labels("prefill"))] == p
+    assert samples[("sla_planner_desired_replicas", pool_labels("decode"))] == dd
+    assert samples[("sla_planner_current_replicas", pool_labels("decode"))] == dd
+    assert ("sla_planner_ready_replicas", pool_labels("prefill")) in samples
+    assert samples[("sla_planner_target_latency_ms", pool_labels("prefill"))] == 200
+    assert samples[("sla_planner_target_latency_ms", pool_labels("decode"))] == 25
+    assert ("sla_planner_expected_latency_ms", pool_labels("decode")) in samples
+    assert samples[("sla_planner_deployment_gpu_budget", dep)] == 16
+    assert samples[("sla_planner_gpus_used", (("gpu_type", "H200"),))] == p + dd
     assert samples[("sla_planner_is_leader", ())] == 1
-    assert samples[("sla_planner_forecast_requests", ())] > 0
-    assert samples[("sla_planner_forecast_isl", ())] == pytest.approx(1500, rel=0.05)
-    assert samples[("sla_planner_forecast_osl", ())] == pytest.approx(250, rel=0.05)
+    assert samples[("sla_planner_forecast_requests", dep)] > 0
+    assert samples[("sla_planner_forecast_isl", dep)] == pytest.approx(1500, rel=0.05)
+    assert samples[("sla_planner_forecast_osl", dep)] == pytest.approx(250, rel=0.05)
     assert samples[("sla_planner_last_decision_timestamp_seconds", ())] == d["timestamp"]
     ups = [
         v
@@ -234,10 +243,10 @@ def test_reason_codes_in_the_decision_and_in_metrics(setup, clock):
         binding, limit = Binding(out["binding"]), Limit(out["limit"])
         # Exactly the current code is 1, every other code 0: a dashboard can count them.
         for code in Binding:
-            key = ("sla_planner_sizing_binding", (("pool", pool), ("reason", code.value)))
+            key = ("sla_planner_sizing_binding", pool_labels(pool, reason=code.value))
             assert samples[key] == (1.0 if code is binding else 0.0)
         for code in Limit:
-            key = ("sla_planner_limit", (("pool", pool), ("reason", code.value)))
+            key = ("sla_planner_limit", pool_labels(pool, reason=code.value))
             assert samples[key] == (1.0 if code is limit else 0.0)
     codes = {
         s.labels["reason"]

@@ -249,12 +249,12 @@ def test_a_failing_forecast_holds_that_deployment_only(kube: FakeKube, api_clien
     fc = start_fleet(kube, clock, api_client, tmp_path, traffic, TRACE_T0, initial=RUNNING)
     clock.set(TRACE_T0 + 10 * STEP)
     fc.drive(2 * STEP)
-    code = fc.ctl.deployments["code"]
+    code = fc.ctl.planner.deployment("code")
 
     def diverged(now, gpus):
         raise ForecastError("model diverged")
 
-    code.planner.need = diverged
+    code.need = diverged
     variant = fc.ctl.snapshot().deployments["code"].variant
     before = {v: fc.replicas("code", v) for v in ("h200", "h100")}
     chat_before = sum(fc.replicas("chat", "h200"))

@@ -19,17 +19,18 @@ TRAFFIC = {"chat": [(40, 20.0)], "code": [(40, 8.0)], "batch": [(40, 0.0)]}
 
 @pytest.fixture
 def fleet(kube: FakeKube, api_client, clock, tmp_path):
-    from sla_planner.controller.fleet_api import create_fleet_app
+    from sla_planner.controller.api import create_app
 
     fc = start_fleet(kube, clock, api_client, tmp_path, TRAFFIC, TRACE_T0)
     clock.set(TRACE_T0 + 10 * STEP)
     rt = fc.runtime
-    app = create_fleet_app(
+    app = create_app(
         snapshot=rt.controller.snapshot,
         metrics=rt.metrics,
         clock=clock,
         is_leader=lambda: True,
         stale_after_s=3 * STEP,
+        single=False,
     )
     return fc, app
 

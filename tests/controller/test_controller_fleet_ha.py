@@ -25,8 +25,8 @@ STEP = 60.0
 
 
 def _planner(kube: FakeKube, clock: SimulatedClock, tmp_path, identity: str, traffic):
-    from sla_planner.controller.fleet_run_config import load_fleet_run_config
-    from sla_planner.controller.fleet_wiring import build_fleet_runtime
+    from sla_planner.config.resolve import load_fleet
+    from sla_planner.controller.wiring import build_runtime
 
     data = fleet_dict()
     data["leader_election"] = {"enabled": True, "namespace": NS, "lease_name": "sla-planner",
@@ -34,13 +34,13 @@ def _planner(kube: FakeKube, clock: SimulatedClock, tmp_path, identity: str, tra
                                "renew_deadline_s": 10, "retry_period_s": 2}  # fmt: skip
     d = tmp_path / identity
     d.mkdir()
-    loaded = load_fleet_run_config(write_fleet(d / "fleet.yaml", data))
+    loaded = load_fleet(write_fleet(d / "fleet.yaml", data), for_run=True)
     sources = {
         name: SwitchableSource(trace_source(write_step_trace(d / f"{name}.csv", TRACE_T0, steps)))
         for name, steps in traffic.items()
     }
     api = kube.api_client(token=identity)
-    return build_fleet_runtime(loaded, clock=clock, api_client=api, sources=sources), data
+    return build_runtime(loaded, clock=clock, api_client=api, sources=sources), data
 
 
 def test_only_the_lease_holder_writes_and_the_standby_takes_over(

@@ -56,7 +56,11 @@ def test_real_prometheus_scrapes_desired_replicas(kube: FakeKube, api_client, cl
             assert got == want
             up = prom.query('up{job="sla-planner"}')
             assert up and up[0]["value"][1] == "1"
-            free = prom.query("sla_planner_gpu_budget - sla_planner_gpus_used")
+            # A single deployment's budget is its own max_gpus, beside its GPUs by type.
+            free = prom.query(
+                "sla_planner_deployment_gpu_budget"
+                " - on (deployment) sum by (deployment) (sla_planner_deployment_gpus)"
+            )
             assert float(free[0]["value"][1]) == 16 - sum(want.values())
             ups = prom.query('sum(sla_planner_decisions_total{reason="scale_up"})')
             assert float(ups[0]["value"][1]) >= 1

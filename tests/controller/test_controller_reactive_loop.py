@@ -21,7 +21,7 @@ from support.controller_harness import (
 )
 from support.fake_kube import PCSG, FakeKube
 
-from sla_planner.controller.reactive_loop import ReactiveLoop
+from sla_planner.controller.reactive_loop import ReactiveLoop, ReactivePath
 from sla_planner.controller.slo_feed import SloMetrics
 from sla_planner.model.reactive import LoadSnapshot, PoolCapacity, ReactiveSettings
 from sla_planner.sources.base import MetricsSourceError
@@ -62,7 +62,8 @@ def setup(kube: FakeKube, api_client, clock, tmp_path):
     ctl.tick()  # a predictive decision and the cluster's state: 1 + 1 at low load
     reader = Reader()
     slo = SloMetrics(metrics.registry)
-    loop = ReactiveLoop(ctl, reader, ReactiveSettings(), lambda isl, osl: CAP, 200.0, slo)
+    path = ReactivePath(reader, ReactiveSettings(), lambda v, isl, osl: CAP, 200.0, (1000, 1000))
+    loop = ReactiveLoop(ctl.inner, {"default": path}, slo)
     return ctl, metrics, reader, loop, leader
 
 
@@ -73,8 +74,8 @@ def replicas(kube: FakeKube) -> tuple[int, int]:
 def test_calm_load_changes_nothing(setup, kube):
     ctl, _, reader, loop, _ = setup
     reader.snapshots = [CALM]
-    action = loop.check()
-    assert action is not None and not action.raised((1, 1))
+    action = loop.check()["default"]
+    assert not action.raised((1, 1))
     assert replicas(kube) == (1, 1)
 
 
@@ -82,7 +83,7 @@ def test_a_burst_scales_up_at_once_through_the_controller(setup, kube, clock):
     ctl, metrics, reader, loop, _ = setup
     reader.snapshots = [BURST]
     clock.advance(5.0)  # between predictive ticks
-    action = loop.check()
+    action = loop.check()["default"]
     assert (action.prefill, action.decode) == (2, 2)  # bounded: one reaction at most x2
     assert replicas(kube) == (2, 2)  # written to the cluster now, not at the next tick
     snap = ctl.snapshot()
@@ -112,15 +113,15 @@ def test_standby_never_reacts(setup, kube, clock):
     leader["yes"] = False
     ctl.tick(force=True)
     reader.snapshots = [BURST]
-    assert loop.check() is None
+    assert loop.check() == {}
     assert reader.reads == 0 and replicas(kube) == (1, 1)
 
 
 def test_a_failed_read_is_counted_and_skipped(setup, kube, caplog):
     ctl, metrics, reader, loop, _ = setup
     reader.snapshots = [MetricsSourceError("Prometheus at http://x is unreachable")]
-    assert loop.check() is None
-    assert loop.check() is None
+    assert loop.check() == {}
+    assert loop.check() == {}
     assert sample_value(metrics, "sla_planner_errors_total", kind="reactive") == 2
     assert caplog.text.count("reactive_read_failed") == 1  # one line per distinct problem
     assert replicas(kube) == (1, 1)

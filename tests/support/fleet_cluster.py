@@ -120,20 +120,20 @@ def start_fleet(
     """`traffic`: per deployment, (intervals, requests/s) steps from `t0`; `initial`: spec
     replicas per object name (default 0, ready at once); `ready_delay_s`: per object name,
     how long its new replicas take to get ready (default: the fake's)."""
-    from sla_planner.controller.fleet_run_config import load_fleet_run_config
-    from sla_planner.controller.fleet_wiring import build_fleet_runtime
+    from sla_planner.config.resolve import load_fleet
+    from sla_planner.controller.wiring import build_runtime
 
     data = data if data is not None else fleet_dict()
     for _, _, _, obj in pool_objects(data):
         n = (initial or {}).get(obj, 0)
         delay = (ready_delay_s or {}).get(obj)
         kube.add_pcsg(NS, obj, replicas=n, ready=n, ready_delay_s=delay)
-    loaded = load_fleet_run_config(write_fleet(tmp_path / "fleet.yaml", data))
+    fleet = load_fleet(write_fleet(tmp_path / "fleet.yaml", data), for_run=True)
     sources = {
         name: SwitchableSource(trace_source(write_step_trace(tmp_path / f"{name}.csv", t0, steps)))
         for name, steps in traffic.items()
     }
-    rt = build_fleet_runtime(loaded, clock=clock, api_client=api_client, sources=sources)
+    rt = build_runtime(fleet, clock=clock, api_client=api_client, sources=sources)
     if is_leader is not None:
         rt.controller._is_leader = is_leader
         rt.controller.act.is_leader = is_leader
