@@ -198,7 +198,7 @@ class Controller:
             if failure is not None:
                 self.act.hold(due, now, *failure)
                 return self._publish(now, leader)
-        if self._decision is None or not self._decision.deployments:
+        if self._decision is None:
             if all(d.failure is None for d in self.deployments.values()):
                 self.act.hold(due, now, ReasonCode.HOLD_PLANNER, "no decision yet")
                 return self._publish(now, leader)
@@ -265,7 +265,7 @@ class Controller:
             self.metrics.count_error(ErrorKind.PLANNER)
             self.log.exception("planner failed to decide")
             return ReasonCode.HOLD_PLANNER, f"planner error: {type(exc).__name__}: {exc}"
-        if decision.deployments or self._decision is None:
+        if decision.deployments:  # else every deployment holds: the last plan stays in force
             self._decision = decision
         self.act.refresh(decision)
         self.metrics.count_preemptions(decision)

@@ -71,15 +71,15 @@ def test_a_simulation_longer_than_its_cap_is_skipped_not_allocated(h200):
 
     from sla_planner.evaluation.simulator import MAX_SIM_BINS, simulate_dry_run
     from sla_planner.model.config import PlannerConfig
-    from sla_planner.model.old_planner import Planner
-    from sla_planner.offline.dryrun import DryRunResult
+    from sla_planner.model.planner import Planner
+    from sla_planner.offline.dryrun import DeploymentRun
     from sla_planner.sources.trace_files import load_trace
     from sla_planner.sources.trace_source import TraceMetricsSource
 
     cfg = PlannerConfig(interval_s=86400.0)
-    decision = Planner(cfg, h200).decide(0.0)
+    decision = Planner.of_one(cfg, h200).decide(0.0).only
     days = MAX_SIM_BINS // 8640 + 1
-    result = DryRunResult([decision] * days, [], 0)
+    result = DeploymentRun("default", [decision] * days, [], 0)
     source = TraceMetricsSource(load_trace(BUNDLED_TRACE))
     assert finishes(lambda: simulate_dry_run(result, source, h200, cfg)) is None
 

@@ -141,14 +141,20 @@ def test_run_serves_holds_without_metrics_and_stops_on_sigterm(
     # Prometheus is unreachable: the planner holds at what the cluster runs and says why.
     m = wait_for(
         lambda: (
-            (x := metrics()).get(("sla_planner_errors_total", (("kind", "metrics"),)), 0) >= 1 and x
+            (x := metrics()).get(
+                ("sla_planner_errors_total", (("deployment", "default"), ("kind", "metrics"))), 0
+            )
+            >= 1
+            and x
         ),
         30,
         "a metrics error to be counted",
     )
     assert m[("sla_planner_is_leader", ())] == 1
-    assert m[("sla_planner_current_replicas", (("pool", "decode"),))] == 3
-    assert m[("sla_planner_desired_replicas", (("pool", "prefill"),))] == 2
+    pool = (("deployment", "default"), ("pool", "decode"), ("variant", "default"))
+    assert m[("sla_planner_current_replicas", pool)] == 3
+    pool = (("deployment", "default"), ("pool", "prefill"), ("variant", "default"))
+    assert m[("sla_planner_desired_replicas", pool)] == 2
     r = httpx.get(f"{url}/readyz", timeout=5)
     assert r.status_code == 503
     assert kube.spec_replicas(PCSG, NS, PREFILL_NAME) == 2  # nothing changed

@@ -206,7 +206,7 @@ def test_example_config_maps_are_valid_run_configs(path, tmp_path):
         loaded = check_fleet_config(data, tmp_path / "fleet.yaml")
         assert data["deployments"] == values["fleetConfig"]["deployments"]
         assert not {"planner", "targets", "metrics", "profile"} & set(data)
-        assert loaded.config.server.port == 8080 and loaded.config.leader_election.enabled
+        assert loaded.source.server.port == 8080 and loaded.source.leader_election.enabled
         return
     check_run_config(data, f"{path.name} ConfigMap")
     # The user's targets arrive unchanged: Helm's deep merge with the chart defaults adds nothing.

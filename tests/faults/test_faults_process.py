@@ -287,7 +287,7 @@ def test_planner_killed_mid_write_resumes_from_the_cluster(live_kube, tmp_path):
                     a.start()
                     a.wait_api()
                     wait_for(lambda: converged(kube, {"planner-a": a}), 60, f"trial {trial}")
-                    assert "resumed prefill_replicas=" in a.log()
+                    assert "resumed default/default/prefill=" in a.log()
             assert sampler.violations == [], sampler.violations[:10]
             assert writes_without_the_lease(kube, LEASE, {"planner-a": "planner-a"}) == []
         finally:

@@ -10,11 +10,9 @@ import pytest
 import yaml
 from support.paths import BUNDLED_PROFILE
 
-from sla_planner.model.fleet.fleet import FleetAllocator
-from sla_planner.model.fleet.plan import FleetSettings
-from sla_planner.offline.fleet_dryrun import replay_fleet
-from sla_planner.offline.fleet_sources import build_sources
-from sla_planner.sources.fleet_file import load_fleet_file
+from sla_planner.config.resolve import load_fleet
+from sla_planner.offline import session
+from sla_planner.offline.sources import build_sources
 from sla_planner.sources.trace_binning import bin_requests
 
 pytestmark = pytest.mark.slow  # a real Prometheus server
@@ -39,23 +37,23 @@ def test_fleet_dry_run_over_prometheus(backfilled, tmp_path):
     }
     path = tmp_path / "fleet.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    loaded = load_fleet_file(path)
+    loaded = load_fleet(path)
     fs = build_sources(loaded)
     assert (fs.start, fs.end) == (start, start + 1800)
-    run = replay_fleet(loaded, fs, FleetAllocator(FleetSettings.from_config(loaded.config)))
+    replayed = session.replay(loaded, fs.sources, fs.start, fs.end, warmup=fs.warmup)
+    run = replayed.run
     counts, _, _ = bin_requests(backfilled.trace, start, 30, 60.0)
-    got = [s.requests for s in run.actual["chat"]]
+    got = [s.requests for s in run.deployments["chat"].actual]
     assert got == pytest.approx(list(counts))
-    replicas = [a.by_name("chat").prefill.replicas for a in run.allocations]
+    replicas = [a.by_name("chat").prefill.replicas for a in run.ticks]
     assert len(set(replicas)) > 1  # a tight TTFT target: prefill scales with the traffic
-    assert all(a.used()["H200"] <= 8 for a in run.allocations)
+    assert all(a.used()["H200"] <= 8 for a in run.ticks)
 
-    from sla_planner.evaluation.fleet_judge import SimulatorJudge
-    from sla_planner.offline.fleet_outputs import build_fleet_report, judge_fleet
+    from sla_planner.offline.outputs import build_fleet_report, verdicts
 
-    judged = judge_fleet(run, loaded.config, loaded.variants, fs.sources, SimulatorJudge())
+    judged = verdicts(replayed, loaded, fs.sources, "des")
     assert judged["chat"].result is None and judged["chat"].cold is None
-    report = build_fleet_report(run, loaded.config, judged, {})
+    report = build_fleet_report(run, loaded, judged, {})
     assert math.isnan(report["deployments"]["chat"]["attainment"])
     assert report["attainment_method"] == "no trace source to replay"
     assert report["fleet"]["gpu_hours"] > 0

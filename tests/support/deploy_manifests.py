@@ -259,54 +259,24 @@ def mutated(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 def check_run_config(data: Any, source: str) -> Any:
-    """Validate a run config with the planner's own parser (sla_planner.controller.run_config). While a
-    module it imports is not in the tree yet, fall back to the documented shape: the parts whose
-    models exist (PlannerConfig, TargetConfig) are validated by them, the rest by hand."""
-    import warnings
-    from urllib.parse import urlsplit
+    """Validate a config with the planner's own parsers (sla_planner.config): a fleet file (it
+    has `deployments:`) as `sla-planner run` reads one, else a run config."""
+    from sla_planner.config.load import ConfigError, parse_run_config, validate
+    from sla_planner.config.schema import FleetFile
 
-    try:
-        from sla_planner.controller.run_config import parse_run_config
-    except ImportError as exc:
-        warnings.warn(
-            f"sla_planner.controller.run_config not importable ({exc}); checked {source} against the documented "
-            "shape instead",
-            stacklevel=2,
-        )
-    else:
-        return parse_run_config(data, source=source)
-
-    from sla_planner.actuators.config import TargetConfig
-    from sla_planner.model.config import PlannerConfig
-
-    allowed = {"planner", "profile", "metrics", "targets", "leader_election", "server", "loop"}
-    assert isinstance(data, dict) and set(data) <= allowed | {"log_level"}, sorted(data)
-    assert {"metrics", "targets"} <= set(data)
-    PlannerConfig.model_validate(data.get("planner", {}))
-    prom = data["metrics"]["prometheus"]
-    assert urlsplit(prom["url"]).scheme in {"http", "https"}
-    assert prom.get("preset", "dynamo") in {"dynamo", "vllm"}
-    assert set(data["targets"]) == {"prefill", "decode"}
-    targets = {k: TargetConfig.model_validate(v) for k, v in data["targets"].items()}
-    le = data.get("leader_election", {})
-    assert set(le) <= {
-        "enabled",
-        "namespace",
-        "lease_name",
-        "identity",
-        "lease_duration_s",
-        "renew_deadline_s",
-        "retry_period_s",
-    }
-    server = data.get("server", {})
-    assert isinstance(server.get("port", 8080), int)
-    return targets
+    if isinstance(data, dict) and "deployments" in data:
+        cfg = validate(FleetFile, data, source, "a fleet file")
+        problems = cfg.for_run()
+        if problems:
+            raise ConfigError(f"{source}: {'; '.join(problems)}")
+        return cfg
+    return parse_run_config(data, source=source)
 
 
 def check_fleet_config(data: Any, path: Path) -> Any:
     """Validate a fleet run file with the planner's own loader (written to `path`, so its
     profiles are resolved as the planner would); returns the loaded fleet."""
-    from sla_planner.controller.fleet_run_config import load_fleet_run_config
+    from sla_planner.config.resolve import load_fleet
 
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return load_fleet_run_config(path)
+    return load_fleet(path, for_run=True)
