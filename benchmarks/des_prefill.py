@@ -30,12 +30,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import BIN_S, PROFILE, Loaded, baseline_factories, config_for, load  # noqa: E402
+from harness import BIN_S, PROFILE, Loaded, baseline_factories, config_for, dry_run, load  # noqa: E402
 from run_benchmark import CONFIG_OVERRIDES, ours, scenarios  # noqa: E402
 
 from sla_planner.evaluation.simulator import Schedule, ready_replicas, simulate_decisions  # noqa: E402
 from sla_planner.model.types import Decision  # noqa: E402
-from sla_planner.offline.dryrun import run_dry_run  # noqa: E402
 from sla_planner.profiles.interpolation import ProfileCurves  # noqa: E402
 from sla_planner.profiles.registry import load_profile  # noqa: E402
 from sla_planner.sources.trace_files import RequestTrace  # noqa: E402
@@ -177,14 +176,7 @@ def check_policy(ld: Loaded, cfg: Any, curves: Any, name: str, make: Any) -> Che
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # Same call as harness.run_policy (which does not hand back its decisions).
-        res = run_dry_run(
-            ld.source,
-            make(),
-            ld.start,
-            ld.end,
-            cfg.interval_s,
-            warmup_intervals=ld.warmup_intervals,
-        )
+        res = dry_run(ld, make(), cfg.interval_s)
         sim = simulate_decisions(
             res.decisions,
             ld.demand,

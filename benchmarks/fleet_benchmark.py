@@ -2,9 +2,10 @@
 
     python benchmarks/fleet_benchmark.py [--config FLEET.yaml] [--out benchmarks/fleet_results]
 
-Every policy gets the same needs each tick: the same per-deployment forecasting and sizing
-(the single-deployment planner's), stabilisation and scale-to-zero rules. They differ only in
-how the cluster's GPUs are shared (see sla_planner_bench.baselines.fleet):
+Every policy is the same `Planner` (`Fleet.planner(allocator=...)`): the same per-deployment
+forecasting, sizing, error budget, stabilisation and scale-to-zero rules, each deployment's loop
+closed through the discrete-event judge as `sla-planner fleet dry-run` closes it. They differ
+only in how the cluster's GPUs are shared (see sla_planner_bench.baselines.fleet):
 - ours: priority classes, SLO-weighted attainment per dollar, preemption, variant choice;
 - static split: per-deployment planners inside fixed quotas per GPU type, in proportion to each
   deployment's peak wants in an unbounded run (generous: the quotas know the peaks);
@@ -14,7 +15,7 @@ how the cluster's GPUs are shared (see sla_planner_bench.baselines.fleet):
 - unbounded: every want granted, budget ignored (a reference; it breaks the budget).
 The baselines run each deployment on the variant ours ran most (so the GPU types match and
 only the sharing differs). Attainment is judged by the discrete-event replay of every request
-(`evaluation.fleet_des_judge`, independent of the sizing); the closed-loop simulator's figure
+(`evaluation.judge`, independent of the sizing); the closed-loop simulator's figure
 (a model estimate that shares the sizing's queueing model) is reported beside it, labelled.
 `--judge simulator` makes the estimate the judge (faster). Writes OUT.json and OUT.md, and
 prints the table.
@@ -29,15 +30,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sla_planner.evaluation.fleet_des_judge import DesJudge
-from sla_planner.evaluation.fleet_judge import SimulatorJudge
-from sla_planner.model.fleet.fleet import FleetAllocator
-from sla_planner.model.fleet.plan import FleetSettings
-from sla_planner.offline.fleet_dryrun import FleetRun, replay_fleet
-from sla_planner.offline.fleet_outputs import build_fleet_report, judge_fleet
-from sla_planner.offline.fleet_sources import FleetSources, build_sources
+from sla_planner.config.fleet import Fleet
+from sla_planner.config.resolve import demo_fleet_path, load_fleet
+from sla_planner.model.planner import Allocator
+from sla_planner.offline.dryrun import DryRun
+from sla_planner.offline.outputs import build_fleet_report, verdicts
 from sla_planner.offline.report import write_report_json
-from sla_planner.sources.fleet_file import LoadedFleet, demo_fleet_path, load_fleet_file
+from sla_planner.offline.session import replay
+from sla_planner.offline.sources import FleetSources, build_sources
 from sla_planner_bench.baselines.fleet import (
     FirstComeCapPolicy,
     GreedySaturationPolicy,
@@ -50,31 +50,30 @@ HERE = Path(__file__).resolve().parent
 
 
 def run_policy(
-    loaded: LoadedFleet, fs: FleetSources, policy: Any, judge: str = "des"
-) -> tuple[FleetRun, dict, float]:
+    fleet: Fleet, fs: FleetSources, allocator: Allocator | None, judge: str = "des"
+) -> tuple[DryRun, dict, float]:
+    """The fleet's dry run with `allocator` sharing the GPUs (None: ours), judged."""
     t0 = time.perf_counter()
-    run = replay_fleet(loaded, fs, policy)
+    replayed = replay(
+        fleet, fs.sources, fs.start, fs.end, warmup=fs.warmup, judge=judge, allocator=allocator
+    )
+    judged = verdicts(replayed, fleet, fs.sources, judge)
     wall = time.perf_counter() - t0
-    cfg, variants = loaded.config, loaded.variants
-    if judge == "des":
-        judged = judge_fleet(run, cfg, variants, fs.sources, DesJudge(), estimate=SimulatorJudge())
-    else:
-        judged = judge_fleet(run, cfg, variants, fs.sources, SimulatorJudge())
-    return run, build_fleet_report(run, cfg, judged, {}), wall
+    return replayed.run, build_fleet_report(replayed.run, fleet, judged, {}), wall
 
 
 def peaks_and_minimums(
-    loaded: LoadedFleet, run: FleetRun, placement: dict[str, str]
+    fleet: Fleet, run: DryRun, placement: dict[str, str]
 ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
     peaks: dict[str, dict[str, int]] = {}
     mins: dict[str, dict[str, int]] = {}
-    for d in loaded.config.deployments:
-        per = [a.by_name(d.name).gpus_by_type() for a in run.allocations]
+    for d in fleet.deployments:
+        per = [a.by_name(d.name).gpus_by_type() for a in run.ticks]
         types = {t for p in per for t in p}
         peaks[d.name] = {t: max(p.get(t, 0) for p in per) for t in types}
-        v = next(v for v in loaded.variants[d.name] if v.name == placement[d.name])
+        v = d.engines(placement[d.name])
         m: dict[str, int] = {}
-        for e, lim in ((v.prefill, d.prefill), (v.decode, d.decode)):
+        for e, lim in ((v.prefill, d.config.prefill), (v.decode, d.config.decode)):
             m[e.gpu_type] = m.get(e.gpu_type, 0) + lim.min_replicas * e.gpus_per_replica
         mins[d.name] = m
     return peaks, mins
@@ -113,14 +112,13 @@ def pct(x: float) -> str:
 
 
 def markdown(
-    rows: list[dict], loaded: LoadedFleet, quotas: dict, placement: dict, method: str
+    rows: list[dict], fleet: Fleet, path: Path, quotas: dict, placement: dict, method: str
 ) -> str:
-    cfg = loaded.config
-    names = [d.name for d in cfg.deployments]
-    budget = ", ".join(f"{n} {t}" for t, n in ((t, p.count) for t, p in cfg.cluster.gpus.items()))
+    names = [d.name for d in fleet.deployments]
+    budget = ", ".join(f"{n} {t}" for t, n in fleet.settings.gpus.items())
     head = (
         "| policy | SLO-weighted attainment | attainment | "
-        + " | ".join(f"{n} ({d.priority}, target {100 * d.slo.attainment:g}%)" for n, d in zip(names, cfg.deployments, strict=True))
+        + " | ".join(f"{d.name} ({d.priority}, target {100 * (d.config.slo.attainment or 1.0):g}%)" for d in fleet.deployments)
         + " | SLOs met | cost | GPU-hours | peak GPUs | within budget | SLO-weighted, model estimate |"
     )  # fmt: skip
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -139,7 +137,7 @@ def markdown(
     where = ", ".join(f"{n} {v}" for n, v in placement.items())
     return "\n".join(
         [
-            f"Fleet: `{loaded.path.name}`, budget {budget}; baselines' variants: {where}; "
+            f"Fleet: `{path.name}`, budget {budget}; baselines' variants: {where}; "
             f"static quotas: {quota}.",
             "",
             f"Attainment by {method}.",
@@ -158,18 +156,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(HERE / "fleet_results"), help="OUT.json / OUT.md")
     ap.add_argument("--judge", choices=("des", "simulator"), default="des")
     args = ap.parse_args(argv)
-    loaded = load_fleet_file(args.config or demo_fleet_path())
-    fs = build_sources(loaded)
-    settings = FleetSettings.from_config(loaded.config)
+    path = Path(args.config) if args.config else demo_fleet_path()
+    fleet = load_fleet(path)
+    fs = build_sources(fleet)
+    settings = fleet.settings
 
-    ours_run, ours, ours_wall = run_policy(loaded, fs, FleetAllocator(settings), args.judge)
+    ours_run, ours, ours_wall = run_policy(fleet, fs, None, args.judge)
     placement = {
-        n: d["variant_main"] or loaded.variants[n][0].name for n, d in ours["deployments"].items()
+        n: d["variant_main"] or fleet.deployment(n).variants[0].name
+        for n, d in ours["deployments"].items()
     }
-    unb_run, unb, unb_wall = run_policy(
-        loaded, fs, UnboundedPolicy(settings, placement), args.judge
-    )
-    peaks, mins = peaks_and_minimums(loaded, unb_run, placement)
+    unb_run, unb, unb_wall = run_policy(fleet, fs, UnboundedPolicy(settings, placement), args.judge)
+    peaks, mins = peaks_and_minimums(fleet, unb_run, placement)
     quotas = static_quotas(settings.gpus, peaks, mins)
     results = [row("ours (sla-planner fleet)", ours, ours_wall)]
     for name, policy in (
@@ -177,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         ("first-come accept/reject under the cap (Dynamo global planner)", FirstComeCapPolicy(settings, placement)),
         ("greedy by saturation, no preemption (WVA limiter)", GreedySaturationPolicy(settings, placement)),
     ):  # fmt: skip
-        _, rep, wall = run_policy(loaded, fs, policy, args.judge)
+        _, rep, wall = run_policy(fleet, fs, policy, args.judge)
         results.append(row(name, rep, wall))
     results.append(row("unbounded (budget ignored; reference)", unb, unb_wall))
     method = (
@@ -186,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.judge == "des"
         else "the closed-loop simulator (a model estimate that shares the sizing's model)"
     )
-    md = markdown(results, loaded, quotas, placement, method)
+    md = markdown(results, fleet, path, quotas, placement, method)
     out = Path(args.out)
     write_report_json(out.with_suffix(".json"), {"rows": results, "quotas": quotas, "placement": placement,
                                                  "peaks_unbounded": peaks})  # fmt: skip

@@ -19,11 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from sla_planner.config.fleet import Fleet, fleet_of_one
+from sla_planner.evaluation.des.replay import ReplayResult
+from sla_planner.evaluation.judge import JudgeSettings, plant_for, replay_decisions
 from sla_planner.evaluation.sim_demand import SimDemand, demand_from_trace
 from sla_planner.evaluation.simulator import SimResult, simulate_decisions
 from sla_planner.model.config import SLA, PlannerConfig
-from sla_planner.model.types import Decision, DemandSample
-from sla_planner.offline.dryrun import run_dry_run
+from sla_planner.model.types import DEFAULT_DEPLOYMENT, DEFAULT_VARIANT, DemandSample, FleetDecision
+from sla_planner.offline.dryrun import DeploymentRun, run_dry_run
+from sla_planner.offline.session import plants
 from sla_planner.sources.trace_files import Trace, load_trace
 from sla_planner.sources.trace_source import TraceMetricsSource
 from sla_planner_bench.baselines.dynamo_classic import DynamoClassicPolicy
@@ -80,6 +84,38 @@ def load(s: Scenario, interval_s: float = 60.0) -> Loaded:
     return Loaded(s, trace, src, start, end, demand, round(s.warmup_s / interval_s))
 
 
+def single(cfg: PlannerConfig, prof: Any, curves: Any) -> Fleet:
+    """One deployment on one profile (both pools), as `sla-planner dry-run` builds it."""
+    return fleet_of_one(cfg, (prof, curves), (prof, curves))
+
+
+def dry_run(ld: Loaded, policy: Any, interval_s: float, fleet: Fleet | None = None) -> DeploymentRun:
+    """The scenario's dry run of `policy`; with `fleet`, closed through the discrete-event judge
+    as the dry-run command closes it (the deployment's plant: its profiles, SLO, reactive
+    rule)."""
+    sources = {DEFAULT_DEPLOYMENT: ld.source}
+    loops = plants(fleet, sources, ld.start, ld.end, "des") if fleet is not None else None
+    run = run_dry_run(
+        sources,
+        policy,
+        ld.start,
+        ld.end,
+        interval_s,
+        warmup={DEFAULT_DEPLOYMENT: ld.warmup_intervals},
+        plants=loops,
+    )
+    return run.only
+
+
+def judged(
+    ld: Loaded, decisions: list, prof: Any, cfg: PlannerConfig, seed: int = 0
+) -> ReplayResult:
+    """An open loop's schedule replayed by the discrete-event judge (one profile, both pools)."""
+    settings = JudgeSettings(cfg.slo.ttft_ms, cfg.slo.itl_ms, cfg.startup_s, seed)
+    plant = plant_for(ld.source, ld.start, ld.end, {DEFAULT_VARIANT: (prof, prof)}, settings)
+    return replay_decisions(decisions, plant, cfg.interval_s)
+
+
 class Timed:
     """Wraps a policy and records the planner time of each decision (ms): decide() plus the
     observe() that preceded it, since some models (the ensemble, refitting ones) do their
@@ -94,13 +130,13 @@ class Timed:
         self.cpu_ms: list[float] = []
         self._pending = (0.0, 0.0)  # observe (wall, CPU) time since the last decision
 
-    def observe(self, sample: DemandSample) -> None:
+    def observe(self, sample: DemandSample, deployment: str | None = None) -> None:
         t, c = self.clock(), time.process_time()
-        self.inner.observe(sample)
+        self.inner.observe(sample, deployment)
         w, p = self._pending
         self._pending = (w + self.clock() - t, p + time.process_time() - c)
 
-    def decide(self, now: float) -> Decision:
+    def decide(self, now: float) -> FleetDecision:
         t, c = self.clock(), time.process_time()
         d = self.inner.decide(now)
         w, p = self._pending
@@ -161,14 +197,7 @@ def run_policy(
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = run_dry_run(
-            ld.source,
-            pol,
-            ld.start,
-            ld.end,
-            config.interval_s,
-            warmup_intervals=ld.warmup_intervals,
-        )
+        res = dry_run(ld, pol, config.interval_s)
     wall = time.perf_counter() - t
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # profile range warnings: shown once by the dry-run CLI

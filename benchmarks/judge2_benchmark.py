@@ -66,6 +66,7 @@ from judge2_scenarios import (  # noqa: E402
     ours,
     prepare,
     scenarios,
+    schedule_of,
 )
 
 from sla_planner.evaluation.des import Schedule  # noqa: E402
@@ -366,20 +367,15 @@ def _fixed_dry_run(prep: Prepared) -> tuple[list[float], list[int], list[int]]:
     """The fixed-margin planner's decisions from a dry run: the schedule the sensitivity rows
     replay (identical to the in-loop run's when fed the same demand;
     tests/benchmarks/dynamo_replay checks that)."""
-    from sla_planner.evaluation.des_replay import schedule_of
-    from sla_planner.offline.dryrun import run_dry_run
+    from dataclasses import replace
+
+    from harness import dry_run
 
     ld = load(prep.j)
+    ld = replace(ld, start=prep.start, end=prep.end, warmup_intervals=prep.warmup_intervals)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = run_dry_run(
-            ld.source,
-            ours(prep.j, prep.budget),
-            prep.start,
-            prep.end,
-            INTERVAL_S,
-            warmup_intervals=prep.warmup_intervals,
-        )
+        res = dry_run(ld, ours(prep.j, prep.budget), INTERVAL_S)
     s = schedule_of(res.decisions)
     return s.t.tolist(), s.prefill.tolist(), s.decode.tolist()
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +33,14 @@ from harness import (  # noqa: E402
     Scenario,
     baseline_factories,
     config_for,
+    dry_run,
 )
 
-from sla_planner.evaluation.des_replay import schedule_of  # noqa: E402
+from sla_planner.evaluation.des import Schedule  # noqa: E402
 from sla_planner.evaluation.sim_demand import demand_from_trace  # noqa: E402
 from sla_planner.model.config import SLO, Budget, PlannerConfig  # noqa: E402
-from sla_planner.model.old_planner import Planner  # noqa: E402
-from sla_planner.model.slo_planner import make_planner  # noqa: E402
-from sla_planner.offline.dryrun import run_dry_run  # noqa: E402
+from sla_planner.model.planner import Planner  # noqa: E402
+from sla_planner.model.types import Decision  # noqa: E402
 from sla_planner.profiles.interpolation import ProfileCurves  # noqa: E402
 from sla_planner.profiles.registry import load_profile  # noqa: E402
 from sla_planner.sources.trace_files import load_trace  # noqa: E402
@@ -144,9 +144,17 @@ def planner_config(
 
 
 def ours(j: J2Scenario, budget: int | None, attainment: float | None = None) -> Planner:
-    """The SLO planner at `attainment`, or the fixed-margin Planner (None), as make_planner
-    picks it from the config."""
-    return make_planner(planner_config(j, budget, attainment), curves())
+    """Our planner sized to `attainment`, or with fixed margins (None), as the config says."""
+    return Planner.of_one(planner_config(j, budget, attainment), curves())
+
+
+def schedule_of(decisions: list[Decision]) -> Schedule:
+    """A single deployment's decisions as the replicas each one set from its time."""
+    return Schedule.of(
+        [d.timestamp for d in decisions],
+        [d.prefill.replicas for d in decisions],
+        [d.decode.replicas for d in decisions],
+    )
 
 
 @dataclass
@@ -175,14 +183,7 @@ def prepare(j: J2Scenario) -> Prepared:
     for name in (*HPA_NAMES, "static_peak", "oracle"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = run_dry_run(
-                ld.source,
-                base[name][1](),
-                ld.start,
-                ld.end,
-                INTERVAL_S,
-                warmup_intervals=ld.warmup_intervals,
-            )
+            res = dry_run(ld, base[name][1](), INTERVAL_S)
         s = schedule_of(res.decisions)
         schedules[name] = (s.t.tolist(), s.prefill.tolist(), s.decode.tolist())
     peak = schedules["static_peak"]
@@ -195,13 +196,6 @@ def _first_decision(j: J2Scenario, ld: Loaded, budget: int) -> tuple[int, int]:
     p = ours(j, budget)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = run_dry_run(
-            ld.source,
-            p,
-            ld.start,
-            ld.start + INTERVAL_S,
-            INTERVAL_S,
-            warmup_intervals=ld.warmup_intervals,
-        )
+        res = dry_run(replace(ld, end=ld.start + INTERVAL_S), p, INTERVAL_S)
     d = res.decisions[0]
     return d.prefill.replicas, d.decode.replicas

@@ -54,7 +54,7 @@ from harness import (  # noqa: E402
 
 from sla_planner.forecasters.registry import DEFAULT as DEFAULT_FORECASTER  # noqa: E402
 from sla_planner.forecasters.registry import available_forecasters, make_forecaster  # noqa: E402
-from sla_planner.model.old_planner import Planner  # noqa: E402
+from sla_planner.model.planner import Planner  # noqa: E402
 from sla_planner.model.size.sizing import SizingPolicy  # noqa: E402
 from sla_planner.profiles.interpolation import ProfileCurves  # noqa: E402
 from sla_planner.profiles.registry import load_profile  # noqa: E402
@@ -120,7 +120,7 @@ def ours(config: Any, curves: Any, forecaster: str) -> Any:
     def factory() -> Any:
         return make_forecaster(forecaster, interval_s=config.interval_s)
 
-    return lambda: Planner(config, curves, factory, policy=SIZING)
+    return lambda: Planner.of_one(config, curves, forecaster_factory=factory, policy=SIZING)
 
 
 def _models(quick: bool) -> list[str]:

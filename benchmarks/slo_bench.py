@@ -35,14 +35,22 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from frontier import Point, judge  # noqa: E402
-from harness import DAY, PROFILE, Loaded, Scenario, Timed, base_ttft_quantile, load  # noqa: E402
+from harness import (  # noqa: E402
+    DAY,
+    PROFILE,
+    Loaded,
+    Scenario,
+    Timed,
+    base_ttft_quantile,
+    dry_run,
+    judged,
+    load,
+    single,
+)
 from slo_refs import CLAIRVOYANT_GOALS, DYNAMO_PREDICTORS, reference_factories  # noqa: E402
 
-from sla_planner.evaluation.des_replay import JudgeSettings, replay_decisions, source_requests  # noqa: E402
 from sla_planner.model.config import PlannerConfig  # noqa: E402
-from sla_planner.model.slo_planner import make_planner  # noqa: E402
-from sla_planner.offline.closed_loop import build_judge, reactive_hook, run_closed_loop  # noqa: E402
-from sla_planner.offline.dryrun import run_dry_run  # noqa: E402
+from sla_planner.model.planner import Planner  # noqa: E402
 from sla_planner.profiles.interpolation import ProfileCurves  # noqa: E402
 from sla_planner.profiles.registry import load_profile  # noqa: E402
 from sla_planner.sources.trace_files import load_trace  # noqa: E402
@@ -92,19 +100,10 @@ def _ms(pol: Timed) -> dict[str, float]:
 
 
 def run_ours(ld: Loaded, prof: Any, curves: Any, cfg: PlannerConfig) -> dict[str, Any]:
-    pol = Timed(make_planner(cfg, curves))
-    judge_ = build_judge(ld.source, ld.start, ld.end, prof, prof, cfg, seed=0)
+    fleet = single(cfg, prof, curves)
+    pol = Timed(fleet.planner())
     t, c = time.perf_counter(), time.process_time()
-    res = run_closed_loop(
-        ld.source,
-        pol,
-        judge_,
-        ld.start,
-        ld.end,
-        cfg.interval_s,
-        reactive=reactive_hook(cfg, curves, curves),
-        warmup_intervals=ld.warmup_intervals,
-    )
+    res = dry_run(ld, pol, cfg.interval_s, fleet)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     st = res.records[-1].budget if res.records else None
     out = _judged(res.judged)
@@ -118,10 +117,8 @@ def run_ours(ld: Loaded, prof: Any, curves: Any, cfg: PlannerConfig) -> dict[str
 def run_open(ld: Loaded, prof: Any, make: Any, cfg: PlannerConfig) -> dict[str, Any]:
     pol = Timed(make())
     t, c = time.perf_counter(), time.process_time()
-    res = run_dry_run(ld.source, pol, ld.start, ld.end, 60.0, warmup_intervals=ld.warmup_intervals)
-    settings = JudgeSettings(cfg.slo.ttft_ms, cfg.slo.itl_ms, cfg.startup_s, 0)
-    reqs = source_requests(ld.source, ld.start, ld.end, 0)
-    r = replay_decisions(res.decisions, reqs, prof, prof, settings, 60.0)
+    res = dry_run(ld, pol, 60.0)
+    r = judged(ld, res.decisions, prof, cfg)
     out = _judged(r)
     out.update(wall_s=time.perf_counter() - t, cpu_s=time.process_time() - c)
     out.update(_ms(pol))
@@ -182,7 +179,7 @@ def _run_scenario(a: argparse.Namespace, sc: Scenario, prof: Any, curves: Any) -
                 tag = f"ours@{target:g}" + ("+reactive" if rx else "")
                 add(tag, {"target": target, **run_ours(ld, prof, curves, cfg)})
     if "fixed" in policies:
-        add("fixed-margin", run_open(ld, prof, lambda: make_planner(base, curves), base))
+        add("fixed-margin", run_open(ld, prof, lambda: Planner.of_one(base, curves), base))
     if "hpa" in policies:
         for t in HPA_TARGETS:
             make = lambda t=t: HPAPolicy(base, curves, target=t)  # noqa: E731

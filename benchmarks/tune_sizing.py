@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import DAY, PROFILE, Scenario, baseline_factories, config_for, load, run_policy  # noqa: E402
 
 from sla_planner.forecasters.registry import make_forecaster  # noqa: E402
-from sla_planner.model.old_planner import Planner  # noqa: E402
+from sla_planner.model.planner import Planner  # noqa: E402
 from sla_planner.model.size.sizing import SizingPolicy  # noqa: E402
 from sla_planner.profiles.interpolation import ProfileCurves  # noqa: E402
 from sla_planner.profiles.registry import load_profile  # noqa: E402
@@ -92,8 +92,11 @@ def main() -> None:
         )
 
         def make(cfg=cfg, pol=pol):  # noqa: ANN202
-            return Planner(
-                cfg, curves, lambda: make_forecaster(a.forecaster, interval_s=60.0), policy=pol
+            return Planner.of_one(
+                cfg,
+                curves,
+                forecaster_factory=lambda: make_forecaster(a.forecaster, interval_s=60.0),
+                policy=pol,
             )
 
         r = run_policy(ld, "ours", "ours", make, curves, cfg)

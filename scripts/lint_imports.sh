@@ -8,6 +8,8 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
+# setuptools reuses build/lib: a module deleted from the tree would linger there and be linted.
+rm -rf "$repo/build" "$repo/benchmarks/build"
 python3 -m pip install -q --disable-pip-version-check --no-deps \
   --target "$tmp/site" "$repo" "$repo/benchmarks" >/dev/null
 cd "$tmp"

@@ -12,7 +12,7 @@ from typing import Any
 from sla_planner.model.allocate.plan import FleetSettings
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.deployment import DeploymentPlanner
-from sla_planner.model.planner import Planner
+from sla_planner.model.planner import Allocator, Planner
 from sla_planner.model.size.variant import Engine, VariantEngines
 from sla_planner.model.types import DEFAULT_DEPLOYMENT, DEFAULT_VARIANT
 
@@ -63,10 +63,14 @@ class Fleet:
     def interval_s(self) -> float:
         return self.deployments[0].config.interval_s
 
-    def planner(self, *, latency_correction: bool = False, **kw: Any) -> Planner:
+    def planner(
+        self, *, latency_correction: bool = False, allocator: Allocator | None = None, **kw: Any
+    ) -> Planner:
+        """The fleet's planner; `allocator` shares the GPUs instead of `allocate` (baselines)."""
         return Planner(
             [d.planner(latency_correction=latency_correction, **kw) for d in self.deployments],
             self.settings,
+            **({"allocator": allocator} if allocator is not None else {}),
         )
 
     def resolve(self, p: str) -> Any:

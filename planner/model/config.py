@@ -84,8 +84,8 @@ class _Strict(BaseModel):
 
 class SLO(_Strict):
     """The operator's objective: `attainment` of requests meet TTFT <= ttft_ms AND mean
-    ITL <= itl_ms. None: no attainment target, fixed-margin sizing (the planner before SLO
-    targeting; sla_planner.model.old_planner.Planner)."""
+    ITL <= itl_ms. None: no attainment target, fixed-margin sizing (each pool sized for its own
+    latency target with the forecast's margin)."""
 
     # Latency targets, not timeouts: ten minutes to a first token or a minute per token is no
     # SLA a planner can size for.

@@ -10,6 +10,8 @@ pools and picks variants; then each deployment's planner words its decision.
 
 The allocator's state (variants, replicas, stabilisation histories, switches) is kept here
 between ticks; a controller passes what the cluster runs instead (`decide(now, cluster=...)`).
+The allocation step is an argument (`Allocator`, default `allocate`): the fleet benchmark's
+baselines share the GPUs their own way behind the same forecasting, sizing and wording.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
+from sla_planner.model.allocate.outcome import Outcome
 from sla_planner.model.allocate.plan import FleetSettings
 from sla_planner.model.allocate.state import DeploymentState, FleetState
 from sla_planner.model.allocate.tick import allocate
@@ -34,6 +37,7 @@ from sla_planner.model.types import (
     DEFAULT_VARIANT,
     DemandSample,
     FleetDecision,
+    Preemption,
 )
 
 
@@ -46,18 +50,32 @@ class Policy(Protocol):
     def decide(self, now: float) -> FleetDecision: ...
 
 
+class Allocator(Protocol):
+    """One allocation: every deployment's outcome, the preemptions and the next state."""
+
+    def __call__(
+        self,
+        needs: Sequence[DeploymentNeed],
+        state: FleetState,
+        now: float,
+        settings: FleetSettings,
+    ) -> tuple[dict[str, Outcome], tuple[Preemption, ...], FleetState]: ...
+
+
 class Planner:
     def __init__(
         self,
         deployments: Sequence[DeploymentPlanner],
         settings: FleetSettings,
         state: FleetState | None = None,
+        allocator: Allocator = allocate,
     ) -> None:
         if not deployments:
             raise ValueError("a planner needs at least one deployment")
         self.deployments = {d.name: d for d in deployments}
         self.settings = settings
         self.state = state if state is not None else FleetState()
+        self.allocator = allocator
 
     @classmethod
     def of_one(
@@ -154,7 +172,7 @@ class Planner:
                 errors[name] = exc
         out_names = set(skip) | set(errors)
         settings = self._without(out_names, state)
-        outcomes, preemptions, nxt = allocate(needs, state, now, settings)
+        outcomes, preemptions, nxt = self.allocator(needs, state, now, settings)
         decisions = tuple(
             self.deployments[n.name].decision(now, n, outcomes[n.name]) for n in needs
         )

@@ -16,7 +16,7 @@ from typing import Any
 from sla_planner.config.fleet import DeploymentSpec, Fleet
 from sla_planner.evaluation.des.replay import ReplayResult
 from sla_planner.evaluation.judge import JudgeSettings, plant_for, replay_decisions
-from sla_planner.model.planner import Policy
+from sla_planner.model.planner import Allocator, Policy
 from sla_planner.offline.closed_loop import LoopPlant, reactive_hook
 from sla_planner.offline.dryrun import DeploymentRun, DryRun, run_dry_run
 from sla_planner.sources.base import MetricsSource
@@ -74,13 +74,16 @@ def replay(
     warmup: Mapping[str, int] | None = None,
     judge: str = "des",
     policy: Policy | None = None,
+    allocator: Allocator | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Replayed:
-    """Plan (or run `policy` over) the fleet's demand for [start, end), then judge it."""
+    """Plan the fleet's demand for [start, end), then judge it. `allocator`: the planner shares
+    the GPUs its way (the loop still closed where it can be); `policy`: another policy
+    altogether (a baseline), its decisions from demand alone, judged afterwards."""
     loops = plants(fleet, sources, start, end, judge) if policy is None else {}
     run = run_dry_run(
         sources,
-        policy if policy is not None else fleet.planner(),
+        policy if policy is not None else fleet.planner(allocator=allocator),
         start,
         end,
         fleet.interval_s,

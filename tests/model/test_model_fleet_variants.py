@@ -121,3 +121,60 @@ def test_a_budget_limited_deployment_moves_to_where_its_class_has_room():
     # Without that room (C has 6: 0 free + 4 above lo's minimums < 5) hi stays put.
     seen, _ = run(5, lambda t: [hi, lo], state, {"E": 2, "C": 6})
     assert {a.by_name("hi").variant for _, a in seen} == {"exp"}
+
+
+def test_a_squeezed_deployment_moves_where_it_attains_more_though_its_wants_do_not_fit():
+    # mid (standard) is squeezed to one replica per pool on E by top (critical): expected
+    # 0.5 x 0.6 = 0.30. C has 4 GPUs, all free: mid's wants there (3 + 2 = 5) do not fit, but
+    # 2 + 2 replicas attain 0.8 x 1.0 = 0.80 there (3 + 1: 1.0 x 0.6). Staying would leave it at
+    # 0.30 for as long as top holds E; after the rescue hold it moves, and never back to E
+    # where it would attain less. (The demo fleet's `code` sat at 1-2 prefill replicas on H200
+    # for 16 minutes while the H100s it had left stood free.)
+    att_p, att_d = [0.0, 0.5, 0.8, 1.0], [0.0, 0.6, 1.0]
+    mid = need(
+        "mid",
+        variant("e", pool("E", 3, att_p), pool("E", 2, att_d)),
+        variant("c", pool("C", 3, att_p), pool("C", 2, att_d)),
+        rank=1,
+    )
+    top = need("top", variant("e", pool("E", 2), pool("E", 2)), rank=0)
+    state = FleetState({"mid": DeploymentState("e", 1, 1), "top": DeploymentState("e", 2, 2)})
+    seen, _ = run(6, lambda t: [top, mid], state, {"E": 6, "C": 4})
+    assert [a.by_name("mid").variant for _, a in seen] == ["e", "e", "c", "c", "c", "c"]
+    got = seen[2][1].by_name("mid")
+    assert (got.prefill.replicas, got.decode.replicas) == (2, 2)
+    assert got.expected_attainment == 0.8
+    for _, a in seen:
+        assert a.used()["E"] <= 6 and a.used()["C"] <= 4
+    # Where the other variant attains no more than what it has, it stays (C has 2 GPUs: 1 + 1
+    # replicas attain the same 0.30).
+    seen, _ = run(6, lambda t: [top, mid], state, {"E": 6, "C": 2})
+    assert {a.by_name("mid").variant for _, a in seen} == {"e"}
+
+
+def test_a_deployment_held_below_wants_it_still_meets_its_slo_with_stays():
+    # mid wants 3 + 2 on E but gets 2 + 2, which attain 0.995 >= its 0.99 target: the SLO is
+    # not at stake, so it does not move to C (where its wants fit: 2 free, 3 of lo's above its
+    # minimums) and preempt lo there. (The
+    # demo fleet's `code`, at an expected 100% on its H100s, moved onto the H200s and took
+    # batch to zero for 7 minutes.)
+    mid = need(
+        "mid",
+        variant("e", pool("E", 3, [0.0, 0.5, 0.995, 1.0]), pool("E", 2)),
+        variant("c", pool("C", 3), pool("C", 2)),
+        rank=0,
+    )
+    lo = need("lo", variant("c", pool("C", 3), pool("C", 2)), rank=1)
+    state = FleetState({"mid": DeploymentState("e", 2, 2), "lo": DeploymentState("c", 3, 2)})
+    seen, _ = run(6, lambda t: [mid, lo], state, {"E": 4, "C": 7})
+    assert {a.by_name("mid").variant for _, a in seen} == {"e"}
+    assert all(not a.preemptions for _, a in seen)
+    # At 0.8 (2 + 2 attaining 0.8 x 1.0) it is rescued: to C after the rescue hold.
+    mid = need(
+        "mid",
+        variant("e", pool("E", 3, [0.0, 0.5, 0.8, 1.0]), pool("E", 2)),
+        variant("c", pool("C", 3), pool("C", 2)),
+        rank=0,
+    )
+    seen, _ = run(6, lambda t: [mid, lo], state, {"E": 4, "C": 7})
+    assert [a.by_name("mid").variant for _, a in seen][:3] == ["e", "e", "c"]

@@ -1,5 +1,5 @@
-"""The scaling policies ours is compared with, with the Planner's interface
-(observe(sample); decide(now)).
+"""The scaling policies ours is compared with, with the Planner's interface (`Policy`:
+observe(sample, deployment=None); decide(now) -> a FleetDecision, of one deployment here).
 
 One harness (sla_planner.offline.dryrun.run_dry_run + sla_planner.evaluation.simulator, or the
 discrete-event replay) runs them all next to ours:
@@ -25,8 +25,8 @@ discrete-event replay) runs them all next to ours:
   fewest replicas per pool whose simulated attainment on that interval (judged alone, no carried
   backlog) reaches `goal` of the requests that can meet the SLA at all -- requested exactly
   startup_s ahead (paid from then). The GPU-hours lower bound.
-- `common`: what they share (one Decision from two replica counts, pool limits, the budget).
-- `fleet`: fleet policies ours (`model.fleet.fleet.FleetAllocator`) is compared with: a static
+- `common`: what they share (one decision from two replica counts, pool limits, the budget).
+- `fleet`: fleet allocations ours (`model.allocate.tick.allocate`) is compared with: a static
   split per GPU type (`static_quotas`), Dynamo's global planner (first come, capped), llm-d
   WVA's limiter (greedy by saturation), and an unbounded reference.
 """

@@ -1,11 +1,12 @@
-"""What every baseline policy shares: a Decision built from replica counts, pool limits, budget scaling."""
+"""What every baseline policy shares: the policy protocol's decision (a fleet of one) built from
+replica counts, pool limits, budget scaling."""
 
 from __future__ import annotations
 
 import math
 
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.types import Decision, DemandForecast, Pool, PoolDecision
+from sla_planner.model.types import Decision, DemandForecast, FleetDecision, Pool, PoolDecision
 
 _NAN = math.nan
 
@@ -18,9 +19,11 @@ def make_decision(
     gpus: tuple[int, int],
     reason: str,
     forecast: DemandForecast | None = None,
-) -> Decision:
+) -> FleetDecision:
+    """A single deployment's decision, as every `Policy` returns it: a fleet of one (its GPU
+    type unlimited, `cfg.budget.max_gpus` its cap)."""
     fc = forecast or DemandForecast(_NAN, _NAN, _NAN)
-    return Decision(
+    d = Decision(
         timestamp=now,
         prefill=PoolDecision(
             Pool.PREFILL, prefill, prefill * gpus[0], prefill, _NAN, cfg.sla.ttft_ms, reason
@@ -31,6 +34,7 @@ def make_decision(
         forecast=fc,
         budget_gpus=cfg.budget.max_gpus,
     )
+    return FleetDecision(now, (d,), {"": None})
 
 
 def pool_limits(cfg: PlannerConfig, pool: Pool, n: int) -> int:

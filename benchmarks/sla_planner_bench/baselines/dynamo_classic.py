@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.types import Decision, DemandSample, Pool
+from sla_planner.model.types import DemandSample, FleetDecision, Pool
 from sla_planner_bench.baselines.common import make_decision, pool_limits, scale_to_budget
 
 
@@ -58,11 +58,11 @@ class DynamoClassicPolicy:
         g = int(getattr(curves, "gpus_per_replica", 1))
         self.gpus = (g, g)
 
-    def observe(self, sample: DemandSample) -> None:
+    def observe(self, sample: DemandSample, deployment: str | None = None) -> None:
         self._demand.observe(sample)
         self._seen = True
 
-    def decide(self, now: float) -> Decision:
+    def decide(self, now: float) -> FleetDecision:
         cfg = self.config
         if not self._seen:
             return make_decision(cfg, now, 1, 1, self.gpus, "dynamo: no data yet")

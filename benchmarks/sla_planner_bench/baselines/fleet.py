@@ -1,11 +1,13 @@
-"""Fleet policies ours is compared with. Each sees the same needs as ours (the same per-deployment
-forecasting, sizing, stabilisation and scale-to-zero rules) on one fixed variant per deployment
-(`placement`; default its first) and differs only in how the cluster's GPUs are shared:
+"""Fleet allocations ours is compared with. Each is an `Allocator` the same `Planner` runs
+(`Fleet.planner(allocator=...)`): the same per-deployment forecasting, sizing, error budget,
+stabilisation and scale-to-zero rules and the same decisions' wording, on one fixed variant per
+deployment (`placement`; default its first); they differ only in how the cluster's GPUs are
+shared:
 
 - `StaticSplitPolicy`: every deployment runs its own planner inside a fixed quota per GPU type
   (`static_quotas`: each type split in proportion to the deployments' peak wants, found by an
   unbounded run, so the quotas are generous to it); within the quota the single-deployment
-  budget fit (`model.budget.fit_budget`) splits prefill and decode.
+  budget fit (`model.allocate.split.fit_budget`) splits prefill and decode.
 - `FirstComeCapPolicy` (Dynamo's global planner): each deployment's scale request is accepted
   if the fleet stays within every GPU type's cap after it, else rejected whole (the deployment
   keeps what it runs); requests are taken in arrival order, random each tick (seeded).
@@ -14,6 +16,8 @@ forecasting, sizing, stabilisation and scale-to-zero rules) on one fixed variant
   type, partially if need be, one replica at a time; no preemption.
 - `UnboundedPolicy`: every deployment gets its wants, budget ignored (a reference, and how
   `static_quotas` finds peaks).
+
+None of them preempts by priority: their ticks record no preemptions.
 """
 
 from __future__ import annotations
@@ -23,85 +27,73 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from sla_planner.model.allocate.split import Budget, PoolRequest, fit_budget
-from sla_planner.model.fleet.plan import FleetSettings
-from sla_planner.model.fleet.types import (
-    DeploymentAllocation,
-    DeploymentNeed,
-    FleetAllocation,
-    FleetReason,
-    PoolAllocation,
-    PoolNeed,
-    VariantNeed,
-)
-from sla_planner.model.stabilise.stabilization import Recommendation
-from sla_planner.model.stabilise.wants import PoolWant, pool_want
+from sla_planner.model.allocate.outcome import Outcome, build_outcomes
+from sla_planner.model.allocate.plan import FleetSettings, Plan
+from sla_planner.model.allocate.split import Allocation, Budget, PoolRequest, fit_budget
+from sla_planner.model.allocate.state import DeploymentState, FleetState
+from sla_planner.model.allocate.tick import claim_for, entering, next_state, plan_for
+from sla_planner.model.allocate.variants import VariantChoice
+from sla_planner.model.size.needs import DeploymentNeed, VariantNeed
+from sla_planner.model.types import Preemption
 
 Replicas = tuple[int, int]
+Plans = Mapping[str, Plan]
 
 
 class _Baseline:
-    """Wants on each deployment's first variant, and the allocation record; subclasses share
-    the GPUs (`share`)."""
+    """An `Allocator`: wants on each deployment's placed variant (the product's rules), the
+    GPUs shared by `share`, the outcome worded as ours is."""
 
     name = "baseline"
 
     def __init__(self, settings: FleetSettings, placement: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.placement = dict(placement or {})  # variant per deployment; default: the first
-        self.running: dict[str, Replicas] = {}
-        self._hist: dict[str, tuple[tuple[Recommendation, ...], tuple[Recommendation, ...]]] = {}
 
-    def decide(self, needs: Sequence[DeploymentNeed], now: float) -> FleetAllocation:
-        wants = {n.name: self._wants(n, now) for n in needs}
-        got = self.share(needs, wants, now)
-        for n in needs:
-            self.running[n.name] = got[n.name]
-            self._hist[n.name] = (wants[n.name][1].history, wants[n.name][2].history)
-        return FleetAllocation(
-            now,
-            tuple(self._record(n, wants[n.name], got[n.name]) for n in needs),
-            dict(self.settings.gpus),
-        )
-
-    def share(
+    def __call__(
         self,
         needs: Sequence[DeploymentNeed],
-        wants: Mapping[str, tuple[VariantNeed, PoolWant, PoolWant]],
+        state: FleetState,
         now: float,
-    ) -> dict[str, Replicas]:
+        settings: FleetSettings,
+    ) -> tuple[dict[str, Outcome], tuple[Preemption, ...], FleetState]:
+        plans = {n.name: self._plan(n, state, now, settings) for n in needs}
+        got = self.share(plans)
+        claims, splits = {}, {}
+        for name, plan in plans.items():
+            c = claim_for(plan, settings)
+            c.p, c.d = got[name]
+            claims[name] = c
+            splits[name] = self.split(plan, got[name])
+        outcomes, _ = build_outcomes(plans, claims, splits, settings)
+        return outcomes, (), next_state(plans, claims)
+
+    def _plan(
+        self, n: DeploymentNeed, state: FleetState, now: float, settings: FleetSettings
+    ) -> Plan:
+        v = self.placement.get(n.name, n.default_variant)
+        st = entering(n, state.get(n.name), now)
+        if st.variant != v:
+            st = DeploymentState(v)
+        return plan_for(n, st, VariantChoice(v, None, None, None), now, settings)
+
+    def share(self, plans: Plans) -> dict[str, Replicas]:
         raise NotImplementedError
 
-    def _wants(self, n: DeploymentNeed, now: float) -> tuple[VariantNeed, PoolWant, PoolWant]:
-        v = n.variants[self.placement.get(n.name, n.default_variant)]
-        p, d = self.running.get(n.name, (0, 0))
-        hp, hd = self._hist.get(n.name, ((), ()))
-        w = self.settings.scale_down_window_s
-        zero = p == 0 and d == 0
-        return (
-            v,
-            pool_want(v.prefill, n, p, hp, now, w, zero),
-            pool_want(v.decode, n, d, hd, now, w, zero),
-        )
+    def split(self, plan: Plan, got: Replicas) -> Allocation:
+        v = _variant(plan)
+        gp, gd = v.prefill.gpus_per_replica, v.decode.gpus_per_replica
+        short = got[0] < plan.want_p.wanted or got[1] < plan.want_d.wanted
+        return Allocation(got[0], got[1], got[0] * gp, got[1] * gd, short, False, False, None)
 
-    def _record(
-        self, n: DeploymentNeed, want: tuple[VariantNeed, PoolWant, PoolWant], got: Replicas
-    ) -> DeploymentAllocation:
-        v, wp, wd = want
-        prices = self.settings.prices
 
-        def pool(need: PoolNeed, w: PoolWant, r: int) -> PoolAllocation:
-            short = (FleetReason.BUDGET_LIMITED,) if r < w.wanted else ()
-            return PoolAllocation(
-                r, r * need.gpus_per_replica, need.gpu_type, need.gpus_per_replica, need.sized,
-                w.wanted, short + w.reasons, w.text,
-            )  # fmt: skip
+def _variant(plan: Plan) -> VariantNeed:
+    return plan.need.variants[plan.choice.variant]
 
-        p, d = pool(v.prefill, wp, got[0]), pool(v.decode, wd, got[1])
-        att = float(v.prefill.attainment[min(got[0], v.prefill.cap)])
-        att *= float(v.decode.attainment[min(got[1], v.decode.cap)])
-        cost = p.gpus * prices[p.gpu_type] + d.gpus * prices[d.gpu_type]
-        return DeploymentAllocation(n.name, n.rank, v.name, p, d, None, att, cost, (), self.name)
+
+def _targets(plan: Plan) -> Replicas:
+    lo = _mins(_variant(plan))
+    return max(plan.want_p.wanted, lo[0]), max(plan.want_d.wanted, lo[1])
 
 
 def _mins(v: VariantNeed) -> Replicas:
@@ -113,6 +105,11 @@ def _gpus(v: VariantNeed, r: Replicas) -> dict[str, int]:
     t = v.decode.gpu_type
     out[t] = out.get(t, 0) + r[1] * v.decode.gpus_per_replica
     return out
+
+
+def _caps(settings: FleetSettings) -> dict[str, int]:
+    """Each GPU type's count (an unlimited type: no cap a baseline could hit)."""
+    return settings.free()
 
 
 def _fits(used: Mapping[str, int], add: Mapping[str, int], cap: Mapping[str, int]) -> bool:
@@ -127,8 +124,8 @@ def _add(used: dict[str, int], add: Mapping[str, int], sign: int = 1) -> None:
 class UnboundedPolicy(_Baseline):
     name = "unbounded (no budget)"
 
-    def share(self, needs, wants, now):  # type: ignore[no-untyped-def]
-        return {n.name: (wants[n.name][1].wanted, wants[n.name][2].wanted) for n in needs}
+    def share(self, plans: Plans) -> dict[str, Replicas]:
+        return {n: (p.want_p.wanted, p.want_d.wanted) for n, p in plans.items()}
 
 
 class FirstComeCapPolicy(_Baseline):
@@ -140,68 +137,59 @@ class FirstComeCapPolicy(_Baseline):
         super().__init__(settings, placement)
         self._rng = random.Random(seed)
 
-    def share(self, needs, wants, now):  # type: ignore[no-untyped-def]
-        cap = self.settings.gpus
+    def share(self, plans: Plans) -> dict[str, Replicas]:
+        cap = _caps(self.settings)
         cur: dict[str, Replicas] = {}
-        for n in needs:
-            v = wants[n.name][0]
-            lo = _mins(v)
-            p, d = self.running.get(n.name, lo)
-            cur[n.name] = (max(p, lo[0]), max(d, lo[1]))
+        for n, plan in plans.items():
+            lo = _mins(_variant(plan))
+            cur[n] = (max(plan.running[0], lo[0]), max(plan.running[1], lo[1]))
         used: dict[str, int] = {}
-        for n in needs:
-            _add(used, _gpus(wants[n.name][0], cur[n.name]))
-        order = list(needs)
+        for n, plan in plans.items():
+            _add(used, _gpus(_variant(plan), cur[n]))
+        order = sorted(plans)
         self._rng.shuffle(order)
         for n in order:
-            v, wp, wd = wants[n.name]
-            target = (max(wp.wanted, _mins(v)[0]), max(wd.wanted, _mins(v)[1]))
-            old, new = _gpus(v, cur[n.name]), _gpus(v, target)
+            v, target = _variant(plans[n]), _targets(plans[n])
+            old, new = _gpus(v, cur[n]), _gpus(v, target)
             delta = {t: new.get(t, 0) - old.get(t, 0) for t in set(old) | set(new)}
             if _fits(used, delta, cap):  # accepted whole, else rejected whole
                 _add(used, delta)
-                cur[n.name] = target
+                cur[n] = target
         return cur
 
 
 class GreedySaturationPolicy(_Baseline):
     name = "greedy by saturation, no preemption (llm-d WVA limiter style)"
 
-    def share(self, needs, wants, now):  # type: ignore[no-untyped-def]
-        cap = self.settings.gpus
+    def share(self, plans: Plans) -> dict[str, Replicas]:
+        cap = _caps(self.settings)
         cur: dict[str, list[int]] = {}
-        target: dict[str, Replicas] = {}
-        for n in needs:
-            v, wp, wd = wants[n.name]
-            lo = _mins(v)
-            target[n.name] = (max(wp.wanted, lo[0]), max(wd.wanted, lo[1]))
-            p, d = self.running.get(n.name, lo)
+        target = {n: _targets(plan) for n, plan in plans.items()}
+        for n, plan in plans.items():
+            lo = _mins(_variant(plan))
             # Scale-downs first (they free GPUs); never below the minimums.
-            cur[n.name] = [
-                max(min(p, target[n.name][0]), lo[0]),
-                max(min(d, target[n.name][1]), lo[1]),
-            ]
+            cur[n] = [max(min(plan.running[i], target[n][i]), lo[i]) for i in (0, 1)]
         used: dict[str, int] = {}
-        for n in needs:
-            _add(used, _gpus(wants[n.name][0], (cur[n.name][0], cur[n.name][1])))
+        for n, plan in plans.items():
+            _add(used, _gpus(_variant(plan), (cur[n][0], cur[n][1])))
 
-        def saturation(n: DeploymentNeed) -> float:
-            v = wants[n.name][0]
-            have = sum(_gpus(v, (cur[n.name][0], cur[n.name][1])).values())
-            want = sum(_gpus(v, target[n.name]).values())
+        def saturation(n: str) -> float:
+            v = _variant(plans[n])
+            have = sum(_gpus(v, (cur[n][0], cur[n][1])).values())
+            want = sum(_gpus(v, target[n]).values())
             return np.inf if have == 0 else want / have
 
-        for n in sorted(needs, key=saturation, reverse=True):
-            v = wants[n.name][0]
+        for n in sorted(plans, key=saturation, reverse=True):
+            v = _variant(plans[n])
             grew = True
             while grew:  # partial allocation: one replica of each pool in turn while it fits
                 grew = False
                 for i, pool in enumerate((v.prefill, v.decode)):
-                    if cur[n.name][i] < target[n.name][i]:
+                    if cur[n][i] < target[n][i]:
                         add = {pool.gpu_type: pool.gpus_per_replica}
                         if _fits(used, add, cap):
                             _add(used, add)
-                            cur[n.name][i] += 1
+                            cur[n][i] += 1
                             grew = True
         return {name: (r[0], r[1]) for name, r in cur.items()}
 
@@ -218,32 +206,34 @@ class StaticSplitPolicy(_Baseline):
         super().__init__(settings, placement)
         self.quotas = quotas
 
-    def share(self, needs, wants, now):  # type: ignore[no-untyped-def]
-        out: dict[str, Replicas] = {}
-        for n in needs:
-            v, wp, wd = wants[n.name]
-            q = self.quotas[n.name]
-            if v.prefill.gpu_type == v.decode.gpu_type:
-                a = fit_budget(
-                    PoolRequest(wp.wanted, v.prefill.limits, v.prefill.gpus_per_replica, _scorer(v.prefill)),
-                    PoolRequest(wd.wanted, v.decode.limits, v.decode.gpus_per_replica, _scorer(v.decode)),
-                    Budget(max_gpus=max(q.get(v.prefill.gpu_type, 0), 1)),
-                )  # fmt: skip
-                out[n.name] = (a.prefill, a.decode)
-            else:
-                out[n.name] = tuple(  # type: ignore[assignment]
-                    min(w.wanted, max(q.get(p.gpu_type, 0) // p.gpus_per_replica, p.limits.min_replicas))
-                    for p, w in ((v.prefill, wp), (v.decode, wd))
-                )  # fmt: skip
-        return out
+    def share(self, plans: Plans) -> dict[str, Replicas]:
+        return {n: self._fit(n, plan) for n, plan in plans.items()}
 
+    def split(self, plan: Plan, got: Replicas) -> Allocation:
+        v = _variant(plan)
+        if v.prefill.gpu_type == v.decode.gpu_type:
+            return self._fitted(plan.need.name, plan)
+        return super().split(plan, got)
 
-def _scorer(pool: PoolNeed):  # type: ignore[no-untyped-def]
-    def score(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-        idx = np.minimum(np.arange(lo, hi + 1), pool.cap)
-        return pool.attainment[idx], pool.served[idx]
+    def _fit(self, name: str, plan: Plan) -> Replicas:
+        v = _variant(plan)
+        if v.prefill.gpu_type == v.decode.gpu_type:
+            a = self._fitted(name, plan)
+            return a.prefill, a.decode
+        q = self.quotas[name]
+        return tuple(  # type: ignore[return-value]
+            min(w.wanted, max(q.get(p.gpu_type, 0) // p.gpus_per_replica, p.limits.min_replicas))
+            for p, w in ((v.prefill, plan.want_p), (v.decode, plan.want_d))
+        )  # fmt: skip
 
-    return score
+    def _fitted(self, name: str, plan: Plan) -> Allocation:
+        """The single-deployment budget fit inside the deployment's quota of its one type."""
+        v, q = _variant(plan), self.quotas[name]
+        return fit_budget(
+            PoolRequest(plan.want_p.wanted, v.prefill.limits, v.prefill.gpus_per_replica, v.prefill.scorer),
+            PoolRequest(plan.want_d.wanted, v.decode.limits, v.decode.gpus_per_replica, v.decode.scorer),
+            Budget(max_gpus=max(q.get(v.prefill.gpu_type, 0), 1)),
+        )  # fmt: skip
 
 
 def static_quotas(

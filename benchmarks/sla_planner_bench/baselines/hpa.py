@@ -7,7 +7,7 @@ from collections import deque
 from typing import Any
 
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.types import Decision, DemandSample, Pool
+from sla_planner.model.types import DemandSample, FleetDecision, Pool
 from sla_planner_bench.baselines.common import make_decision, pool_limits, scale_to_budget
 
 
@@ -43,7 +43,7 @@ class HPAPolicy:
         self._decided: dict[Pool, deque[tuple[float, int]]] = {p: deque() for p in Pool}
         self._recs: dict[Pool, deque[tuple[float, int]]] = {p: deque() for p in Pool}
 
-    def observe(self, sample: DemandSample) -> None:
+    def observe(self, sample: DemandSample, deployment: str | None = None) -> None:
         if sample.requests == sample.requests:  # not NaN
             self._last = sample
 
@@ -84,7 +84,7 @@ class HPAPolicy:
             return max(current * 2, 1)
         return max(1, math.ceil(ready * ratio - 1e-9)) if ready > 0 else max(current, 1)
 
-    def decide(self, now: float) -> Decision:
+    def decide(self, now: float) -> FleetDecision:
         out: dict[Pool, int] = {}
         for pool in Pool:
             rec = pool_limits(self.config, pool, self._desired(pool, now))

@@ -14,7 +14,7 @@ from sla_planner.evaluation.sim_demand import SimDemand
 from sla_planner.evaluation.sim_prefill import ttft_attainable_share, ttft_share_per_bin
 from sla_planner.evaluation.simulator import Schedule, bins_per_interval
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.types import Decision, DemandSample
+from sla_planner.model.types import DemandSample, FleetDecision
 from sla_planner_bench.baselines.common import make_decision
 from sla_planner_bench.baselines.static import StaticPolicy
 
@@ -137,10 +137,10 @@ class SchedulePolicy:
         self.schedule = schedule
         self.name = name
 
-    def observe(self, sample: DemandSample) -> None:
+    def observe(self, sample: DemandSample, deployment: str | None = None) -> None:
         return None
 
-    def decide(self, now: float) -> Decision:
+    def decide(self, now: float) -> FleetDecision:
         s = self.schedule
         j = int(round((now - s.start) / s.interval_s))
         j = min(max(j, 0), s.intervals - 1)

@@ -1,12 +1,11 @@
-"""Any planner with the `Planner` interface in the loop, with Dynamo's mocker as the plant.
+"""Any single-deployment policy in the loop, with Dynamo's mocker as the plant.
 
-The driver never imports the sizing: it takes an object with `observe(sample: DemandSample)`
-and `decide(now) -> Decision` (`sla_planner.model.old_planner.Planner`, a baseline policy, or a
-planner aiming at an attainment target) and, if the object has it,
-`observe_attainment(window: AttainmentSample)` (the SLO planner's `SloPlanner`), fed before each
-decision with the plant's measured window of the interval just ended (`start`, `end`,
-`finished`, `met`, `ttft_met`, `itl_met`): Dynamo's mocker is then the plant its error-budget
-controller is fed by, as Prometheus feeds it in a cluster.
+The driver never imports the sizing: it takes a `Policy` of one deployment
+(`observe(sample: DemandSample)`, `decide(now) -> FleetDecision`: our `Planner.of_one`, or a
+baseline policy) and, if the object has it, `observe_attainment(window: AttainmentSample)`
+(ours), fed before each decision with the plant's measured window of the interval just ended
+(`start`, `end`, `finished`, `met`, `ttft_met`, `itl_met`): Dynamo's mocker is then the plant
+its error-budget controller is fed by, as Prometheus feeds it in a cluster.
 
 At each decision time T (trace time, `interval_s` apart from `start_s`) the planner observes the
 interval [T - interval, T), then decides for T; its targets are applied to the mocker at once
@@ -34,7 +33,7 @@ from typing import Any, Literal, Protocol
 
 from sla_planner.evaluation.des import Requests
 from sla_planner.model.size.error_budget import AttainmentSample
-from sla_planner.model.types import Decision, DemandSample
+from sla_planner.model.types import Decision, DemandSample, FleetDecision
 from sla_planner_bench.dynamo_replay.live import LiveObservation, LivePolicy
 from sla_planner_bench.dynamo_replay.replay import ReplayConfig, ReplayResult, run_policy
 from sla_planner_bench.dynamo_replay.runtime import require_dynamo
@@ -44,9 +43,9 @@ DemandFeed = Literal["trace", "replay"]
 
 
 class PlannerLike(Protocol):
-    def observe(self, sample: DemandSample) -> None: ...
+    def observe(self, sample: DemandSample, deployment: str | None = None) -> None: ...
 
-    def decide(self, now: float) -> Decision: ...
+    def decide(self, now: float) -> FleetDecision: ...
 
 
 class DemandSourceLike(Protocol):
@@ -94,7 +93,7 @@ class _Driver:
                     obs.window_itl_met,
                 )
             )
-        d = self.planner.decide(now)
+        d = self.planner.decide(now).only
         self.decisions.append(d)
         return d.prefill.replicas, d.decode.replicas
 
@@ -144,7 +143,7 @@ def run_planner_in_loop(
     if warm:
         for sample in source.fetch(s.start_s - warm * s.interval_s, s.start_s, s.interval_s):
             planner.observe(sample)
-    first = planner.decide(s.start_s)
+    first = planner.decide(s.start_s).only
     origin_s = float(reqs.t[0])
     driver = _Driver(planner, source, s, origin_s)
     driver.decisions.append(first)

@@ -48,14 +48,14 @@ def allocate(
     needs: Sequence[DeploymentNeed], state: FleetState, now: float, settings: FleetSettings
 ) -> tuple[dict[str, Outcome], tuple[Preemption, ...], FleetState]:
     """This tick's outcome per deployment, the preemptions and the next state."""
-    states = {n.name: _entering(n, state.get(n.name), now) for n in needs}
+    states = {n.name: entering(n, state.get(n.name), now) for n in needs}
     stay = {n.name: VariantChoice(states[n.name].variant, None, None, None) for n in needs}
-    plans = {n.name: _plan(n, states[n.name], stay[n.name], now, settings) for n in needs}
+    plans = {n.name: plan_for(n, states[n.name], stay[n.name], now, settings) for n in needs}
     first = run_pass(plans, settings)
     if any(len(n.variants) > 1 for n in needs):
         plans, first = _switch_variants(needs, states, plans, first, now, settings)
     outcomes, preemptions = build_outcomes(plans, first.claims, first.splits, settings)
-    return outcomes, preemptions, _next_state(plans, first.claims)
+    return outcomes, preemptions, next_state(plans, first.claims)
 
 
 def _switch_variants(
@@ -75,7 +75,7 @@ def _switch_variants(
             now,
             settings.hysteresis,
             rooms[n.name],
-            limited=_short(first.claims[n.name]),
+            limited=_attained(first.claims[n.name]) if _short(first.claims[n.name]) else None,
         )
         for n in needs
     }
@@ -85,10 +85,10 @@ def _switch_variants(
     if not switching:  # the same pass stands; only pending candidates to carry on
         return {n: replace(plan, choice=choices[n]) for n, plan in plans.items()}, first
     while True:
-        plans = {n.name: _plan(n, states[n.name], choices[n.name], now, settings) for n in needs}
+        plans = {n.name: plan_for(n, states[n.name], choices[n.name], now, settings) for n in needs}
         try:
             result = run_pass(plans, settings)
-            failed = [n for n in switching if _short(result.claims[n])]
+            failed = [n for n in switching if not _pays(choices[n], result.claims[n])]
         except FleetBudgetError:
             if not switching:
                 raise
@@ -112,7 +112,7 @@ def run_pass(plans: Mapping[str, Plan], settings: FleetSettings) -> Pass:
                 )
             for t, g in need.items():
                 free[t] -= g
-    claims = {name: _claim(plan, settings) for name, plan in plans.items()}
+    claims = {name: claim_for(plan, settings) for name, plan in plans.items()}
     if _binds(claims.values(), free):
         allocate_gpus(list(claims.values()), free)
     else:
@@ -135,7 +135,7 @@ def _binds(claims: Iterable[Claim], free: Mapping[str, int]) -> bool:
     return any(g > free.get(t, 0) for t, g in total.items())
 
 
-def _claim(plan: Plan, settings: FleetSettings) -> Claim:
+def claim_for(plan: Plan, settings: FleetSettings) -> Claim:
     v = plan.need.variants[plan.choice.variant]
     lo_p, lo_d = v.prefill.limits.min_replicas, v.decode.limits.min_replicas
     return Claim(
@@ -214,7 +214,19 @@ def _short(c: Claim) -> bool:
     return c.p < c.hi_p or c.d < c.hi_d
 
 
-def _entering(need: DeploymentNeed, st: DeploymentState | None, now: float) -> DeploymentState:
+def _attained(c: Claim) -> float:
+    return c.prefill.at(c.p) * c.decode.at(c.d)
+
+
+def _pays(choice: VariantChoice, c: Claim) -> bool:
+    """A switch goes ahead when the new variant gets its whole wants (a squeezed deployment's:
+    more expected attainment than it had)."""
+    if choice.floor is None:
+        return not _short(c)
+    return _attained(c) > choice.floor
+
+
+def entering(need: DeploymentNeed, st: DeploymentState | None, now: float) -> DeploymentState:
     """The state a deployment enters this tick with: a variant, and finished switches done."""
     if st is None or st.variant not in need.variants:
         return DeploymentState(need.default_variant)
@@ -223,7 +235,7 @@ def _entering(need: DeploymentNeed, st: DeploymentState | None, now: float) -> D
     return st
 
 
-def _plan(
+def plan_for(
     need: DeploymentNeed,
     st: DeploymentState,
     choice: VariantChoice,
@@ -284,7 +296,7 @@ def _put_off(choice: VariantChoice) -> VariantChoice:
     )
 
 
-def _next_state(plans: Mapping[str, Plan], claims: Mapping[str, Claim]) -> FleetState:
+def next_state(plans: Mapping[str, Plan], claims: Mapping[str, Claim]) -> FleetState:
     out: dict[str, DeploymentState] = {}
     for name, plan in plans.items():
         c = plan.choice

@@ -5,10 +5,14 @@ pools). A deployment moves to another variant when, on every tick for `hold_s` s
 - that variant is cheaper by at least `min_saving` of the current cost; or, for
   `rescue_hold_s` (short: the SLO is at stake),
 - the current variant cannot meet the SLO (sizing finds no size within the cluster), or
-- the current variant is held below its wants by the budget,
+- the current variant is held below its wants by the budget, to an expected attainment below
+  the deployment's target (held below wants it still meets its SLO with, it stays),
 and, in every case, that variant's wants fit what the deployment's priority class could give
 it beside what it runs (the free GPUs and what lower classes hold above their minimums): a
-move into a pool the budget cannot hold would only bounce back. So noise in the forecast never flips it back and forth. A deployment that runs nothing (new,
+move into a pool the budget cannot hold would only bounce back. A deployment held below its
+wants where no variant's wants fit moves (also after `rescue_hold_s`) to the variant whose
+pools attain the most within that room, when that beats what it attains now by
+`SQUEEZE_GAIN`: squeezed on one GPU type, it does not stay there while another stands free. So noise in the forecast never flips it back and forth. A deployment that runs nothing (new,
 or scaled to zero) moves at once: there is nothing to hold. A switch is make-before-break: the
 old replicas keep serving (and keep their GPUs, counted against the budget) until the new ones
 are ready, `startup_s` later; the caller starts one only where both fit.
@@ -33,6 +37,14 @@ class VariantChoice:
     since: float | None  # when it was first preferred
     reasons: tuple[FleetReason, ...] = ()
     text: str = ""
+    # A squeezed deployment's switch: the expected attainment the new variant must beat (its
+    # wants need not fit). None: the new variant must get its whole wants.
+    floor: float | None = None
+
+
+# Expected attainment a squeezed deployment must gain by moving (its old replicas are held,
+# and paid, while the new ones start).
+SQUEEZE_GAIN = 0.005
 
 
 def pool_cost(pool: PoolNeed, replicas: int, prices: Mapping[str, float]) -> float:
@@ -77,15 +89,16 @@ def choose_variant(
     now: float,
     hysteresis: Hysteresis,
     room: Mapping[str, int] | None = None,
-    limited: bool = False,
+    limited: float | None = None,
 ) -> VariantChoice:
     """This tick's variant for a deployment that runs `state.variant`; see the module docstring.
     `room`: GPUs per type its class could give it beside what it runs (None: unlimited);
-    `limited`: the current variant is held below its wants this tick."""
+    `limited`: the current variant is held below its wants this tick, at this expected
+    attainment (None: it is not)."""
     cur = state.variant
     if state.held is not None or cur not in need.variants:
         return VariantChoice(cur, None, None, None)
-    cand, why, rescue = _candidate(need, cur, prices, hysteresis, room, limited)
+    cand, why, rescue, floor = _candidate(need, cur, prices, hysteresis, room, limited)
     if cand is None:
         return VariantChoice(cur, None, None, None)
     same = state.candidate == cand and state.candidate_since is not None
@@ -101,6 +114,7 @@ def choose_variant(
             since,
             (FleetReason.VARIANT_SWITCH,),
             f"switching {cur} -> {cand}: {why}; old replicas held until the new are ready",
+            floor,
         )
     return VariantChoice(
         cur,
@@ -118,23 +132,64 @@ def _candidate(
     prices: Mapping[str, float],
     hysteresis: Hysteresis,
     room: Mapping[str, int] | None,
-    limited: bool,
-) -> tuple[str | None, str, bool]:
-    """(candidate, why, is it a rescue of the SLO rather than a saving). A candidate's wants
-    must fit `room`: moving to a variant the budget cannot hold would only bounce back."""
+    limited: float | None,
+) -> tuple[str | None, str, bool, float | None]:
+    """(candidate, why, is it a rescue of the SLO rather than a saving, the attainment a
+    squeezed move must beat). A candidate's wants must fit `room`: moving to a variant the
+    budget cannot hold would only bounce back; a squeezed deployment's need not (see above)."""
     others = {n: v for n, v in need.variants.items() if n != cur}
     best = cheapest(replace(need, variants=others), prices, room)
-    if best is None:
-        return None, "", False
     current = need.variants[cur]
+    if limited is not None and limited >= need.target:
+        limited = None  # held below its wants, yet expected to meet its SLO: nothing to rescue
+    if best is None:
+        if limited is not None and room is not None:
+            return _squeezed(others, cur, room, limited)
+        return None, "", False, None
     if not current.meets_slo:
-        return best, f"{cur} cannot meet the SLO within the cluster", True
-    if limited:
-        return best, f"{cur} is held below its wants by the budget; {best}'s fit", True
+        return best, f"{cur} cannot meet the SLO within the cluster", True, None
+    if limited is not None:
+        return best, f"{cur} is held below its wants by the budget; {best}'s fit", True, None
     cost_cur = want_cost(current, prices)
     if cost_cur <= 0:
-        return None, "", False
+        return None, "", False, None
     saving = (cost_cur - want_cost(need.variants[best], prices)) / cost_cur
     if saving >= max(hysteresis.min_saving, 1e-9):
-        return best, f"{saving:.0%} cheaper for the same SLO", False
-    return None, "", False
+        return best, f"{saving:.0%} cheaper for the same SLO", False, None
+    return None, "", False, None
+
+
+def _squeezed(
+    others: Mapping[str, VariantNeed], cur: str, room: Mapping[str, int], attained: float
+) -> tuple[str | None, str, bool, float | None]:
+    """The variant attaining the most within `room`, when that beats `attained` by the gain."""
+    scored = {n: obtainable(v, room) for n, v in others.items()}
+    if not scored:
+        return None, "", False, None
+    best = max(scored, key=lambda n: scored[n])  # config order breaks ties
+    floor = attained + SQUEEZE_GAIN
+    if scored[best] <= floor:
+        return None, "", False, None
+    why = (
+        f"{cur} is held below its wants by the budget (expected {attained:.1%}); {best} can "
+        f"reach {scored[best]:.1%} with what its class could have there"
+    )
+    return best, why, True, floor
+
+
+def obtainable(v: VariantNeed, room: Mapping[str, int]) -> float:
+    """The most expected attainment the variant's pools reach within `room` GPUs per type, no
+    pool beyond its wants or below its minimum (0.0: the minimums do not fit)."""
+    p, d = v.prefill, v.decode
+    hi_p = min(max(p.sized, p.limits.min_replicas), max(p.cap, 0))
+    hi_d = min(max(d.sized, d.limits.min_replicas), max(d.cap, 0))
+    best = 0.0
+    for n_p in range(p.limits.min_replicas, hi_p + 1):
+        left = dict(room)
+        left[p.gpu_type] = left.get(p.gpu_type, 0) - n_p * p.gpus_per_replica
+        if left[p.gpu_type] < 0:
+            break
+        n_d = min(hi_d, left.get(d.gpu_type, 0) // d.gpus_per_replica)
+        if n_d >= d.limits.min_replicas:
+            best = max(best, float(p.attainment[n_p]) * float(d.attainment[n_d]))
+    return best

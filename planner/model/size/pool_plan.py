@@ -1,9 +1,8 @@
 """One pool's share of a decision: size it for a planned demand, and score replica counts (pure).
 
-The single-deployment `Planner` and the fleet planner (`sla_planner.model.fleet`) both size
-each pool with these calls and score candidate replica counts with the same attainment curves,
-so a fleet deployment is planned exactly as a lone one would be, whatever profile (variant)
-it is planned on.
+Every deployment of the `Planner` (a single deployment is a fleet of one) sizes each pool with
+these calls and scores candidate replica counts with the same attainment curves, whatever
+profile (variant) it is planned on.
 """
 
 from __future__ import annotations

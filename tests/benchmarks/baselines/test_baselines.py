@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from support.loops import open_loop
 
 from sla_planner.evaluation.sim_demand import demand_from_requests
 from sla_planner.evaluation.simulator import Schedule, simulate_decisions
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.types import DemandSample
-from sla_planner.offline.dryrun import run_dry_run
 from sla_planner_bench.baselines.common import scale_to_budget
 from sla_planner_bench.baselines.dynamo_classic import (
     DynamoClassicPolicy,
@@ -65,9 +65,9 @@ def test_dynamo_budget_scales_both_by_the_same_factor():
 
 def test_dynamo_policy_uses_the_constant_prediction(h200):
     pol = DynamoClassicPolicy(CFG, h200, predictor="constant")
-    assert pol.decide(0.0).prefill.replicas == 1  # no data: the minimum
+    assert pol.decide(0.0).only.prefill.replicas == 1  # no data: the minimum
     pol.observe(_sample(0.0, 3000.0))
-    d = pol.decide(60.0)
+    d = pol.decide(60.0).only
     assert d.prefill.replicas == dynamo_prefill_replicas(h200.profile, 3000.0, 1117.0, 60.0, 1)
     assert d.decode.replicas == dynamo_decode_replicas(h200, 3000.0, 1117.0, 200.0, 60.0, 25.0)
 
@@ -78,23 +78,23 @@ def test_hpa_rule(h200):
     # Demand at 1.4 x one replica's capacity: utilisation 140% -> ceil(1 * 1.4 / 0.7) = 2.
     rate = 1.4 * cap / 1117.0
     pol.observe(_sample(0.0, rate * 60.0))
-    assert pol.decide(60.0).prefill.replicas == 2
+    assert pol.decide(60.0).only.prefill.replicas == 2
     # Within the 10% tolerance of 70%: no change.
     pol2 = HPAPolicy(CFG, h200)
     pol2.observe(_sample(0.0, 0.72 * cap / 1117.0 * 60.0))
-    assert pol2.decide(60.0).prefill.replicas == 1
+    assert pol2.decide(60.0).only.prefill.replicas == 1
     # Scale-up at once; scale-down held for the 5-minute window.
     pol3 = HPAPolicy(CFG, h200)
     t = 0.0
     pol3.observe(_sample(t, 4.0 * 0.7 * cap / 1117.0 * 60.0))
     t += 60
-    up = pol3.decide(t).prefill.replicas
+    up = pol3.decide(t).only.prefill.replicas
     assert up == 4
     seen = []
     for _ in range(8):
         pol3.observe(_sample(t, 0.1 * cap / 1117.0 * 60.0))
         t += 60
-        seen.append(pol3.decide(t).prefill.replicas)
+        seen.append(pol3.decide(t).only.prefill.replicas)
     assert seen[:4] == [4, 4, 4, 4]  # held while the high recommendation is < 300 s old
     assert seen[-1] == 1
 
@@ -133,7 +133,7 @@ def test_oracle_is_the_lower_bound_on_a_real_slice(h200, conv_trace):
             return out
 
     from sla_planner.forecasters.registry import make_forecaster
-    from sla_planner.model.old_planner import Planner
+    from sla_planner.model.planner import Planner
 
     policies = {
         "oracle": oracle,
@@ -141,11 +141,13 @@ def test_oracle_is_the_lower_bound_on_a_real_slice(h200, conv_trace):
         "static_2x": StaticPolicy(CFG, 2 * int(needs.prefill.max()), 2 * int(needs.decode.max())),
         "hpa": HPAPolicy(CFG, h200),
         "dynamo": DynamoClassicPolicy(CFG, h200, "constant"),
-        "ours": Planner(CFG, h200, lambda: make_forecaster("last", interval_s=60.0)),
+        "ours": Planner.of_one(
+            CFG, h200, forecaster_factory=lambda: make_forecaster("last", interval_s=60.0)
+        ),
     }
     res = {}
     for name, pol in policies.items():
-        run = run_dry_run(Source(), pol, 0.0, 1800.0, 60.0)
+        run = open_loop(Source(), pol, 0.0, 1800.0, 60.0)
         res[name] = simulate_decisions(run.decisions, dm, h200, 200.0, 25.0, 60.0, 120.0)
     o = res["oracle"]
     assert o.attainment >= 0.99
@@ -159,8 +161,8 @@ def test_oracle_is_the_lower_bound_on_a_real_slice(h200, conv_trace):
 def test_schedule_policy_replays(h200):
     s = Schedule(0.0, 60.0, np.array([1, 2, 3]), np.array([4, 5, 6]))
     pol = SchedulePolicy(CFG, s)
-    assert [pol.decide(t).prefill.replicas for t in (0.0, 60.0, 120.0)] == [1, 2, 3]
-    assert pol.decide(60.0).decode.gpus == 5
+    assert [pol.decide(t).only.prefill.replicas for t in (0.0, 60.0, 120.0)] == [1, 2, 3]
+    assert pol.decide(60.0).only.decode.gpus == 5
 
 
 @pytest.mark.parametrize("predictor", ["constant", "arima"])
@@ -168,5 +170,5 @@ def test_dynamo_predictors_run(h200, predictor):
     pol = DynamoClassicPolicy(CFG, h200, predictor=predictor)
     for k in range(12):
         pol.observe(_sample(60.0 * k, 600.0 + 10 * k))
-    d = pol.decide(720.0)
+    d = pol.decide(720.0).only
     assert d.prefill.replicas >= 1 and d.decode.replicas >= 1

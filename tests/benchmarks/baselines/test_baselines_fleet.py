@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from sla_planner.model.fleet.plan import FleetSettings
-from sla_planner.offline.fleet_dryrun import FleetRun, replay_fleet
-from sla_planner.offline.fleet_sources import FleetSources, build_sources
-from sla_planner.sources.fleet_file import LoadedFleet, demo_fleet_path, load_fleet_file
+from sla_planner.config.fleet import Fleet
+from sla_planner.config.resolve import demo_fleet_path, load_fleet
+from sla_planner.model.allocate.plan import FleetSettings
+from sla_planner.model.planner import Allocator
+from sla_planner.offline.dryrun import DryRun, run_dry_run
+from sla_planner.offline.sources import FleetSources, build_sources
 from sla_planner_bench.baselines.fleet import (
     FirstComeCapPolicy,
     GreedySaturationPolicy,
@@ -50,39 +52,45 @@ def test_static_quotas_split_each_type_by_peak_above_the_minimums(
 
 
 @pytest.fixture(scope="module")
-def demo() -> tuple[LoadedFleet, FleetSources, FleetSettings]:
-    loaded = load_fleet_file(demo_fleet_path())
-    return loaded, build_sources(loaded), FleetSettings.from_config(loaded.config)
+def demo() -> tuple[Fleet, FleetSources, FleetSettings]:
+    fleet = load_fleet(demo_fleet_path())
+    return fleet, build_sources(fleet), fleet.settings
 
 
-def _used(run: FleetRun) -> list[dict[str, int]]:
-    return [a.used() for a in run.allocations]
+def replay_fleet(fleet: Fleet, fs: FleetSources, allocator: Allocator) -> DryRun:
+    """The demo's open loop with the planner sharing GPUs by `allocator`."""
+    planner = fleet.planner(allocator=allocator)
+    return run_dry_run(fs.sources, planner, fs.start, fs.end, fleet.interval_s, warmup=fs.warmup)
 
 
-def _never_below_minimums(loaded: LoadedFleet, run: FleetRun) -> None:
-    for d in loaded.config.deployments:
-        for a in run.allocations:
+def _used(run: DryRun) -> list[dict[str, int]]:
+    return [a.used() for a in run.ticks]
+
+
+def _never_below_minimums(fleet: Fleet, run: DryRun) -> None:
+    for d in fleet.deployments:
+        for a in run.ticks:
             got = a.by_name(d.name)
-            assert got.prefill.replicas >= d.prefill.min_replicas, (d.name, a.timestamp)
-            assert got.decode.replicas >= d.decode.min_replicas, (d.name, a.timestamp)
+            assert got.prefill.replicas >= d.config.prefill.min_replicas, (d.name, a.timestamp)
+            assert got.decode.replicas >= d.config.decode.min_replicas, (d.name, a.timestamp)
 
 
 def test_on_the_demo_fleet_each_baseline_keeps_its_rule(demo) -> None:
-    loaded, fs, settings = demo
+    fleet, fs, settings = demo
     cap = settings.gpus
-    unbounded = replay_fleet(loaded, fs, UnboundedPolicy(settings, PLACEMENT))
+    unbounded = replay_fleet(fleet, fs, UnboundedPolicy(settings, PLACEMENT))
     # The demo's peaks together need more H200s than the cluster has.
     assert max(u["H200"] for u in _used(unbounded)) > cap["H200"]
 
     # The quotas as the fleet benchmark sets them: the unbounded run's peaks, the minimums.
     peaks: dict[str, dict[str, int]] = {}
     mins: dict[str, dict[str, int]] = {}
-    for d in loaded.config.deployments:
-        per = [a.by_name(d.name).gpus_by_type() for a in unbounded.allocations]
+    for d in fleet.deployments:
+        per = [a.by_name(d.name).gpus_by_type() for a in unbounded.ticks]
         peaks[d.name] = {t: max(p.get(t, 0) for p in per) for t in {t for p in per for t in p}}
-        v = next(v for v in loaded.variants[d.name] if v.name == PLACEMENT[d.name])
+        v = d.engines(PLACEMENT[d.name])
         mins[d.name] = {}
-        for e, lim in ((v.prefill, d.prefill), (v.decode, d.decode)):
+        for e, lim in ((v.prefill, d.config.prefill), (v.decode, d.config.decode)):
             mins[d.name][e.gpu_type] = (
                 mins[d.name].get(e.gpu_type, 0) + lim.min_replicas * e.gpus_per_replica
             )
@@ -90,24 +98,22 @@ def test_on_the_demo_fleet_each_baseline_keeps_its_rule(demo) -> None:
     for t, n in cap.items():
         assert sum(q.get(t, 0) for q in quotas.values()) <= n
 
-    static = replay_fleet(loaded, fs, StaticSplitPolicy(settings, quotas, PLACEMENT))
-    for a in static.allocations:
+    static = replay_fleet(fleet, fs, StaticSplitPolicy(settings, quotas, PLACEMENT))
+    for a in static.ticks:
         for d in a.deployments:
             for t, g in d.gpus_by_type().items():
                 assert g <= quotas[d.name].get(t, 0), (d.name, t, a.timestamp)
-    _never_below_minimums(loaded, static)
+    _never_below_minimums(fleet, static)
 
     for policy in (FirstComeCapPolicy(settings, PLACEMENT), GreedySaturationPolicy(settings, PLACEMENT)):  # fmt: skip
-        run = replay_fleet(loaded, fs, policy)
+        run = replay_fleet(fleet, fs, policy)
         for u in _used(run):
             assert all(u[t] <= cap[t] for t in cap), (policy.name, u)
-        _never_below_minimums(loaded, run)
+        _never_below_minimums(fleet, run)
         # Not idle: each grows some deployment beyond its first allocation.
-        first = {
-            d.name: d.prefill.replicas + d.decode.replicas for d in run.allocations[0].deployments
-        }
+        first = {d.name: d.prefill.replicas + d.decode.replicas for d in run.ticks[0].deployments}
         assert any(
             d.prefill.replicas + d.decode.replicas > first[d.name]
-            for a in run.allocations
+            for a in run.ticks
             for d in a.deployments
         ), policy.name

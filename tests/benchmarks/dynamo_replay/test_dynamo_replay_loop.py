@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from support.curves import h200_curves
 from support.dynamo import requires_dynamo
+from support.loops import open_loop
 from support.paths import real_trace
 
 from sla_planner.evaluation.des import Requests
-from sla_planner.model.config import SLA, PlannerConfig
-from sla_planner.model.old_planner import Planner
-from sla_planner.offline.dryrun import run_dry_run
+from sla_planner.model.config import SLO, PlannerConfig
+from sla_planner.model.planner import Planner
 from sla_planner.sources.trace_files import load_trace
 from sla_planner.sources.trace_source import TraceMetricsSource
 
@@ -52,8 +52,10 @@ def test_live_callback_sees_state_and_scales(replay_cfg) -> None:
 
 
 def _planner(interval_s: float = 60.0) -> Planner:
-    cfg = PlannerConfig(sla=SLA(ttft_ms=200.0, itl_ms=20.0), interval_s=interval_s)
-    return Planner(cfg, h200_curves())
+    """Fixed margins (no attainment target): what the loop feeds observe_attainment does not
+    move its decisions, so in the loop it decides as in the open-loop dry run."""
+    cfg = PlannerConfig(slo=SLO(ttft_ms=200.0, itl_ms=20.0, attainment=None), interval_s=interval_s)
+    return Planner.of_one(cfg, h200_curves())
 
 
 def test_our_planner_in_the_loop_decides_as_in_the_dry_run(replay_cfg) -> None:
@@ -66,7 +68,7 @@ def test_our_planner_in_the_loop_decides_as_in_the_dry_run(replay_cfg) -> None:
     src = TraceMetricsSource(trace, rate_scale=8.0)
     start = float(np.floor(trace.start / 60.0) * 60.0) + 600.0
     end = start + 900.0
-    dry = run_dry_run(src, _planner(), start, end, 60.0, warmup_intervals=10)
+    dry = open_loop(src, _planner(), start, end, 60.0, warmup=10)
     settings = LoopSettings(start, end, interval_s=60.0, warmup_intervals=10)
     res = run_planner_in_loop(
         source_window(src, start, end), replay_cfg, _planner(), settings, source=src
@@ -107,9 +109,9 @@ class _Recording:
     def __init__(self, inner: Planner) -> None:
         self.inner, self.fed, self.samples = inner, [], []
 
-    def observe(self, sample) -> None:
+    def observe(self, sample, deployment=None) -> None:
         self.samples.append(sample)
-        self.inner.observe(sample)
+        self.inner.observe(sample, deployment)
 
     def decide(self, now: float):
         return self.inner.decide(now)

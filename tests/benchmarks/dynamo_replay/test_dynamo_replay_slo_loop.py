@@ -16,8 +16,8 @@ from support.paths import BUNDLED_PROFILE
 
 from sla_planner.evaluation.des import Requests
 from sla_planner.model.config import SLO, PlannerConfig
+from sla_planner.model.planner import Planner
 from sla_planner.model.size.error_budget import AttainmentSample
-from sla_planner.model.slo_planner import SloPlanner, make_planner
 from sla_planner.model.types import DemandSample
 from sla_planner.profiles.registry import load_profile
 
@@ -69,25 +69,25 @@ class _History:
 class _Deaf:
     """The same planner with no attainment input: the loop cannot feed it."""
 
-    def __init__(self, inner: SloPlanner) -> None:
+    def __init__(self, inner: Planner) -> None:
         self.inner = inner
 
-    def observe(self, sample) -> None:
-        self.inner.observe(sample)
+    def observe(self, sample, deployment=None) -> None:
+        self.inner.observe(sample, deployment)
 
     def decide(self, now: float):
         return self.inner.decide(now)
 
 
-def _planner() -> SloPlanner:
+def _planner() -> Planner:
     cfg = PlannerConfig(
         slo=SLO(ttft_ms=200.0, itl_ms=25.0, attainment=0.99),
         interval_s=60.0,
         startup_s=120.0,
         reactive={"enabled": False},
     )
-    p = make_planner(cfg, h200_curves())
-    assert isinstance(p, SloPlanner)
+    p = Planner.of_one(cfg, h200_curves())
+    assert p.deployment().error_budget is not None  # sized to the SLO
     return p
 
 
@@ -98,7 +98,7 @@ def test_measured_misses_tighten_the_goal_and_add_replicas(tmp_path) -> None:
     cfg = ReplayConfig(_slow_engines(tmp_path), ttft_ms=200.0, itl_ms=25.0)
     settings = LoopSettings(0.0, END_S, interval_s=60.0, demand="replay", warmup_intervals=30)
     fed, deaf = _planner(), _planner()
-    start_goal = fed.error_budget.goal
+    start_goal = fed.deployment().error_budget.goal
     res_fed = run_planner_in_loop(_requests(), cfg, fed, settings, source=_History())
     res_deaf = run_planner_in_loop(_requests(), cfg, _Deaf(deaf), settings, source=_History())
 
@@ -110,7 +110,7 @@ def test_measured_misses_tighten_the_goal_and_add_replicas(tmp_path) -> None:
     # The profile-sized plan misses on the slower engines, as the unfed planner shows ...
     assert res_deaf.latency.attainment < 0.97
     # ... the measured misses tighten the goal ...
-    assert fed.error_budget.goal > start_goal and st.margin > 2.0
+    assert fed.deployment().error_budget.goal > start_goal and st.margin > 2.0
     # ... and buy prefill replicas the unfed planner does not, and attainment with them.
     late = [d.prefill.replicas for d in decided if d.timestamp >= 600]
     late_deaf = [
