@@ -89,7 +89,9 @@ def single(cfg: PlannerConfig, prof: Any, curves: Any) -> Fleet:
     return fleet_of_one(cfg, (prof, curves), (prof, curves))
 
 
-def dry_run(ld: Loaded, policy: Any, interval_s: float, fleet: Fleet | None = None) -> DeploymentRun:
+def dry_run(
+    ld: Loaded, policy: Any, interval_s: float, fleet: Fleet | None = None
+) -> DeploymentRun:
     """The scenario's dry run of `policy`; with `fleet`, closed through the discrete-event judge
     as the dry-run command closes it (the deployment's plant: its profiles, SLO, reactive
     rule)."""

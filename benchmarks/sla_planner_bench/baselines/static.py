@@ -20,7 +20,9 @@ class StaticPolicy:
     gpus: tuple[int, int] = (1, 1)
     name: str = "static"
 
-    def observe(self, sample: DemandSample, deployment: str | None = None) -> None:  # static: demand is ignored
+    def observe(
+        self, sample: DemandSample, deployment: str | None = None
+    ) -> None:  # static: demand is ignored
         return None
 
     def decide(self, now: float) -> FleetDecision:
