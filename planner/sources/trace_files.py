@@ -80,6 +80,7 @@ class BinnedTrace:
     requests: np.ndarray
     isl_mean: np.ndarray | None  # NaN where requests == 0; None for count-only traces
     osl_mean: np.ndarray | None
+    lines: np.ndarray | None = None  # the file line of each row (for messages)
 
     @property
     def has_tokens(self) -> bool:
@@ -337,7 +338,7 @@ def _binned(
         ia, oa = np.asarray(isl), np.asarray(osl)
         ia[r == 0] = np.nan
         oa[r == 0] = np.nan
-    return BinnedTrace(str(p), fmt, s, width, r, ia, oa)
+    return BinnedTrace(str(p), fmt, s, width, r, ia, oa, np.asarray(lines, dtype=np.int64))
 
 
 def _read_aggregate(p: Path, source: Lines) -> Trace:
