@@ -75,6 +75,9 @@ TRACES = {
     "aggregate-1e18-requests": _file(
         "huge.csv", AGGREGATE + "".join(AGG_ROWS[:60]) + "1700003600,1e18,1000,200\n" + "".join(AGG_ROWS[61:])
     ),
+    # issue 18 item 5: 'internal error (ValueError: year 31690708 is out of range)'
+    "mooncake-timestamp-1e18": _file("ts.jsonl", '{"timestamp": 0, "input_length": 5, "output_length": 1}\n' * 50 + '{"timestamp": 1e18, "input_length": 5, "output_length": 1}\n'),
+    "aggregate-timestamp-1e18": _file("ts.csv", AGGREGATE + "".join(AGG_ROWS[:60]) + "1e18,300,1000,200\n"),
     "unsorted-aggregate": _file("agg.csv", "timestamp,requests,isl_mean,osl_mean\n60,1,2,3\n0,1,2,3\n"),
 }  # fmt: skip
 
