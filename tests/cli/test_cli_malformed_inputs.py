@@ -112,6 +112,10 @@ PROFILES = {
     "zero-kv-usage": _profile_edit("zerokv", lambda d: _set("decode", "kv_usage", [0.0] * 41)(d)),
     "absurd-max-kv": _profile_edit("maxkv", _set("decode", "max_kv_tokens", 10**15)),
     "not-yaml": _file("broken.yaml", "name: [unclosed\n  gpu: H200\n"),
+    # issue 18 item 5: the judge's ValueError ('needs >= 2 distinct points'), exit 3
+    "one-prefill-point": _profile_edit(
+        "onepoint", lambda d: d.update(prefill={k: v[:1] for k, v in d["prefill"].items()})
+    ),
 }
 
 FLAGS = {
