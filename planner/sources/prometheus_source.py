@@ -63,7 +63,7 @@ from sla_planner.sources.prometheus_counters import (
     series_increases,
     summed_increases,
 )
-from sla_planner.sources.prometheus_coverage import coverage, max_sample_age
+from sla_planner.sources.prometheus_coverage import coverage, max_sample_age, scrape_spacing
 from sla_planner.sources.prometheus_http import Labels, PrometheusHttp, http_from_config, iso
 from sla_planner.sources.promql import (
     PRESETS,
@@ -85,7 +85,7 @@ class PrometheusSource:
         self.preset = PRESETS[config.preset]
         self.http = http or http_from_config(config)
         self._resolved: dict[str, str] = {}  # quantity -> metric name that had series
-        self._scrape_s: float | None = None  # the request counter's scrape interval, once known
+        self._scrape_s: float | None = None  # the request counter's last scrape-interval estimate
 
     def time_range(self) -> tuple[float, float] | None:
         return None  # live and unbounded; see available_history() for where data begins
@@ -165,14 +165,14 @@ class PrometheusSource:
         return np.maximum(_summed(cov.values, g.n), 0.0), cov.incomplete
 
     def _scrape_interval(self, sel: str, at: float) -> float | None:
-        """The request counter's scrape interval, from its samples in the lookback before `at`
-        (asked until known, then kept; None while it cannot be told)."""
-        if self._scrape_s is None:
-            lookback = self.config.lookback_s
-            expr = f"count_over_time({sel}[{duration(lookback)}])"
-            counts = [float(np.nanmax(v)) for v in self._range(expr, at, at, 1.0).values()]
-            best = max([c for c in counts if c >= 2], default=None)
-            self._scrape_s = None if best is None else lookback / best
+        """The request counter's scrape interval, from its samples' own timestamps in the
+        lookback before `at`, at every read (a young series' few samples, or a gap, do not
+        skew a median spacing as they skewed samples-per-lookback once). The last estimate
+        stands in while no series has two samples there (a gap longer than the lookback)."""
+        raw = self.http.samples(f"{sel}[{duration(self.config.lookback_s)}]", at)
+        found = scrape_spacing([times for _, times, _ in raw])
+        if found is not None:
+            self._scrape_s = found
         return self._scrape_s
 
     def _peak_rates(self, g: _Grid) -> tuple[np.ndarray | None, float]:
