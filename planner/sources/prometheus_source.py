@@ -65,6 +65,7 @@ from sla_planner.sources.prometheus_counters import (
 )
 from sla_planner.sources.prometheus_coverage import coverage, max_sample_age, scrape_spacing
 from sla_planner.sources.prometheus_http import Labels, PrometheusHttp, http_from_config, iso
+from sla_planner.sources.prometheus_raw import RawLookups
 from sla_planner.sources.promql import (
     PRESETS,
     counter_at_boundaries,
@@ -162,7 +163,7 @@ class PrometheusSource:
         age = self.config.max_sample_age_s or max_sample_age(scrape_s, lookback)
         boundaries = g.start + g.step * np.arange(g.n + 1)
         cov = coverage(data, stamps, boundaries, age, lookback)
-        return np.maximum(_summed(cov.values, g.n), 0.0), cov.incomplete
+        return np.maximum(self._summed(name, cov.values, g), 0.0), cov.incomplete
 
     def _scrape_interval(self, sel: str, at: float) -> float | None:
         """The request counter's scrape interval, from its samples' own timestamps in the
@@ -245,7 +246,16 @@ class PrometheusSource:
         return found
 
     def _preset_requests(self, g: _Grid) -> np.ndarray:
-        return _summed(self._preset_series(g)[1], g.n)
+        name, data = self._preset_series(g)
+        return self._summed(name, data, g)
+
+    def _summed(self, metric: str, data: dict[Labels, np.ndarray], g: _Grid) -> np.ndarray:
+        """Summed increases per interval, resets and new series counted from their raw
+        samples (sources.prometheus_raw)."""
+        lookups = RawLookups(self.http, g.start, g.step)
+        keys = list(data)
+        raw = [lookups.for_series(metric, k) for k in keys]
+        return summed_increases([data[k] for k in keys], g.n, raw)
 
     def _mean(self, g: _Grid, key: str, required: bool) -> np.ndarray:
         families = getattr(self.preset, key)
@@ -256,7 +266,7 @@ class PrometheusSource:
             return np.full(g.n, math.nan)
         name, counts = found
         sums = self._boundaries(g, name + "_sum")
-        return ratio(_summed(sums, g.n), _summed(counts, g.n))
+        return ratio(self._summed(name + "_sum", sums, g), self._summed(name + "_count", counts, g))
 
     def _latency(
         self, g: _Grid, key: str, mean_q: str | None, p95_q: str | None
@@ -271,7 +281,8 @@ class PrometheusSource:
         name, counts = found
         if mean is None:
             sums = self._boundaries(g, name + "_sum")
-            mean = 1000.0 * ratio(_summed(sums, g.n), _summed(counts, g.n))
+            total = self._summed(name + "_sum", sums, g)
+            mean = 1000.0 * ratio(total, self._summed(name + "_count", counts, g))
         if p95 is None:
             by_le: dict[float, np.ndarray] = {}
             for labels, values in self._boundaries(g, name + "_bucket").items():
@@ -360,10 +371,6 @@ class _Grid:
     def __init__(self, start: float, n: int, step: float) -> None:
         self.start, self.n, self.step = start, n, step
         self.end = start + n * step
-
-
-def _summed(data: dict[Labels, np.ndarray], n: int) -> np.ndarray:
-    return summed_increases(list(data.values()), n)
 
 
 def _fmt_labels(labels: Labels) -> str:
