@@ -25,6 +25,8 @@ class DemandSample:
     interval that its mean hides; None when the source cannot resolve below the interval.
     `incomplete` says why the interval's data is known to be incomplete (a scrape gap, NaN
     samples): its counts are then a lower bound, never evidence of a demand drop.
+    `clipped` names the fields the demand guard clipped (model.robust_demand): the forecasters
+    learn those values as a level but not as a forecast error.
     """
 
     start: float  # unix seconds, bin start
@@ -40,6 +42,7 @@ class DemandSample:
     peak_window_s: float | None = None
     isl_scv: float | None = None
     incomplete: str | None = None
+    clipped: tuple[str, ...] = ()
 
     @property
     def rate(self) -> float:
