@@ -1,7 +1,8 @@
 """Shared read/scale algorithm for every kind that exposes the Kubernetes scale subresource.
 
 scale(n) = read the Scale, return if spec.replicas is already n, else PUT the Scale carrying the
-resourceVersion just read (optimistic concurrency). A 409 means another writer got in between:
+resourceVersion just read (optimistic concurrency); a read without one is refused, never
+written unconditionally. A 409 means another writer got in between:
 re-read and retry, a bounded number of times. This is the one retry layer for conflicts (the
 controller does not retry around it). The PUT is the only write and is atomic on the server, so
 a failure never leaves a partial change behind.
@@ -125,6 +126,8 @@ class ScaleSubresourceActuator(ABC):
             view = self._call(self._get_scale, self._op("get"))
             if view.replicas == replicas:
                 return  # nothing to write
+            if not view.resource_version:
+                raise self._no_resource_version(replicas)
             timeout_s = self.request_timeout_s
             if guard is not None:  # after the read: it may have blocked past our leadership
                 timeout_s = min(timeout_s, guard())
@@ -157,6 +160,18 @@ class ScaleSubresourceActuator(ABC):
         )
 
     # -- helpers ---------------------------------------------------------------------------
+    def _no_resource_version(self, replicas: int) -> KubeActuatorError:
+        # A PUT without one is unconditional: it would overwrite whatever another writer
+        # (HPA, KEDA, a person) set since the read, the race resourceVersion exists to stop.
+        return KubeActuatorError(
+            f"{self.description}: the API server answered the Scale read without "
+            f"metadata.resourceVersion; refusing an unconditional write of {replicas} replicas "
+            "(nothing was changed; retrying next interval). Fix if it persists: check the API "
+            "server, and any proxy between it and the planner, for replies that drop metadata.",
+            reason="bad_response",
+            retryable=True,
+        )
+
     def _op(self, verb: str, *, scale: bool = True) -> Operation:
         resource = f"{self.plural}/scale" if scale else self.plural
         return Operation(verb, resource, self.api_group, self.namespace)

@@ -166,3 +166,23 @@ def test_podclique_below_min_available_is_rejected_by_the_server(fake_kube, api_
     assert fake_kube.spec_replicas("podcliques", NS, "llama-0-worker") == 4
     actuator.scale(0)  # 0 (idle) is allowed by Grove's rule
     assert fake_kube.spec_replicas("podcliques", NS, "llama-0-worker") == 0
+
+
+@pytest.mark.parametrize("keys", [("metadata",), ("metadata.resourceVersion",)])
+def test_a_scale_read_without_resource_version_is_never_written_unconditionally(
+    kind, make_actuator, fake_kube, keys
+):
+    """Issue 18 item 9: a Scale read of 200 without metadata led to a PUT carrying no
+    resourceVersion: an unconditional write, which can overwrite another writer's change."""
+    actuator, name = make_actuator(replicas=2)
+    fake_kube.strip_next(1, keys, method="GET", path_contains=f"{name}/scale")
+    before = _snapshot(fake_kube, kind, name)
+    with pytest.raises(KubeActuatorError) as info:
+        actuator.scale(5)
+    err = info.value
+    assert err.reason == "bad_response" and err.retryable
+    assert actuator.description in str(err) and "resourceVersion" in str(err)
+    assert fake_kube.writes() == []  # nothing was written, conditionally or not
+    assert _snapshot(fake_kube, kind, name) == before
+    actuator.scale(5)  # the next, whole reply is written as usual
+    assert fake_kube.spec_replicas(kind.plural, NS, name) == 5
