@@ -6,7 +6,10 @@ the target, the problem and the fix.
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from support.bounded import finishes
 
 from sla_planner.actuators.base import ActuatorError
 from sla_planner.actuators.errors import KubeActuatorError
@@ -96,6 +99,27 @@ def test_slow_api_beyond_the_request_timeout_fails_fast_without_writing(
     assert fake_kube.writes() == []
     assert fake_kube.clear_faults() is None
     assert fake_kube.spec_replicas(kind.plural, NS, name) == 2
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_a_reply_dribbled_a_byte_at_a_time_is_bounded_by_the_call_deadline(
+    kind, make_actuator, fake_kube, method
+):
+    """Issue 18 item 9: request_timeout_s was a per-read socket timeout, so a reply arriving
+    one byte at a time (each well within it) held the call, and SIGTERM, for minutes."""
+    actuator, name = make_actuator(replicas=2, request_timeout_s=1.0)
+    fake_kube.dribble_next(1, 0.2, method=method, path_contains=f"{name}/scale")
+    t0 = time.monotonic()
+    with pytest.raises(KubeActuatorError) as info:
+        finishes(lambda: actuator.scale(4), limit_s=30)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 2.5, elapsed  # the deadline (1 s), not the reply (~50 s)
+    err = info.value
+    assert err.reason == "unavailable" and err.retryable and "timed out after 1s" in str(err)
+    if method == "PUT":  # the server applied it: the message says the write may have landed
+        assert "may or may not have landed" in str(err)
+    else:
+        assert fake_kube.writes() == []
 
 
 def test_slow_write_is_reported_as_possibly_landed(kind, make_actuator, fake_kube):

@@ -339,9 +339,12 @@ class FakeKube:
         self.stop()
 
     def api_client(self, *, retries: int | bool = 0, token: str | None = None) -> Any:
-        """A kubernetes.client.ApiClient pointed at this server (plain HTTP). `token` is sent
-        as a bearer token and logged as the request's `user` (tells clients apart)."""
+        """A kubernetes.client.ApiClient pointed at this server (plain HTTP), built as the
+        planner builds its own (every call with a total deadline). `token` is sent as a
+        bearer token and logged as the request's `user` (tells clients apart)."""
         from kubernetes import client
+
+        from sla_planner.actuators.kube_client import make_api_client
 
         cfg = client.Configuration()
         cfg.host = self.url
@@ -349,7 +352,7 @@ class FakeKube:
         if token is not None:
             cfg.api_key = {"authorization": token}
             cfg.api_key_prefix = {"authorization": "Bearer"}
-        return client.ApiClient(cfg)
+        return make_api_client(cfg)
 
     def lease_specs(self) -> dict[str, dict[str, Any]]:
         """Every Lease's spec now, by "namespace/name"."""
