@@ -210,3 +210,51 @@ def test_a_scale_read_without_resource_version_is_never_written_unconditionally(
     assert _snapshot(fake_kube, kind, name) == before
     actuator.scale(5)  # the next, whole reply is written as usual
     assert fake_kube.spec_replicas(kind.plural, NS, name) == 5
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.mark.parametrize(
+    ("header", "wait_s"),
+    [("7", 7.0), ("1000000000", 60.0), ("-3", 0.0), ("soon", 0.0)],
+    ids=["seconds", "bounded", "negative", "garbage"],
+)
+def test_429_retry_after_is_honoured_and_bounded(kind, make_actuator, fake_kube, header, wait_s):
+    """Issue 18 item 9: a 429 with Retry-After was ignored (the next interval asked again at
+    once). Now nothing is sent to that target before Retry-After has passed, at most 60 s."""
+    clock = _Clock()
+    actuator, name = make_actuator(replicas=2, clock=clock)
+    fake_kube.fail_next(1, status=429, path_contains=name, headers={"Retry-After": header})
+    with pytest.raises(KubeActuatorError) as info:
+        actuator.scale(4)
+    err = info.value
+    assert err.reason == "unavailable" and err.retryable and err.status == 429
+    if wait_s:
+        assert f"retry after {wait_s:g} s" in str(err)
+        sent = len(fake_kube.requests)
+        clock.t += wait_s - 0.5
+        for call in (lambda: actuator.scale(4), actuator.status):
+            with pytest.raises(KubeActuatorError, match="asked to wait") as held:
+                call()
+            assert held.value.retryable and held.value.status == 429
+        assert len(fake_kube.requests) == sent  # nothing sent while it asked to wait
+    clock.t += 1.0
+    actuator.scale(4)
+    assert fake_kube.spec_replicas(kind.plural, NS, name) == 4
+
+
+def test_429_retry_after_as_an_http_date(kind, make_actuator, fake_kube):
+    from email.utils import formatdate
+
+    clock = _Clock()
+    actuator, name = make_actuator(replicas=2, clock=clock)
+    later = formatdate(time.time() + 20, usegmt=True)
+    fake_kube.fail_next(1, status=429, path_contains=name, headers={"Retry-After": later})
+    with pytest.raises(KubeActuatorError, match=r"retry after (19|20|21) s"):
+        actuator.scale(4)
