@@ -1,5 +1,6 @@
 """How long an actuator waits before asking the API server again: a 429/503's Retry-After
-(bounded). Pure arithmetic; the clock is the caller's (injected, so tests run fast)."""
+(bounded) and a jittered exponential backoff between conflict (409) retries. Pure arithmetic;
+the clock, the sleep and the random source are the caller's (injected, so tests run fast)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from typing import Any
 # A server may ask for any wait; past this the planner asks again anyway (an API server's
 # priority-and-fairness answers a few seconds; a minute holds through a real overload).
 MAX_RETRY_AFTER_S = 60.0
+# Conflict retries: the n-th waits between half and all of min(CAP, base x 2^n) ("equal
+# jitter": never the zero wait of full jitter, so writers that collided spread apart), and one
+# scale() waits at most MAX_CONFLICT_WAIT_S in all.
+CONFLICT_BACKOFF_CAP_S = 4.0
+MAX_CONFLICT_WAIT_S = 10.0
 
 
 def retry_after_s(exc: Any, wall: Callable[[], float] = time.time) -> float | None:
@@ -34,3 +40,10 @@ def retry_after_s(exc: Any, wall: Callable[[], float] = time.time) -> float | No
     if not math.isfinite(wait) or wait <= 0:
         return None
     return min(wait, MAX_RETRY_AFTER_S)
+
+
+def conflict_delay(attempt: int, base_s: float, random: Callable[[], float]) -> float:
+    """The wait before conflict retry `attempt` (0 = the first retry)."""
+    cap = min(CONFLICT_BACKOFF_CAP_S, base_s * 2.0 ** min(attempt, 30))
+    r = min(max(float(random()), 0.0), 1.0)
+    return cap * (0.5 + 0.5 * r)

@@ -3,7 +3,7 @@
 scale(n) = read the Scale, return if spec.replicas is already n, else PUT the Scale carrying the
 resourceVersion just read (optimistic concurrency); a read without one is refused, never
 written unconditionally. A 409 means another writer got in between: re-read and retry, a
-bounded number of times. A 429/503's
+bounded number of times, after a jittered exponential wait (actuators.backoff). A 429/503's
 Retry-After is honoured: nothing is sent to the target before it (at most 60 s). This is the
 one retry layer for conflicts (the controller does not retry around it). The PUT is the only write and is atomic on the server, so
 a failure never leaves a partial change behind.
@@ -16,6 +16,7 @@ the PUT's timeout to the time the caller may still write.
 from __future__ import annotations
 
 import math
+import random as _random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -24,7 +25,7 @@ from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
-from sla_planner.actuators.backoff import retry_after_s
+from sla_planner.actuators.backoff import MAX_CONFLICT_WAIT_S, conflict_delay, retry_after_s
 from sla_planner.actuators.base import ActuatorError, ReplicaStatus, WriteGuard
 from sla_planner.actuators.errors import KubeActuatorError, Operation, translate
 
@@ -86,9 +87,10 @@ class ScaleSubresourceActuator(ABC):
         *,
         request_timeout_s: float = 10.0,
         conflict_retries: int = 3,
-        retry_backoff_s: float = 0.2,
+        retry_backoff_s: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        random: Callable[[], float] = _random.random,
     ) -> None:
         if request_timeout_s <= 0:
             raise ValueError("request_timeout_s must be > 0")
@@ -101,6 +103,7 @@ class ScaleSubresourceActuator(ABC):
         self.retry_backoff_s = float(retry_backoff_s)
         self._sleep = sleep
         self._clock = clock
+        self._random = random
         self._quiet_until = -math.inf  # a 429/503's Retry-After: nothing is sent before it
         self.description = f"{self.label or self.kind} {namespace}/{name}"
 
@@ -129,6 +132,7 @@ class ScaleSubresourceActuator(ABC):
             )
         self._check_quiet()
         attempts = self.conflict_retries + 1
+        waited = 0.0
         for attempt in range(attempts):
             view = self._call(self._get_scale, self._op("get"))
             if view.replicas == replicas:
@@ -136,6 +140,7 @@ class ScaleSubresourceActuator(ABC):
             if not view.resource_version:
                 raise self._no_resource_version(replicas)
             timeout_s = self._write_budget(replicas, guard)
+            budget_end = self._clock() + timeout_s
             try:
                 self._put_scale(view, replicas, timeout_s)
                 return
@@ -146,8 +151,15 @@ class ScaleSubresourceActuator(ABC):
                 raise
             except Exception as exc:  # noqa: BLE001 - translated or re-raised below
                 raise self._write_error(exc) from exc
-            if attempt + 1 < attempts and self.retry_backoff_s > 0:
-                self._sleep(self.retry_backoff_s * (attempt + 1))
+            if attempt + 1 == attempts or self.retry_backoff_s <= 0:
+                continue
+            delay = conflict_delay(attempt, self.retry_backoff_s, self._random)
+            # Wait only if a write still fits after it (the leadership left, the total cap).
+            if waited + delay > MAX_CONFLICT_WAIT_S or self._clock() + delay + 0.5 > budget_end:
+                attempts = attempt + 1
+                break
+            self._sleep(delay)
+            waited += delay
         raise KubeActuatorError(
             f"{self.description}: scale to {replicas} still conflicting (409) after {attempts} "
             "read-and-retry attempts; nothing was changed. Fix: check that no HPA, KEDA "

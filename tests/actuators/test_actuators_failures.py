@@ -258,3 +258,47 @@ def test_429_retry_after_as_an_http_date(kind, make_actuator, fake_kube):
     fake_kube.fail_next(1, status=429, path_contains=name, headers={"Retry-After": later})
     with pytest.raises(KubeActuatorError, match=r"retry after (19|20|21) s"):
         actuator.scale(4)
+
+
+def test_409_retries_back_off_exponentially_with_jitter(kind, make_actuator, fake_kube):
+    """Issue 18 item 9: conflicts were retried 0.2 s apart (~3 PUTs a second). Now each retry
+    waits a jittered, doubling delay: half to all of 0.5 s, 1 s, 2 s, ..., at most 4 s, and
+    one scale() at most 10 s in all."""
+    for r, expected in ((0.0, [0.25, 0.5, 1.0, 2.0]), (1.0, [0.5, 1.0, 2.0, 4.0])):
+        slept: list[float] = []
+        actuator, name = make_actuator(
+            replicas=2,
+            name=f"pool-{int(r)}",
+            conflict_retries=4,
+            retry_backoff_s=0.5,
+            sleep=slept.append,
+            random=lambda r=r: r,
+        )
+        fake_kube.concurrent_writes(100, plural=kind.plural, name=name)
+        with pytest.raises(KubeActuatorError, match="conflict"):
+            actuator.scale(4)
+        assert slept == expected, (r, slept)
+
+
+def test_409_backoff_stops_when_the_write_budget_would_run_out(kind, make_actuator, fake_kube):
+    slept: list[float] = []
+    actuator, name = make_actuator(
+        replicas=2, conflict_retries=5, retry_backoff_s=0.5, sleep=slept.append, random=lambda: 1.0
+    )
+    fake_kube.concurrent_writes(100, plural=kind.plural, name=name)
+    with pytest.raises(KubeActuatorError, match="conflict"):
+        actuator.scale(4, guard=lambda: 1.2)  # 1.2 s of leadership left at every check
+    assert slept == [0.5]  # the 1 s wait would leave too little to write: stop, hold
+    assert len(fake_kube.writes()) == 2
+
+
+def test_409_backoff_is_bounded_in_total(kind, make_actuator, fake_kube):
+    slept: list[float] = []
+    actuator, name = make_actuator(
+        replicas=2, conflict_retries=20, retry_backoff_s=0.5, sleep=slept.append, random=lambda: 1.0
+    )
+    fake_kube.concurrent_writes(100, plural=kind.plural, name=name)
+    with pytest.raises(KubeActuatorError, match="after 5 read-and-retry attempts"):
+        actuator.scale(4)
+    assert slept == [0.5, 1.0, 2.0, 4.0]  # another 4 s would pass 10 s of waiting
+    assert len(fake_kube.writes()) == 5
