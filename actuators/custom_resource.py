@@ -44,9 +44,11 @@ class CustomResourceScaleActuator(ScaleSubresourceActuator):
         )
 
     def _put_scale(self, view: ScaleView, replicas: int, timeout_s: float) -> None:
-        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
-        if view.resource_version:
-            metadata["resourceVersion"] = view.resource_version  # 409 if anyone wrote since
+        metadata: dict[str, Any] = {
+            "name": self.name,
+            "namespace": self.namespace,
+            "resourceVersion": view.resource_version,  # 409 if anyone wrote since (never absent)
+        }
         body = {
             "apiVersion": "autoscaling/v1",
             "kind": "Scale",

@@ -1,9 +1,11 @@
 """Shared read/scale algorithm for every kind that exposes the Kubernetes scale subresource.
 
 scale(n) = read the Scale, return if spec.replicas is already n, else PUT the Scale carrying the
-resourceVersion just read (optimistic concurrency). A 409 means another writer got in between:
-re-read and retry, a bounded number of times. This is the one retry layer for conflicts (the
-controller does not retry around it). The PUT is the only write and is atomic on the server, so
+resourceVersion just read (optimistic concurrency); a read without one is refused, never
+written unconditionally. A 409 means another writer got in between: re-read and retry, a
+bounded number of times, after a jittered exponential wait (actuators.backoff). A 429/503's
+Retry-After is honoured: nothing is sent to the target before it (at most 60 s). This is the
+one retry layer for conflicts (the controller does not retry around it). The PUT is the only write and is atomic on the server, so
 a failure never leaves a partial change behind.
 
 Fencing: the optional `guard` is called after each read and right before each PUT (the read
@@ -14,6 +16,7 @@ the PUT's timeout to the time the caller may still write.
 from __future__ import annotations
 
 import math
+import random as _random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -22,6 +25,7 @@ from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
+from sla_planner.actuators.backoff import MAX_CONFLICT_WAIT_S, conflict_delay, retry_after_s
 from sla_planner.actuators.base import ActuatorError, ReplicaStatus, WriteGuard
 from sla_planner.actuators.errors import KubeActuatorError, Operation, translate
 
@@ -83,8 +87,10 @@ class ScaleSubresourceActuator(ABC):
         *,
         request_timeout_s: float = 10.0,
         conflict_retries: int = 3,
-        retry_backoff_s: float = 0.2,
+        retry_backoff_s: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        random: Callable[[], float] = _random.random,
     ) -> None:
         if request_timeout_s <= 0:
             raise ValueError("request_timeout_s must be > 0")
@@ -96,6 +102,9 @@ class ScaleSubresourceActuator(ABC):
         self.conflict_retries = int(conflict_retries)
         self.retry_backoff_s = float(retry_backoff_s)
         self._sleep = sleep
+        self._clock = clock
+        self._random = random
+        self._quiet_until = -math.inf  # a 429/503's Retry-After: nothing is sent before it
         self.description = f"{self.label or self.kind} {namespace}/{name}"
 
     # -- what each kind provides ---------------------------------------------------------
@@ -110,6 +119,7 @@ class ScaleSubresourceActuator(ABC):
 
     # -- the Actuator protocol -------------------------------------------------------------
     def status(self) -> ReplicaStatus:
+        self._check_quiet()
         return self._call(self._get_status, self._op("get", scale=False))
 
     def scale(self, replicas: int, guard: WriteGuard | None = None) -> None:
@@ -120,33 +130,36 @@ class ScaleSubresourceActuator(ABC):
                 reason="invalid",
                 retryable=False,
             )
+        self._check_quiet()
         attempts = self.conflict_retries + 1
+        waited = 0.0
         for attempt in range(attempts):
             view = self._call(self._get_scale, self._op("get"))
             if view.replicas == replicas:
                 return  # nothing to write
-            timeout_s = self.request_timeout_s
-            if guard is not None:  # after the read: it may have blocked past our leadership
-                timeout_s = min(timeout_s, guard())
-                if not (timeout_s > 0 and math.isfinite(timeout_s)):
-                    raise KubeActuatorError(
-                        f"{self.description}: no time left to write {replicas} replicas "
-                        f"safely (write budget {timeout_s:g} s); nothing was changed.",
-                        reason="not_leader",
-                        retryable=True,
-                    )
+            if not view.resource_version:
+                raise self._no_resource_version(replicas)
+            timeout_s = self._write_budget(replicas, guard)
+            budget_end = self._clock() + timeout_s
             try:
                 self._put_scale(view, replicas, timeout_s)
                 return
             except ApiException as exc:
                 if exc.status != 409:
                     raise self._write_error(exc) from exc
-                if attempt + 1 < attempts and self.retry_backoff_s > 0:
-                    self._sleep(self.retry_backoff_s * (attempt + 1))
             except ActuatorError:
                 raise
             except Exception as exc:  # noqa: BLE001 - translated or re-raised below
                 raise self._write_error(exc) from exc
+            if attempt + 1 == attempts or self.retry_backoff_s <= 0:
+                continue
+            delay = conflict_delay(attempt, self.retry_backoff_s, self._random)
+            # Wait only if a write still fits after it (the leadership left, the total cap).
+            if waited + delay > MAX_CONFLICT_WAIT_S or self._clock() + delay + 0.5 > budget_end:
+                attempts = attempt + 1
+                break
+            self._sleep(delay)
+            waited += delay
         raise KubeActuatorError(
             f"{self.description}: scale to {replicas} still conflicting (409) after {attempts} "
             "read-and-retry attempts; nothing was changed. Fix: check that no HPA, KEDA "
@@ -156,7 +169,45 @@ class ScaleSubresourceActuator(ABC):
             status=409,
         )
 
+    def _write_budget(self, replicas: int, guard: WriteGuard | None) -> float:
+        """Seconds the PUT may take: request_timeout_s, bounded by the guard after the read
+        (the read may have blocked past the caller's leadership)."""
+        timeout_s = self.request_timeout_s
+        if guard is not None:
+            timeout_s = min(timeout_s, guard())
+            if not (timeout_s > 0 and math.isfinite(timeout_s)):
+                raise KubeActuatorError(
+                    f"{self.description}: no time left to write {replicas} replicas "
+                    f"safely (write budget {timeout_s:g} s); nothing was changed.",
+                    reason="not_leader",
+                    retryable=True,
+                )
+        return timeout_s
+
+    def _check_quiet(self) -> None:
+        left = self._quiet_until - self._clock()
+        if left > 0:
+            raise KubeActuatorError(
+                f"{self.description}: the API server asked to wait (429/503 Retry-After); "
+                f"holding, nothing sent to it for {left:.0f} s more.",
+                reason="unavailable",
+                retryable=True,
+                status=429,
+            )
+
     # -- helpers ---------------------------------------------------------------------------
+    def _no_resource_version(self, replicas: int) -> KubeActuatorError:
+        # A PUT without one is unconditional: it would overwrite whatever another writer
+        # (HPA, KEDA, a person) set since the read, the race resourceVersion exists to stop.
+        return KubeActuatorError(
+            f"{self.description}: the API server answered the Scale read without "
+            f"metadata.resourceVersion; refusing an unconditional write of {replicas} replicas "
+            "(nothing was changed; retrying next interval). Fix if it persists: check the API "
+            "server, and any proxy between it and the planner, for replies that drop metadata.",
+            reason="bad_response",
+            retryable=True,
+        )
+
     def _op(self, verb: str, *, scale: bool = True) -> Operation:
         resource = f"{self.plural}/scale" if scale else self.plural
         return Operation(verb, resource, self.api_group, self.namespace)
@@ -182,12 +233,23 @@ class ScaleSubresourceActuator(ABC):
         return err
 
     def _translate(self, exc: BaseException, op: Operation) -> KubeActuatorError:
-        return translate(
+        err = translate(
             exc,
             self.description,
             op,
             timeout_s=self.request_timeout_s,
             not_found_hint=self.not_found_hint,
+        )
+        wait = retry_after_s(exc)
+        if wait is None:
+            return err
+        self._quiet_until = self._clock() + wait
+        return KubeActuatorError(
+            f"{err} The server asked to retry after {math.ceil(wait)} s: nothing is sent to it "
+            "before then.",
+            reason=err.reason,
+            retryable=err.retryable,
+            status=err.status,
         )
 
     @property

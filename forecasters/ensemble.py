@@ -70,8 +70,16 @@ class EnsembleForecaster:
 
     # -- protocol ---------------------------------------------------------------------------
     def observe(self, value: float) -> None:
+        self._observe(value, scored=True)
+
+    def observe_unscored(self, value: float) -> None:
+        """Learn `value` (every member does) without scoring anyone on it: an outlier the
+        caller clipped must not reweigh the members, nor train their error models."""
+        self._observe(value, scored=False)
+
+    def _observe(self, value: float, scored: bool) -> None:
         v = sanitize(value)
-        if not math.isnan(v) and self._made:
+        if scored and not math.isnan(v) and self._made:
             # _made[-k] was made k steps before this value; its step k targets it.
             losses = np.zeros(len(self.members))
             used = 0
@@ -84,7 +92,8 @@ class EnsembleForecaster:
             self._weight_sum = self.decay * self._weight_sum + (1.0 - self.decay)
             self.scored += 1
         for m in self.members:
-            m.observe(v)
+            unscored = None if scored else getattr(m, "observe_unscored", None)
+            (unscored or m.observe)(v)
         self._cache = None
         # What each member would plan for now: scored when the actuals arrive.
         fcs = [m.forecast(self.horizon, (self.quantile,)) for m in self.members]

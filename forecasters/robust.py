@@ -93,6 +93,15 @@ class RobustForecaster:
 
     # ----- public protocol -------------------------------------------------------------
     def observe(self, value: float) -> None:
+        self._observe(value, scored=True)
+
+    def observe_unscored(self, value: float) -> None:
+        """Learn `value` as the next observation but record no forecast error for it: an
+        outlier the caller clipped says nothing of how wrong the model usually is, and one
+        huge residual would set the upper quantiles for the whole residual window."""
+        self._observe(value, scored=False)
+
+    def _observe(self, value: float, scored: bool) -> None:
         v = sanitize(value)
         path = self._cached_path
         if math.isnan(self._last_valid):
@@ -103,7 +112,7 @@ class RobustForecaster:
             path = self._safe_mean(self.track_horizon)
         self._paths.append(path)
         self._cached_path = None
-        if not math.isnan(v):
+        if scored and not math.isnan(v):
             # _paths[-k] was made k steps before this observation; its step k targets it.
             keep = self._res_buf.shape[1]
             for k in range(len(self._paths)):

@@ -125,6 +125,15 @@ def validate_prefill(
     _positive(a_isl, where=where, key=keys.isl, what="prompt lengths (tokens)")
     _positive(a_ttft, where=where, key=keys.ttft, what="latencies (ms)")
     _positive(a_thpt, where=where, key=keys.prefill_thpt, what="throughputs (tokens/s/GPU)")
+    if a_isl.size < 2:  # one point says nothing of how TTFT grows with the prompt
+        raise fail(
+            where,
+            keys.isl,
+            f"has {a_isl.size} measured point ({a_isl[0]:g} tokens); TTFT must be measured "
+            "against prompt length",
+            "measure prefill at at least two prompt lengths (e.g. 128 up to the longest prompt "
+            "served)",
+        )
     steps = np.flatnonzero(np.diff(a_isl) <= 0)
     if steps.size:
         i = int(steps[0])
@@ -227,6 +236,15 @@ def check_decode_load(
                 f"check that {keys.itl} and {keys.kv_usage} are paired point by point and "
                 "re-measure that row",
             )
+
+    if all(np.unique(kv[ctx == c]).size < 2 for c in np.unique(ctx)):
+        # One load per context: no row shows how ITL grows with the batch (it reads as free).
+        raise fail(
+            where,
+            keys.kv_usage,
+            "measures one load point at every context, so ITL never rises with load",
+            "measure each context at at least two loads (kv_usage from low to near full)",
+        )
 
 
 _MAX_KV_FIX = "set it to the engine's KV cache size in tokens (a positive integer)"

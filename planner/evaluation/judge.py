@@ -1,14 +1,10 @@
 """The discrete-event judge applied to the project's objects: a deployment's demand source and
 decisions in; per-request attainment, latency percentiles and GPU-hours out. The judge itself
 (`sla_planner.evaluation.des`) shares no code with the sizing: this module only turns traces
-into request streams and decisions into replica targets.
-
-Requests replayed (`source_requests`):
-- a per-request trace at rate scale 1: its real arrivals, prompt and output lengths;
-- otherwise (count traces, or a rate scale): the source's own 10 s request counts (the counts
-  the planner saw, rate-scaled), with Poisson arrivals inside each bin and (ISL, OSL) pairs
-  drawn jointly from the trace's requests (or its `tokens_from` trace), seeded; an aggregate
-  trace with per-bin mean lengths and no per-request trace gives each request its bin's means.
+into request streams and decisions into replica targets. The requests replayed come from
+`sla_planner.evaluation.des_requests.source_requests` (a per-request trace's own arrivals and
+lengths, or seeded arrivals from a source's 10 s counts with lengths drawn from its requests),
+bounded in memory and time.
 
 What serves a deployment, interval by interval (`served`): its variant's replicas, except
 while a variant switch is in progress, when the old variant's held replicas serve and the new
@@ -27,16 +23,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
-from sla_planner.evaluation.des import Judge, Requests, Window, count_trace_stream, summarize
+from sla_planner.evaluation.des import Judge, Requests, Window, summarize
 from sla_planner.evaluation.des.replay import ReplayResult, merge
+from sla_planner.evaluation.des_requests import source_requests
 from sla_planner.model.types import Decision
-from sla_planner.sources.trace_files import RequestTrace
 from sla_planner.sources.trace_source import TraceMetricsSource
-
-BIN_S = 10.0  # count-trace resolution the Poisson arrivals are drawn at
-CHUNK_S = 3600.0  # requests generated an hour at a time: bounded memory on a week
 
 
 @dataclass(frozen=True)
@@ -46,52 +37,6 @@ class JudgeSettings:
     startup_s: float
     seed: int = 0
     prefill_routing: str = "shared"
-
-
-def _trace_requests(trace: RequestTrace, start: float, end: float) -> Requests:
-    a, b = np.searchsorted(trace.arrival_s, [start, end], side="left")
-    return Requests.of(trace.arrival_s[a:b], trace.isl[a:b], trace.osl[a:b])
-
-
-def source_requests(
-    source: TraceMetricsSource, start: float, end: float, seed: int = 0
-) -> Iterator[Requests]:
-    """The requests of [start, end) as the dry run's source describes them, in hour chunks."""
-    trace = source.trace
-    if isinstance(trace, RequestTrace) and source.rate_scale == 1.0:
-        req = _trace_requests(trace, start, end)
-        for t0 in np.arange(start, end, CHUNK_S):
-            yield req.window(float(t0), float(min(t0 + CHUNK_S, end)))
-        return
-    n = max(0, math.ceil((end - start) / BIN_S - 1e-9))
-    counts, isl, osl = source.bin(start, n, BIN_S)
-    tokens_trace = trace if isinstance(trace, RequestTrace) else source.tokens_from
-    if isinstance(tokens_trace, RequestTrace):
-        tokens = Requests.of(np.zeros(tokens_trace.isl.size), tokens_trace.isl, tokens_trace.osl)
-        for chunk in count_trace_stream(counts, BIN_S, tokens, seed=seed, chunk_s=CHUNK_S):
-            yield Requests(chunk.t + start, chunk.isl, chunk.osl)
-        return
-    # (TraceMetricsSource refuses a count-only trace without tokens_from.) An aggregate trace
-    # knows only each bin's mean lengths: every request of a bin gets them (the variability
-    # inside a bin is lost).
-    yield from _mean_length_requests(counts, isl, osl, start, seed)
-
-
-def _mean_length_requests(
-    counts: np.ndarray, isl: np.ndarray, osl: np.ndarray, start: float, seed: int
-) -> Iterator[Requests]:
-    per_chunk = int(round(CHUNK_S / BIN_S))
-    for j, a in enumerate(range(0, counts.size, per_chunk)):
-        rng = np.random.default_rng([seed, j])
-        c = counts[a : a + per_chunk]
-        k = np.floor(c).astype(np.int64)
-        k += rng.random(c.size) < (c - k)
-        bins = np.repeat(np.arange(a, a + c.size), k)
-        t = start + (bins + rng.random(bins.size)) * BIN_S
-        order = np.argsort(t, kind="stable")
-        lengths_isl = np.nan_to_num(isl[bins], nan=1.0)[order]
-        lengths_osl = np.nan_to_num(osl[bins], nan=1.0)[order]
-        yield Requests.of(t[order], lengths_isl, lengths_osl)
 
 
 class _Stream:

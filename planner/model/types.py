@@ -32,6 +32,8 @@ class DemandSample:
     interval that its mean hides; None when the source cannot resolve below the interval.
     `incomplete` says why the interval's data is known to be incomplete (a scrape gap, NaN
     samples): its counts are then a lower bound, never evidence of a demand drop.
+    `clipped` names the fields the demand guard clipped (model.forecast.robust_demand): the forecasters
+    learn those values as a level but not as a forecast error.
     """
 
     start: float  # unix seconds, bin start
@@ -47,6 +49,7 @@ class DemandSample:
     peak_window_s: float | None = None
     isl_scv: float | None = None
     incomplete: str | None = None
+    clipped: tuple[str, ...] = ()
 
     @property
     def rate(self) -> float:

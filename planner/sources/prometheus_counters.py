@@ -9,47 +9,78 @@ interval while preserving the total (the per-interval counts telescope).
 
 Rules, per series, for the value v[k] at boundary k (NaN = no sample within the lookback):
 
-* both ends present: increase = v[k+1] - v[k]; a decrease is a counter reset (restart), and
-  the increase is then v[k+1] (counted up from 0), as Prometheus does. A reset followed by
-  growth past the old value within one interval cannot be seen this way and counts only the
-  net change.
+* both ends present: increase = v[k+1] - v[k]; a decrease is a counter reset (restart).
+  Given the raw samples between the two boundaries (`raw`), the increase is Prometheus'
+  increase() without extrapolation: the growth between consecutive samples, a drop counted as
+  a restart from 0, so the part before the restart is kept (without them: v[k+1], counted up
+  from 0). A reset followed by growth past the old value within one interval is not seen as a
+  drop and counts only the net change.
 * a gap in the middle (absent at one or more boundaries, present on both sides): the growth
   across the gap is spread evenly over its intervals, so requests are neither lost nor turned
   into a false zero followed by a spike.
 * before a series' first value or after its last one: no increase. A series first seen in the
-  middle of a range (a new pod) is counted from its first sample on; one that disappears (a pod
-  that stopped) stops contributing.
+  middle of a range (a new pod) is counted from its first sample on (with `raw`, from its
+  first sample inside the interval where it appears; without, from the next boundary); one
+  that disappears (a pod that stopped) stops contributing.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+# Raw samples of one series strictly after boundary i up to boundary j (None: not known).
+RawSamples = Callable[[int, int], "np.ndarray | None"]
 
-def series_increases(values: np.ndarray) -> np.ndarray:
+
+def increase_of(samples: Sequence[float] | np.ndarray) -> float:
+    """Prometheus' increase() over consecutive raw samples, without extrapolation: the sum of
+    the rises, a drop counted as a restart from 0 (the value after it)."""
+    v = np.asarray(samples, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return 0.0
+    d = np.diff(v)
+    return float(np.where(d < 0, v[1:], d).sum())
+
+
+def series_increases(values: np.ndarray, raw: RawSamples | None = None) -> np.ndarray:
     """Increase per interval (len(values) - 1) of one counter series; see the module rules."""
     v = np.asarray(values, dtype=float)
     n = max(v.size - 1, 0)
     out = np.zeros(n)
     idx = np.flatnonzero(np.isfinite(v))
-    if idx.size < 2:
+    if idx.size == 0:
         return out
     vals = v[idx]
+    if raw is not None and idx[0] > 0:  # first seen inside interval idx[0] - 1
+        head = raw(int(idx[0]) - 1, int(idx[0]))
+        if head is not None:
+            out[idx[0] - 1] = increase_of([*head, vals[0]])
+    if idx.size < 2:
+        return out
     d = np.diff(vals)
-    d = np.where(d < 0, vals[1:], d)  # reset: the counter restarted from 0
+    drops = np.flatnonzero(d < 0)
+    d[drops] = vals[1:][drops]  # reset: the counter restarted from 0
+    for p in drops if raw is not None else ():
+        between = raw(int(idx[p]), int(idx[p + 1]))
+        if between is not None:
+            d[p] = increase_of([vals[p], *between, vals[p + 1]])
     gaps = np.diff(idx)
     out[idx[0] : idx[-1]] = np.repeat(d / gaps, gaps)
     return out
 
 
-def summed_increases(series: Sequence[np.ndarray], n: int) -> np.ndarray:
-    """Sum over series of each one's increase in each of the n intervals (n + 1 boundaries)."""
+def summed_increases(
+    series: Sequence[np.ndarray], n: int, raw: Sequence[RawSamples | None] | None = None
+) -> np.ndarray:
+    """Sum over series of each one's increase in each of the n intervals (n + 1 boundaries);
+    `raw[i]` gives series i's raw samples (see series_increases)."""
     total = np.zeros(n)
-    for values in series:
-        total += series_increases(values)
+    for i, values in enumerate(series):
+        total += series_increases(values, raw[i] if raw is not None else None)
     return total
 
 

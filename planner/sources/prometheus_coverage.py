@@ -18,7 +18,7 @@ incomplete when nothing follows to complete it (the live edge), or when nothing 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,6 +93,17 @@ def _why(
         return f"no request-counter sample at {at} (scrape gap?)"
     age = float(boundaries[k]) - max(newest)
     return f"newest request-counter sample at {at} is {age:.0f} s old (scrape gap?)"
+
+
+def scrape_spacing(sample_times: Sequence[np.ndarray]) -> float | None:
+    """The scrape interval as the samples show it: per series the median spacing of its
+    sample timestamps, then the median over series (None: no series has two samples). A
+    median, so a gap (one long spacing) or a young series (few samples) does not move it,
+    unlike samples-per-lookback."""
+    per_series = [
+        float(np.median(np.diff(np.sort(t)))) for t in sample_times if np.unique(t).size >= 2
+    ]
+    return float(np.median(per_series)) if per_series else None
 
 
 def max_sample_age(scrape_interval_s: float | None, lookback_s: float) -> float:

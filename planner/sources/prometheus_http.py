@@ -149,6 +149,19 @@ class PrometheusHttp:
             what,
             expr,
         )
+        return self._matrix(result, what)
+
+    def samples(self, expr: str, at: float) -> list[tuple[Labels, np.ndarray, np.ndarray]]:
+        """The raw samples of a range-vector selector (`metric{...}[5m]`) evaluated at `at`:
+        per series (labels, sample times, values), as Prometheus stored them."""
+        self._refresh_auth()
+        self.log.calls.append((expr, at, at, 0.0))
+        params = {"time": f"{at:.3f}", "timeout": f"{self.settings.timeout_s:g}s"}
+        what = f"query {expr!r} at {iso(at)}"
+        result = self._call(lambda: self._prom.custom_query(expr, params=params), what, expr)
+        return self._matrix(result, what)
+
+    def _matrix(self, result: Any, what: str) -> list[tuple[Labels, np.ndarray, np.ndarray]]:
         series = []
         for item in result:
             try:

@@ -63,8 +63,9 @@ from sla_planner.sources.prometheus_counters import (
     series_increases,
     summed_increases,
 )
-from sla_planner.sources.prometheus_coverage import coverage, max_sample_age
+from sla_planner.sources.prometheus_coverage import coverage, max_sample_age, scrape_spacing
 from sla_planner.sources.prometheus_http import Labels, PrometheusHttp, http_from_config, iso
+from sla_planner.sources.prometheus_raw import RawLookups
 from sla_planner.sources.promql import (
     PRESETS,
     counter_at_boundaries,
@@ -85,7 +86,7 @@ class PrometheusSource:
         self.preset = PRESETS[config.preset]
         self.http = http or http_from_config(config)
         self._resolved: dict[str, str] = {}  # quantity -> metric name that had series
-        self._scrape_s: float | None = None  # the request counter's scrape interval, once known
+        self._scrape_s: float | None = None  # the request counter's last scrape-interval estimate
 
     def time_range(self) -> tuple[float, float] | None:
         return None  # live and unbounded; see available_history() for where data begins
@@ -162,17 +163,17 @@ class PrometheusSource:
         age = self.config.max_sample_age_s or max_sample_age(scrape_s, lookback)
         boundaries = g.start + g.step * np.arange(g.n + 1)
         cov = coverage(data, stamps, boundaries, age, lookback)
-        return np.maximum(_summed(cov.values, g.n), 0.0), cov.incomplete
+        return np.maximum(self._summed(name, cov.values, g), 0.0), cov.incomplete
 
     def _scrape_interval(self, sel: str, at: float) -> float | None:
-        """The request counter's scrape interval, from its samples in the lookback before `at`
-        (asked until known, then kept; None while it cannot be told)."""
-        if self._scrape_s is None:
-            lookback = self.config.lookback_s
-            expr = f"count_over_time({sel}[{duration(lookback)}])"
-            counts = [float(np.nanmax(v)) for v in self._range(expr, at, at, 1.0).values()]
-            best = max([c for c in counts if c >= 2], default=None)
-            self._scrape_s = None if best is None else lookback / best
+        """The request counter's scrape interval, from its samples' own timestamps in the
+        lookback before `at`, at every read (a young series' few samples, or a gap, do not
+        skew a median spacing as they skewed samples-per-lookback once). The last estimate
+        stands in while no series has two samples there (a gap longer than the lookback)."""
+        raw = self.http.samples(f"{sel}[{duration(self.config.lookback_s)}]", at)
+        found = scrape_spacing([times for _, times, _ in raw])
+        if found is not None:
+            self._scrape_s = found
         return self._scrape_s
 
     def _peak_rates(self, g: _Grid) -> tuple[np.ndarray | None, float]:
@@ -245,7 +246,16 @@ class PrometheusSource:
         return found
 
     def _preset_requests(self, g: _Grid) -> np.ndarray:
-        return _summed(self._preset_series(g)[1], g.n)
+        name, data = self._preset_series(g)
+        return self._summed(name, data, g)
+
+    def _summed(self, metric: str, data: dict[Labels, np.ndarray], g: _Grid) -> np.ndarray:
+        """Summed increases per interval, resets and new series counted from their raw
+        samples (sources.prometheus_raw)."""
+        lookups = RawLookups(self.http, g.start, g.step)
+        keys = list(data)
+        raw = [lookups.for_series(metric, k) for k in keys]
+        return summed_increases([data[k] for k in keys], g.n, raw)
 
     def _mean(self, g: _Grid, key: str, required: bool) -> np.ndarray:
         families = getattr(self.preset, key)
@@ -256,7 +266,7 @@ class PrometheusSource:
             return np.full(g.n, math.nan)
         name, counts = found
         sums = self._boundaries(g, name + "_sum")
-        return ratio(_summed(sums, g.n), _summed(counts, g.n))
+        return ratio(self._summed(name + "_sum", sums, g), self._summed(name + "_count", counts, g))
 
     def _latency(
         self, g: _Grid, key: str, mean_q: str | None, p95_q: str | None
@@ -271,7 +281,8 @@ class PrometheusSource:
         name, counts = found
         if mean is None:
             sums = self._boundaries(g, name + "_sum")
-            mean = 1000.0 * ratio(_summed(sums, g.n), _summed(counts, g.n))
+            total = self._summed(name + "_sum", sums, g)
+            mean = 1000.0 * ratio(total, self._summed(name + "_count", counts, g))
         if p95 is None:
             by_le: dict[float, np.ndarray] = {}
             for labels, values in self._boundaries(g, name + "_bucket").items():
@@ -360,10 +371,6 @@ class _Grid:
     def __init__(self, start: float, n: int, step: float) -> None:
         self.start, self.n, self.step = start, n, step
         self.end = start + n * step
-
-
-def _summed(data: dict[Labels, np.ndarray], n: int) -> np.ndarray:
-    return summed_increases(list(data.values()), n)
 
 
 def _fmt_labels(labels: Labels) -> str:

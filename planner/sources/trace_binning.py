@@ -51,30 +51,44 @@ def isl_scv_per_bin(tr: RequestTrace, start: float, n: int, step_s: float) -> np
 def rebin(
     tr: BinnedTrace, start: float, n: int, step_s: float
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    # Cumulative count (and token sums) as piecewise-linear functions of time: flat in gaps,
-    # linear within a bin. An interval's share is the difference at its edges.
-    x = np.empty(2 * tr.bin_start_s.size)
-    x[0::2] = tr.bin_start_s
-    x[1::2] = tr.bin_start_s + tr.bin_s
+    """Each interval's share of the trace's bins, arrivals spread uniformly within a bin."""
     edges = start + step_s * np.arange(n + 1)
-
-    def share(per_bin: np.ndarray) -> np.ndarray:
-        y = np.zeros_like(x)
-        y[1::2] = np.cumsum(per_bin)
-        y[2::2] = y[1:-1:2]
-        return np.diff(np.interp(edges, x, y, left=0.0, right=y[-1]))
-
-    counts = np.maximum(share(tr.requests), 0.0)
+    counts = np.maximum(_shares(tr.bin_start_s, tr.bin_s, tr.requests, edges), 0.0)
     if tr.isl_mean is None or tr.osl_mean is None:
         return counts, None, None
     with np.errstate(invalid="ignore", divide="ignore"):
-        isl = share(np.nan_to_num(tr.requests * tr.isl_mean)) / counts
-        osl = share(np.nan_to_num(tr.requests * tr.osl_mean)) / counts
+        isl = _shares(tr.bin_start_s, tr.bin_s, np.nan_to_num(tr.requests * tr.isl_mean), edges)
+        osl = _shares(tr.bin_start_s, tr.bin_s, np.nan_to_num(tr.requests * tr.osl_mean), edges)
+        isl, osl = isl / counts, osl / counts
     tiny = counts <= 1e-9
     counts[tiny] = 0.0
     isl[tiny] = np.nan
     osl[tiny] = np.nan
     return counts, isl, osl
+
+
+def _shares(starts: np.ndarray, width: float, per_bin: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The part of `per_bin` falling between consecutive `edges` (bins [s, s + width), uniform).
+
+    Why not differences of a cumulative sum: after one row of 1e18 the running total has no
+    resolution left for ordinary rows (1e18 + 300 - 1e18 = 256), so every later interval read
+    wrong, even 0. Here an interval adds only the bins it overlaps: the two edge bins' fractions
+    and the whole bins between them (summed per interval by reduceat)."""
+    k = np.searchsorted(starts, edges, side="right") - 1  # bin at or before each edge; -1: none
+    kk = np.maximum(k, 0)
+    frac = np.where(k >= 0, np.clip((edges - starts[kk]) / width, 0.0, 1.0), 0.0)
+    val = np.where(k >= 0, per_bin[kk], 0.0)
+    a, b = k[:-1], k[1:]
+    out = np.where(
+        a == b,
+        val[1:] * (frac[1:] - frac[:-1]),
+        val[:-1] * (1.0 - frac[:-1]) * (a >= 0) + val[1:] * frac[1:],
+    )
+    mid = b - a > 1  # whole bins a+1 .. b-1 in between
+    if mid.any():
+        bounds = np.stack([a[mid] + 1, b[mid]], axis=1).ravel()
+        out[mid] += np.add.reduceat(np.append(per_bin, 0.0), bounds)[::2]
+    return out
 
 
 def hash_mix(x: np.ndarray | np.uint64) -> np.ndarray:

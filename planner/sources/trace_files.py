@@ -41,6 +41,9 @@ MAX_TRACE_ROWS = 50_000_000
 # Largest number a trace field may hold. Absurd values below it (a 1e18-token request) load, for
 # the planner's demand guard to clip; above it sums and squares of a few rows overflow to inf.
 MAX_TRACE_VALUE = 1e20
+# Latest time a trace may name: the end of year 9999, the last one a date can show (the dry
+# run prints its range as ISO dates; a Mooncake row at 1e18 ms is the year 31,690,708).
+MAX_TIMESTAMP_S = 253_402_300_799.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +83,7 @@ class BinnedTrace:
     requests: np.ndarray
     isl_mean: np.ndarray | None  # NaN where requests == 0; None for count-only traces
     osl_mean: np.ndarray | None
+    lines: np.ndarray | None = None  # the file line of each row (for messages)
 
     @property
     def has_tokens(self) -> bool:
@@ -212,6 +216,18 @@ def _number(p: Path, line: int, name: str, value: object, *, integer_ok: bool = 
     return x
 
 
+def _timestamp(p: Path, line: int, name: str, value: object, unit_s: float = 1.0) -> float:
+    """A time field in units of `unit_s` seconds -> unix seconds, at most MAX_TIMESTAMP_S."""
+    t = _number(p, line, name, value) * unit_s
+    if t > MAX_TIMESTAMP_S:
+        unit = "ms" if unit_s == 1e-3 else "s"
+        raise TraceError(
+            f"{p}:{line}: {name} {value!r} ({unit}) is past the year 9999 (at most "
+            f"{MAX_TIMESTAMP_S / unit_s:.6g} {unit}); fix the row"
+        )
+    return t
+
+
 _TS_RE = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,12}))?(Z|[+-]00:?00)?$"
 )
@@ -275,7 +291,7 @@ def _read_mooncake(p: Path, lines: Iterable[tuple[int, str]]) -> Trace:
                 f"{p}:{line}: missing {', '.join(missing)}; Mooncake lines need timestamp (ms), "
                 "input_length and output_length"
             )
-        t.append(_number(p, line, "timestamp", rec["timestamp"]) / 1000.0)
+        t.append(_timestamp(p, line, "timestamp", rec["timestamp"], unit_s=1e-3))
         isl.append(_number(p, line, "input_length", rec["input_length"]))
         osl.append(_number(p, line, "output_length", rec["output_length"]))
     return _request_trace(p, "mooncake", t, isl, osl)
@@ -337,7 +353,7 @@ def _binned(
         ia, oa = np.asarray(isl), np.asarray(osl)
         ia[r == 0] = np.nan
         oa[r == 0] = np.nan
-    return BinnedTrace(str(p), fmt, s, width, r, ia, oa)
+    return BinnedTrace(str(p), fmt, s, width, r, ia, oa, np.asarray(lines, dtype=np.int64))
 
 
 def _read_aggregate(p: Path, source: Lines) -> Trace:
@@ -354,7 +370,7 @@ def _read_aggregate(p: Path, source: Lines) -> Trace:
     }
     for line, (ts, n, i, o) in _csv_rows(p, source, cols):
         lines.append(line)
-        starts.append(_number(p, line, "timestamp", ts))
+        starts.append(_timestamp(p, line, "timestamp", ts))
         count = _number(p, line, "requests", n)
         req.append(count)
         if count == 0 and (i.lower() in ("", "nan") or o.lower() in ("", "nan")):

@@ -180,7 +180,9 @@ class TraceMetricsSource:
         src = self.tokens_from
         assert isinstance(src, RequestTrace)
         pool = np.stack([src.isl, src.osl], axis=1)
-        k = np.rint(counts).astype(np.int64)
+        # Capped before the cast: 1e22 requests would wrap int64 (a negative count, NaN means);
+        # past _EXACT_DRAWS_MAX only k's square root is used.
+        k = np.rint(np.minimum(counts, 2.0**62)).astype(np.int64)
         k[(counts > 0) & (k == 0)] = 1  # a fractional request still has tokens
         # Absolute interval index: the same interval draws the same tokens whatever the range.
         base = np.rint(start / step_s).astype(np.int64) + np.arange(n, dtype=np.int64)

@@ -21,6 +21,8 @@ pytestmark = pytest.mark.slow  # subprocesses
 
 LIMIT_S = 240  # per case; the slowest sane case (the bundled hour) takes ~10 s
 AZURE = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+AGGREGATE = "timestamp,requests,isl_mean,osl_mean\n"
+AGG_ROWS = [f"{1_700_000_000 + 60 * i},300,1000,200\n" for i in range(120)]
 OK_ROWS = "".join(f"2023-11-16 18:{m:02d}:{s:02d}.5,{300 + m},{40 + s}\n" for m in range(10) for s in range(0, 60, 5))  # fmt: skip
 
 
@@ -69,6 +71,13 @@ TRACES = {
     ),
     "broken-json": _file("mc.jsonl", '{"timestamp": 0, "input_length": 5, "output_length": 1}\n{"timest'),
     "json-not-object": _file("mc2.jsonl", "[1, 2, 3]\n"),
+    # issue 18 item 2: the judge expanded 1e18 requests into an array (MemoryError, exit 3)
+    "aggregate-1e18-requests": _file(
+        "huge.csv", AGGREGATE + "".join(AGG_ROWS[:60]) + "1700003600,1e18,1000,200\n" + "".join(AGG_ROWS[61:])
+    ),
+    # issue 18 item 5: 'internal error (ValueError: year 31690708 is out of range)'
+    "mooncake-timestamp-1e18": _file("ts.jsonl", '{"timestamp": 0, "input_length": 5, "output_length": 1}\n' * 50 + '{"timestamp": 1e18, "input_length": 5, "output_length": 1}\n'),
+    "aggregate-timestamp-1e18": _file("ts.csv", AGGREGATE + "".join(AGG_ROWS[:60]) + "1e18,300,1000,200\n"),
     "unsorted-aggregate": _file("agg.csv", "timestamp,requests,isl_mean,osl_mean\n60,1,2,3\n0,1,2,3\n"),
 }  # fmt: skip
 
@@ -103,6 +112,10 @@ PROFILES = {
     "zero-kv-usage": _profile_edit("zerokv", lambda d: _set("decode", "kv_usage", [0.0] * 41)(d)),
     "absurd-max-kv": _profile_edit("maxkv", _set("decode", "max_kv_tokens", 10**15)),
     "not-yaml": _file("broken.yaml", "name: [unclosed\n  gpu: H200\n"),
+    # issue 18 item 5: the judge's ValueError ('needs >= 2 distinct points'), exit 3
+    "one-prefill-point": _profile_edit(
+        "onepoint", lambda d: d.update(prefill={k: v[:1] for k, v in d["prefill"].items()})
+    ),
 }
 
 FLAGS = {
@@ -175,6 +188,17 @@ def test_the_1e18_token_request_is_clipped_not_planned_for(cli, tmp_path):
     with (out / "decisions.csv").open() as f:
         decode = [int(r["decode_replicas"]) for r in csv.DictReader(f)]
     assert max(decode) <= 2, decode
+
+
+def test_an_absurd_count_in_an_aggregate_trace_is_one_line_naming_the_row(cli, tmp_path):
+    """Issue 18 item 2: `dry-run --trace huge.csv` ended in internal error (MemoryError)."""
+    trace = TRACES["aggregate-1e18-requests"](tmp_path)
+    out = tmp_path / "out"
+    proc = cli("dry-run", "--no-plot", "--trace", str(trace), "--out", str(out), timeout=LIMIT_S)
+    _check(proc, out)
+    assert proc.returncode == 1, proc.stderr
+    assert f"{trace}:62:" in proc.stderr and "200,000,000" in proc.stderr, proc.stderr
+    assert not (out / "decisions.csv").exists()  # refused before anything was written
 
 
 RUN_CONFIG = {

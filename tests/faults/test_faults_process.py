@@ -293,3 +293,40 @@ def test_planner_killed_mid_write_resumes_from_the_cluster(live_kube, tmp_path):
         finally:
             code = a.terminate()
         assert code == 0, a.log()[-2000:]
+
+
+def test_sigterm_while_an_api_reply_dribbles_exits_within_the_call_deadline(live_kube, tmp_path):
+    """Issue 18 item 9: request_timeout_s bounded each socket read, not the call, so SIGTERM
+    during a reply sent one byte a second waited for the whole reply (~5 minutes for a Scale).
+    Every Kubernetes API call now has a total deadline (request_timeout_s: 3 s here)."""
+    kube = live_kube
+    rng = random.Random(3)
+    with LiveDemand(tmp_path, rps=60) as demand:
+        a = PlannerProcess(tmp_path, "planner-a", kube, demand.prometheus_url).start()
+        try:
+            a.wait_api()
+            settle(kube)
+            name = PREFILL_NAME
+            kube.dribble_next(10_000, 1.0, method="GET", path_contains=f"{name}/scale")
+            mark = len(kube.requests)
+            perturb(kube, rng, name)  # the leader reads the scale to write it back
+
+            def reading(mark=mark):
+                return any(
+                    r.method == "GET" and r.path.endswith(f"{name}/scale")
+                    for r in kube.requests[mark:]
+                )
+
+            wait_for(reading, 30, "the scale read")
+            time.sleep(0.5)  # inside the dribbled reply
+            t0 = time.monotonic()
+            code = a.terminate(timeout_s=60)
+            elapsed = time.monotonic() - t0
+            print(f"SIGTERM during a dribbled reply: exit {code} after {elapsed:.1f} s")
+        finally:
+            kube.clear_faults()
+            if a.alive():
+                a.kill()
+        assert code == 0, a.log()[-3000:]
+        assert elapsed < 10.0, (elapsed, a.log()[-3000:])
+        assert "Traceback" not in a.log()

@@ -132,8 +132,8 @@ def test_sweep_assembles_a_valid_native_profile(tmp_path: Path) -> None:
 def test_prefill_is_chunked_at_max_batched_tokens() -> None:
     _, (engine, _) = _profile(SweepSettings(isl_grid=(100, 9000), max_batched_tokens=4096))
     assert engine.prefill_calls == [(100, 4096), (9000, 4096)]
-    _, (engine, _) = _profile(SweepSettings(isl_grid=(100,), chunked_prefill=False))
-    assert engine.prefill_calls == [(100, None)]
+    _, (engine, _) = _profile(SweepSettings(isl_grid=(100, 200), chunked_prefill=False))
+    assert engine.prefill_calls == [(100, None), (200, None)]  # (one point is no profile)
 
 
 def test_monotone_envelope_hides_the_saw_tooth() -> None:

@@ -164,14 +164,22 @@ def fake_server(respond: Handler, tls: tuple[Path, Path] | None = None) -> Itera
 def counter_matrix(params: dict[str, list[str]], per_step: float = 1.0) -> dict:
     """A Prometheus range-query answer: one counter growing by `per_step` each step, scraped
     every 15 s (so `timestamp(...)` answers the evaluation time, as for a fresh sample, and
-    `count_over_time(...[300s])` answers 20)."""
+    an instant range-vector query `x[300s]` answers the raw samples 15 s apart)."""
+    if "start" not in params:  # an instant query of a range vector: raw samples
+        at = float(params["time"][0])
+        values = [[at - 15.0 * i, str(per_step * (20 - i))] for i in range(20, -1, -1)]
+        return {
+            "status": "success",
+            "data": {
+                "resultType": "matrix",
+                "result": [{"metric": {"job": "x"}, "values": values}],
+            },
+        }
     start, end, step = (float(params[k][0]) for k in ("start", "end", "step"))
     n = int(round((end - start) / step)) + 1
     query = params.get("query", [""])[0]
     if query.startswith("timestamp("):
         values = [[start + i * step, str(start + i * step)] for i in range(n)]
-    elif query.startswith("count_over_time("):
-        values = [[start + i * step, "20"] for i in range(n)]
     else:
         values = [[start + i * step, str(per_step * i)] for i in range(n)]
     return {

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from sla_planner.sources.prometheus_config import PrometheusConfig
-from sla_planner.sources.prometheus_counters import bucket_quantile, series_increases
+from sla_planner.sources.prometheus_counters import bucket_quantile, increase_of, series_increases
 from sla_planner.sources.promql import (
     duration,
     normalize_selector,
@@ -33,6 +33,33 @@ def test_increases_plain_reset_gap_and_edges():
     assert series_increases(np.array([nan, 100, 104, nan])).tolist() == [0, 4, 0]
     assert series_increases(np.array([nan, nan])).tolist() == [0]
     assert series_increases(np.array([7.0])).tolist() == []
+
+
+def test_increase_of_raw_samples_is_prometheus_increase_without_extrapolation():
+    assert increase_of([10, 12, 15]) == 5
+    assert increase_of([1000, 1030, 1050, 20, 50]) == 50 + 50  # restart: from 0 to 50
+    assert increase_of([1000, 1050, 10, 40, 5, 8]) == 50 + 40 + 8  # two restarts
+    assert increase_of([7, nan, 9]) == 2 and increase_of([nan]) == 0
+
+
+def test_resets_and_new_series_with_raw_samples():
+    samples = {(1, 2): np.array([1030, 1050, 20, 50])}  # raw after boundary 1 up to 2
+
+    def raw(i, j):
+        return samples.get((i, j))
+
+    # 1000 -> 50 across a restart at ~1050: 100 counted, not 50.
+    assert series_increases(np.array([900, 1000, 50, 80]), raw).tolist() == [100, 100, 30]
+    # Without raw samples of that interval: counted up from 0, as before.
+    assert series_increases(np.array([900, 1000, 50, 80]), lambda i, j: None).tolist() == [
+        100,
+        50,
+        30,
+    ]
+    # A series first seen inside interval 1 (first sample 4): counted from it.
+    first = {(1, 2): np.array([4, 9, 20])}
+    got = series_increases(np.array([nan, nan, 20, 26]), lambda i, j: first.get((i, j)))
+    assert got.tolist() == [0, 16, 6]
 
 
 @given(st.lists(st.integers(0, 50), min_size=1, max_size=40), st.data())

@@ -115,3 +115,29 @@ def test_a_1e18_token_request_is_still_a_trace(tmp_path):
     p = tmp_path / "outlier.csv"
     p.write_text(AZURE_HEAD + "2023-11-16 18:15:47.00,100,1000000000000000000\n")
     assert float(load_trace(p).osl.max()) == 1e18
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        (
+            "mc.jsonl",
+            '{"timestamp": 0, "input_length": 5, "output_length": 1}\n'
+            '{"timestamp": 1e18, "input_length": 5, "output_length": 1}\n',
+            ":2: timestamp",
+        ),
+        (
+            "agg.csv",
+            "timestamp,requests,isl_mean,osl_mean\n0,1,2,3\n60,1,2,3\n1e18,1,2,3\n",
+            ":4: timestamp",
+        ),
+    ],
+    ids=["mooncake-ms", "aggregate-s"],
+)
+def test_a_timestamp_past_year_9999_names_the_row(tmp_path, name, text, where):
+    """Issue 18 item 5: a Mooncake row at 1e18 ms loaded, and the dry run's summary ended in
+    'internal error (ValueError: year 31690708 is out of range)'."""
+    p = tmp_path / name
+    p.write_text(text)
+    message = _load_bounded(p)
+    assert where in message and "9999" in message and "fix the row" in message

@@ -42,7 +42,9 @@ Python API (all thread-safe)::
              set_ready (force the ready count now).
     Faults:  forbid(resource, verbs=None, namespace=None)  e.g. forbid("leases", {"update"}),
                                                             forbid("podcliques/scale", {"patch", "update"})
-             fail_next(n, status=500 | mode="drop", method=None, path_contains=None)
+             fail_next(n, status=500 | mode="drop", method=None, path_contains=None, headers=None)
+             strip_next(n, keys=("metadata",), ...): a 200 reply missing keys
+             dribble_next(n, seconds_per_byte, ...): the reply body one byte at a time
              concurrent_writes(n, plural=None, name=None): before each of the next n writes to a
                  matching object, another writer bumps its resourceVersion -> stale PUTs get 409
              set_latency(seconds, method=None, path_contains=None); clear_faults()
@@ -157,10 +159,13 @@ class RequestRecord:
 @dataclass
 class _Fault:
     remaining: int
-    status: int | None  # None with mode "drop"
-    mode: str  # "status" | "drop"
+    status: int | None  # None with modes other than "status"
+    mode: str  # "status" | "drop" | "strip" | "dribble"
     method: str | None
     path_contains: str | None
+    headers: dict[str, str] = field(default_factory=dict)  # extra reply headers ("status")
+    strip: tuple[str, ...] = ()  # dotted keys removed from the reply ("strip")
+    byte_s: float = 0.0  # seconds between reply body bytes ("dribble")
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -334,9 +339,12 @@ class FakeKube:
         self.stop()
 
     def api_client(self, *, retries: int | bool = 0, token: str | None = None) -> Any:
-        """A kubernetes.client.ApiClient pointed at this server (plain HTTP). `token` is sent
-        as a bearer token and logged as the request's `user` (tells clients apart)."""
+        """A kubernetes.client.ApiClient pointed at this server (plain HTTP), built as the
+        planner builds its own (every call with a total deadline). `token` is sent as a
+        bearer token and logged as the request's `user` (tells clients apart)."""
         from kubernetes import client
+
+        from sla_planner.actuators.kube_client import make_api_client
 
         cfg = client.Configuration()
         cfg.host = self.url
@@ -344,7 +352,7 @@ class FakeKube:
         if token is not None:
             cfg.api_key = {"authorization": token}
             cfg.api_key_prefix = {"authorization": "Bearer"}
-        return client.ApiClient(cfg)
+        return make_api_client(cfg)
 
     def lease_specs(self) -> dict[str, dict[str, Any]]:
         """Every Lease's spec now, by "namespace/name"."""
@@ -538,14 +546,53 @@ class FakeKube:
         mode: str = "status",
         method: str | None = None,
         path_contains: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        """The next `n` matching requests fail: an HTTP `status` Status reply, or with
-        mode="drop" the connection is closed without any reply. Nothing is applied."""
+        """The next `n` matching requests fail: an HTTP `status` Status reply (with extra
+        `headers`, e.g. {"Retry-After": "5"}), or with mode="drop" the connection is closed
+        without any reply. Nothing is applied."""
         if mode not in ("status", "drop"):
             raise ValueError("mode must be 'status' or 'drop'")
         with self._lock:
             self._faults.append(
-                _Fault(n, None if mode == "drop" else status, mode, method, path_contains)
+                _Fault(
+                    n,
+                    None if mode == "drop" else status,
+                    mode,
+                    method,
+                    path_contains,
+                    headers=dict(headers or {}),
+                )
+            )
+
+    def strip_next(
+        self,
+        n: int,
+        keys: Iterable[str] = ("metadata",),
+        *,
+        method: str | None = None,
+        path_contains: str | None = None,
+    ) -> None:
+        """The next `n` matching requests are handled normally but their JSON replies lose
+        the dotted `keys` (e.g. "metadata" or "metadata.resourceVersion"): a proxy or a broken
+        server answering 200 with less than the API promises."""
+        with self._lock:
+            self._faults.append(_Fault(n, None, "strip", method, path_contains, strip=tuple(keys)))
+
+    def dribble_next(
+        self,
+        n: int,
+        seconds_per_byte: float,
+        *,
+        method: str | None = None,
+        path_contains: str | None = None,
+    ) -> None:
+        """The next `n` matching requests are handled (and applied) normally, but the reply
+        body is sent one byte every `seconds_per_byte` (real time): a per-read socket timeout
+        never fires, only a deadline on the whole call bounds it."""
+        with self._lock:
+            self._faults.append(
+                _Fault(n, None, "dribble", method, path_contains, byte_s=float(seconds_per_byte))
             )
 
     def concurrent_writes(
@@ -931,6 +978,18 @@ class FakeKube:
         return 201, self._render(stored)
 
 
+def _stripped(reply: dict, keys: Iterable[str]) -> dict:
+    out = copy.deepcopy(reply)
+    for key in keys:
+        *parents, last = key.split(".")
+        node: Any = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return out
+
+
 def _rtype(plural: str) -> ResourceType:
     try:
         return RESOURCE_TYPES[plural]
@@ -976,7 +1035,7 @@ def _make_handler(kube: FakeKube) -> type[BaseHTTPRequestHandler]:
                     except OSError:
                         pass
                     return
-                if fault is not None:
+                if fault is not None and fault.mode == "status":
                     code = int(fault.status or 500)
                     reason = _REASONS.get(code, "InternalError")
                     reply = status_body(code, reason, f"injected failure: {reason} ({code})")
@@ -991,12 +1050,29 @@ def _make_handler(kube: FakeKube) -> type[BaseHTTPRequestHandler]:
                             status_body(err.code, err.reason, err.message, err.details),
                         )
                 record.status = code
+            if fault is not None and fault.mode == "strip":
+                reply = _stripped(reply, fault.strip)
             data = json.dumps(reply).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for k, v in (fault.headers if fault is not None else {}).items():
+                self.send_header(k, v)
             self.end_headers()
+            if fault is not None and fault.mode == "dribble":
+                self._dribble(data, fault.byte_s)
+                return
             self.wfile.write(data)
+
+        def _dribble(self, data: bytes, byte_s: float) -> None:
+            for i in range(len(data)):
+                try:
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                except OSError:
+                    return  # the client gave up
+                if kube._stopping.wait(byte_s):
+                    return
 
         do_GET = do_PUT = do_PATCH = do_POST = do_DELETE = _serve
 

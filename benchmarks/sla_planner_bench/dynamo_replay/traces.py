@@ -2,7 +2,7 @@
 
 Requests are the discrete-event judge's `Requests` (arrival s, ISL, OSL), so both judges replay
 the same arrays: trace files are read by the project's loaders (`sla_planner.sources`) and a dry
-run's demand source becomes requests through `evaluation.judge.source_requests` (per-request traces
+run's demand source becomes requests through `evaluation.des_requests.source_requests` (per-request traces
 as they are; count traces and rate scales as seeded Poisson arrivals in 10 s bins).
 
 Mooncake JSONL: one object a line, `timestamp` (integer ms from `origin_s`), `input_length`,
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sla_planner.evaluation.des import Requests
-from sla_planner.evaluation.judge import source_requests
+from sla_planner.evaluation.des_requests import source_requests
 from sla_planner.sources.trace_source import TraceMetricsSource
 
 TRACE_BLOCK_SIZE = 512

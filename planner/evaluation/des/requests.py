@@ -1,8 +1,10 @@
 """Request inputs: requests in arrival order, and count traces expanded into seeded streams.
 
-A request is (arrival time s, ISL tokens, OSL tokens); ISL and OSL are floored at 1. Trace
+A request is (arrival time s, ISL tokens, OSL tokens); ISL and OSL are floored at 1 (NaN: 1)
+and capped at MAX_TOKENS, so a length beyond int64 stays longer than any KV cache instead of
+wrapping to a negative number (and being floored to a 1-token request). Trace
 files are read by the project's loaders (sla_planner.sources.trace_files); the bridge in
-sla_planner.evaluation.des_replay turns them (or a dry run's demand source) into Requests.
+sla_planner.evaluation.des_requests turns them (or a dry run's demand source) into Requests.
 """
 
 from __future__ import annotations
@@ -11,6 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
+MAX_TOKENS = 2**62  # within int64 whatever is added to it; far beyond any engine's KV cache
+
+
+def lengths(x: object) -> np.ndarray:
+    """Token counts as int64 in [1, MAX_TOKENS] (NaN: 1)."""
+    a = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=1.0)
+    return np.clip(a, 1.0, float(MAX_TOKENS)).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -33,11 +43,7 @@ class Requests:
         """Sorted (stable), typed and floored copy."""
         t = np.asarray(t, dtype=np.float64)
         order = np.argsort(t, kind="stable")
-        return cls(
-            t[order],
-            np.maximum(np.asarray(isl, dtype=np.int64)[order], 1),
-            np.maximum(np.asarray(osl, dtype=np.int64)[order], 1),
-        )
+        return cls(t[order], lengths(isl)[order], lengths(osl)[order])
 
     def window(self, t0: float, t1: float) -> Requests:
         """Requests arriving in [t0, t1), times unchanged."""

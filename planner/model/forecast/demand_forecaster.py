@@ -4,6 +4,9 @@ Three independent forecasters from one factory. An interval without requests is 
 for the count but says nothing about sequence lengths, so ISL/OSL get a gap there instead of
 a fake 0 that would drag their forecasts down.
 
+A value the demand guard clipped (`DemandSample.clipped`) trains the model's level but not its
+error model: `observe_unscored` where the forecaster has it.
+
 A forecaster that raises, or answers NaN, raises ForecastError: a broken forecast is never
 zero demand (the controller holds the pools and says why).
 """
@@ -44,10 +47,11 @@ class DemandForecaster:
             self.isl.observe(math.nan)
             self.osl.observe(math.nan)
             return
-        self.requests.observe(requests)
+        clipped = sample.clipped
+        _observe(self.requests, requests, "requests" in clipped)
         has_traffic = requests > 0
-        self.isl.observe(sample.isl_mean if has_traffic else math.nan)
-        self.osl.observe(sample.osl_mean if has_traffic else math.nan)
+        _observe(self.isl, sample.isl_mean if has_traffic else math.nan, "isl_mean" in clipped)
+        _observe(self.osl, sample.osl_mean if has_traffic else math.nan, "osl_mean" in clipped)
 
     def forecast(self, horizon: int, quantile: float = 0.9) -> list[DemandForecast]:
         """One DemandForecast per future interval 1..horizon: means plus the `quantile` path."""
@@ -68,6 +72,16 @@ class DemandForecaster:
             )
             for i in range(h)
         ]
+
+
+def _observe(model: Forecaster, value: float, clipped: bool) -> None:
+    """A value the demand guard clipped is learnt as a level, not scored as a forecast error
+    (a model without `observe_unscored`, e.g. a third party's, learns it as any value)."""
+    unscored = getattr(model, "observe_unscored", None) if clipped else None
+    if unscored is not None:
+        unscored(value)
+    else:
+        model.observe(value)
 
 
 def _paths(model: Forecaster, h: int, q: float, series: str) -> tuple[list[float], list[float]]:

@@ -15,6 +15,10 @@ near idle, which is why the count's scale has a floor. LENGTH_RATIO 8 and COUNT_
 most ~10x (one order of magnitude, not six). The window holds RAW values, so an outlier never
 becomes the scale, yet a real, sustained shift owns the median after WINDOW / 2 intervals and
 passes unclipped from then on (clipped meanwhile: the price of not trusting one sample).
+A clipped sample says which fields were clipped (`DemandSample.clipped`): the forecasters learn
+the clipped value as a level, so a real shift is followed, but not as a forecast error, so one
+outlier does not widen the planned-for quantile for the hundreds of intervals the residual
+window keeps.
 """
 
 from __future__ import annotations
@@ -82,7 +86,8 @@ class DemandGuard:
                 changes["isl_scv"] = None  # measured on the outlier: not the traffic's mix
         if not changes:
             return sample, notes
-        return dataclasses.replace(sample, **changes), notes
+        clipped = tuple(f for f in ("requests", "isl_mean", "osl_mean") if f in changes)
+        return dataclasses.replace(sample, **changes, clipped=clipped), notes
 
     @staticmethod
     def _bound(window: deque[float], ratio: float, floor: float) -> float:
