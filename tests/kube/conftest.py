@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.kube_env import KubeEnv, KubeEnvUnavailable, namespace_fixture
+from support.kube_operators import start_lws
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +17,7 @@ def kube_env() -> KubeEnv:
     except KubeEnvUnavailable as exc:
         pytest.skip(f"the real control plane could not be built or started: {exc}")
     env.install_crds()
+    start_lws(env)  # the real LWS controller and its webhooks: LWS objects reconcile
     return env
 
 
