@@ -128,21 +128,18 @@ write_configs() {
   kubeconfig "$KUBECONFIG_ADMIN" admin
   kubeconfig "$RUN/controller-manager.kubeconfig" controller-manager
   kubeconfig "$RUN/scheduler.kubeconfig" scheduler
-  # Every write (and every read of a scale subresource or Lease) with who made it: the tests
-  # read it to check that only the Lease holder wrote, and when.
+  # Every write with who made it, and Lease writes with their body: the tests read it to
+  # check that only the Lease holder wrote, and when.
   cat >"$RUN/audit-policy.yaml" <<'EOF'
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
-- level: None
-  users: [system:kube-scheduler, system:kube-controller-manager]
-  verbs: [get, list, watch]
+- level: Request  # Lease writes with their body: who held the Lease when
+  resources: [{group: coordination.k8s.io, resources: [leases]}]
+  verbs: [create, update, patch]
 - level: Metadata
   verbs: [create, update, patch, delete, deletecollection]
-- level: Metadata
-  resources: [{group: coordination.k8s.io, resources: [leases]}]
-  verbs: [get]
 - level: None
 EOF
   { cat <<EOF
@@ -289,7 +286,7 @@ stop() {
     rm -f "$RUN/$name.pid"
   done
   # etcd data goes with the env: the next start is a clean cluster.
-  rm -rf "$RUN/etcd"
+  rm -rf "$RUN/etcd" "$RUN/audit.log"
   log "stopped"
 }
 
