@@ -89,7 +89,7 @@ cert() {  # cert NAME CN [O] [SAN]: a key and a certificate signed by the env's 
 }
 
 make_pki() {
-  [[ -f "$PKI/.done" ]] && return 0
+  [[ -f "$PKI/.done-2" ]] && return 0
   mkdir -p "$PKI"
   local ca
   for ca in ca front-proxy-ca; do
@@ -100,11 +100,12 @@ make_pki() {
   cert admin kube-testenv-admin system:masters
   cert controller-manager system:kube-controller-manager
   cert scheduler system:kube-scheduler
-  cert webhook localhost "" "IP:127.0.0.1,DNS:localhost"
+  # the LWS webhooks and prometheus-adapter (the aggregator checks the Service's DNS name)
+  cert webhook localhost "" "IP:127.0.0.1,DNS:localhost,DNS:prometheus-adapter.kube-system.svc"
   cert front-proxy-client front-proxy-client "" "" front-proxy-ca
   openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
   openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
-  touch "$PKI/.done"
+  touch "$PKI/.done-2"
 }
 
 kubeconfig() {  # kubeconfig FILE CERTNAME

@@ -93,3 +93,61 @@ def start_lws(env: KubeEnv) -> None:
                          env.ca_file.read_bytes())  # fmt: skip
     env.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(hooks))
     time.sleep(1.0)  # the API server picks up webhook configurations asynchronously
+
+
+ADAPTER_PORT = 16445
+
+
+class PrometheusAdapter:
+    """prometheus-adapter v0.12.0 serving external.metrics.k8s.io from `prometheus_url`, with
+    `external_rules` (its config's externalRules), registered as an APIService behind the real
+    API server's aggregator (an ExternalName Service to localhost, the env CA as caBundle)."""
+
+    def __init__(self, env: KubeEnv, prometheus_url: str, external_rules: list[dict]) -> None:
+        self.env, self.url, self.rules = env, prometheus_url, external_rules
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> PrometheusAdapter:
+        run = self.env.run_dir
+        cfg = run / "adapter-config.yaml"
+        cfg.write_text(yaml.safe_dump({"externalRules": self.rules}))
+        kc = str(self.env.kubeconfig)
+        pki = run / "pki"
+        self.proc = subprocess.Popen(
+            [str(self.env.bin_dir / "prometheus-adapter"), f"--secure-port={ADAPTER_PORT}",
+             "--bind-address=127.0.0.1", f"--tls-cert-file={pki / 'webhook.crt'}",
+             f"--tls-private-key-file={pki / 'webhook.key'}", f"--lister-kubeconfig={kc}",
+             f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
+             f"--prometheus-url={self.url}", f"--config={cfg}", "--metrics-relist-interval=2s",
+             "--v=2"],
+            stdout=(run / "prometheus-adapter.log").open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        (run / "prometheus-adapter.pid").write_text(str(self.proc.pid))
+        wait_for(lambda: _port_open(ADAPTER_PORT), 60, "prometheus-adapter")
+        ca = base64.b64encode(self.env.ca_file.read_bytes()).decode()
+        self.env.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all([
+            {"apiVersion": "v1", "kind": "Service",
+             "metadata": {"name": "prometheus-adapter", "namespace": "kube-system"},
+             "spec": {"type": "ExternalName", "externalName": "localhost"}},
+            {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+             "metadata": {"name": "v1beta1.external.metrics.k8s.io"},
+             "spec": {"group": "external.metrics.k8s.io", "version": "v1beta1",
+                      "groupPriorityMinimum": 100, "versionPriority": 100, "caBundle": ca,
+                      "service": {"name": "prometheus-adapter", "namespace": "kube-system",
+                                  "port": ADAPTER_PORT}}},
+        ]))  # fmt: skip
+        self.env.kubectl("wait", "--for=condition=Available", "--timeout=60s",
+                         "apiservice/v1beta1.external.metrics.k8s.io")  # fmt: skip
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.env.kubectl("delete", "apiservice", "v1beta1.external.metrics.k8s.io",
+                         "--ignore-not-found", check=False)  # fmt: skip
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        (self.env.run_dir / "prometheus-adapter.pid").unlink(missing_ok=True)
