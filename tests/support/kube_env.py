@@ -137,7 +137,7 @@ class KubeEnv:
     def install_crds(self) -> None:
         """The Grove and LWS CRDs (idempotent), waited for until the API serves them."""
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-        names = [f"{p}.grove.io" for p in GROVE_CRDS] + [LWS_CRD]
+        names = [f"{p}.grove.io" for p in GROVE_CRDS] + [LWS_CRD, "scaledobjects.keda.sh"]
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s",
                      *[f"crd/{n}" for n in names])  # fmt: skip
 
