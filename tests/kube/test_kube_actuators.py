@@ -51,7 +51,9 @@ def sa_user(ns: str) -> str:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_scales_a_real_object_through_the_scale_subresource(kube_env, kube_ns, admin, tmp_path, kind):
+def test_scales_a_real_object_through_the_scale_subresource(
+    kube_env, kube_ns, admin, tmp_path, kind
+):
     ko.create(admin, kind, kube_ns, "llama-decode", replicas=1)
     planner_rbac(admin, kube_ns, kind)
     act = actuator(kube_env, kube_ns, kind, "llama-decode", tmp_path)
@@ -73,7 +75,9 @@ def test_scales_a_real_object_through_the_scale_subresource(kube_env, kube_ns, a
 
 
 @pytest.mark.parametrize("kind", ["PodCliqueScalingGroup", "PodClique"])
-def test_grove_ready_counts_come_from_the_status_grove_publishes(kube_ns, kube_env, admin, tmp_path, kind):
+def test_grove_ready_counts_come_from_the_status_grove_publishes(
+    kube_ns, kube_env, admin, tmp_path, kind
+):
     ko.create(admin, kind, kube_ns, "llama-0-decode", replicas=3)
     planner_rbac(admin, kube_ns, kind)
     act = actuator(kube_env, kube_ns, kind, "llama-0-decode", tmp_path)
@@ -84,7 +88,10 @@ def test_grove_ready_counts_come_from_the_status_grove_publishes(kube_ns, kube_e
     assert (after.desired, after.ready) == (3, 2)
     scale = client.CustomObjectsApi(admin).get_namespaced_custom_object_scale(
         *ko.KINDS[kind][:2], kube_ns, ko.KINDS[kind][2], "llama-0-decode")  # fmt: skip
-    assert scale["status"] == {"replicas": 3, "selector": "app.kubernetes.io/part-of=llama-0-decode"}
+    assert scale["status"] == {
+        "replicas": 3,
+        "selector": "app.kubernetes.io/part-of=llama-0-decode",
+    }
 
 
 @pytest.mark.parametrize("kind", ["Deployment", "LeaderWorkerSet"])
@@ -104,7 +111,9 @@ def test_ready_follows_kwok_pods_turning_ready(kube_env, kube_ns, admin, tmp_pat
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_real_concurrent_writer_conflicts_and_the_actuator_rereads(kube_env, kube_ns, admin, tmp_path, kind):
+def test_real_concurrent_writer_conflicts_and_the_actuator_rereads(
+    kube_env, kube_ns, admin, tmp_path, kind
+):
     ko.create(admin, kind, kube_ns, "llama-decode", replicas=1)
     planner_rbac(admin, kube_ns, kind)
     act = actuator(kube_env, kube_ns, kind, "llama-decode", tmp_path)
@@ -119,7 +128,9 @@ def test_real_concurrent_writer_conflicts_and_the_actuator_rereads(kube_env, kub
     t0 = time.time() - 1
     act.scale(4, guard=other_writer_between_read_and_write)
     assert ko.spec_replicas(admin, kind, kube_ns, "llama-decode") == 4
-    mine = [e.code for e in kube_env.audit(namespace=kube_ns, since=t0) if e.user == sa_user(kube_ns)]
+    mine = [
+        e.code for e in kube_env.audit(namespace=kube_ns, since=t0) if e.user == sa_user(kube_ns)
+    ]
     assert mine == [409, 409, 200], mine  # two real conflicts, then the re-read write lands
 
 
@@ -158,7 +169,7 @@ def test_deleted_target_is_not_found_naming_the_object(kube_env, kube_ns, admin,
 
     err = wait_for(gone, 30, "the target gone")
     assert err.reason == "not_found" and err.status == 404
-    assert "target missing" in str(err) and f'"llama-decode" not found' in str(err)
+    assert "target missing" in str(err) and '"llama-decode" not found' in str(err)
     with pytest.raises(KubeActuatorError) as scale_err:
         act.scale(3)
     assert scale_err.value.reason == "not_found"

@@ -41,7 +41,9 @@ def without_service_monitors(rendered: str) -> str:
     return yaml.safe_dump_all(docs)
 
 
-@pytest.mark.parametrize("manifest", MANIFESTS, ids=[str(p.relative_to(EXAMPLES)) for p in MANIFESTS])
+@pytest.mark.parametrize(
+    "manifest", MANIFESTS, ids=[str(p.relative_to(EXAMPLES)) for p in MANIFESTS]
+)
 def test_shipped_manifest_applies_as_shipped(kube_env: KubeEnv, llm_ns, manifest: Path):
     dry = kube_env.kubectl("apply", "--dry-run=server", "-f", str(manifest), check=False)
     assert dry.returncode == 0, dry.stderr
@@ -77,19 +79,47 @@ def test_kubectl_shows_the_planners_objects(kube_env: KubeEnv, kube_ns, admin):
     ko.create(admin, "PodClique", kube_ns, "llama-0-decode", replicas=2)
     k = kube_env.kubectl
     table = k("get", "pcsg", "llama-0-prefill", "-n", kube_ns).stdout.splitlines()
-    header, row = table[0].split(), table[1].split()
-    assert dict(zip(header, row))["REPLICAS"] == "2" and dict(zip(header, row))["AVAILABLE"] == "1"
+    cols = dict(zip(table[0].split(), table[1].split(), strict=False))  # MINBREACHED: wide only
+    assert (cols["REPLICAS"], cols["AVAILABLE"]) == ("2", "1"), table
     assert "scaled" in k("scale", "pcsg", "llama-0-prefill", "--replicas=3", "-n", kube_ns).stdout
     assert ko.spec_replicas(admin, "PodCliqueScalingGroup", kube_ns, "llama-0-prefill") == 3
     k("scale", "pclq", "llama-0-decode", "--replicas=4", "-n", kube_ns)
     assert ko.spec_replicas(admin, "PodClique", kube_ns, "llama-0-decode") == 4
     ko.create(admin, "LeaderWorkerSet", kube_ns, "llama-decode", replicas=1)
     k("scale", "lws", "llama-decode", "--replicas=2", "-n", kube_ns)
-    wait_for(lambda: k("get", "lws", "llama-decode", "-n", kube_ns, "-o",
-                       "jsonpath={.status.readyReplicas}").stdout == "2", 60, "two LWS groups")
-    k("create", "-n", kube_ns, "-f", "-", stdin=yaml.safe_dump({
-        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-        "metadata": {"name": "sla-planner"},
-        "spec": {"holderIdentity": "sla-planner-7d9f-abcde", "leaseDurationSeconds": 15}}))
+    wait_for(
+        lambda: (
+            k(
+                "get",
+                "lws",
+                "llama-decode",
+                "-n",
+                kube_ns,
+                "-o",
+                "jsonpath={.status.readyReplicas}",
+            ).stdout
+            == "2"
+        ),
+        60,
+        "two LWS groups",
+    )
+    k(
+        "create",
+        "-n",
+        kube_ns,
+        "-f",
+        "-",
+        stdin=yaml.safe_dump(
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": "sla-planner"},
+                "spec": {"holderIdentity": "sla-planner-7d9f-abcde", "leaseDurationSeconds": 15},
+            }
+        ),
+    )
     lease = k("get", "lease", "sla-planner", "-n", kube_ns).stdout.splitlines()
-    assert lease[0].split()[:2] == ["NAME", "HOLDER"] and lease[1].split()[1] == "sla-planner-7d9f-abcde"
+    assert (
+        lease[0].split()[:2] == ["NAME", "HOLDER"]
+        and lease[1].split()[1] == "sla-planner-7d9f-abcde"
+    )

@@ -7,11 +7,10 @@ holds the fake to it without a real server)."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-
-import ssl
 
 import httpx
 import pytest
@@ -56,8 +55,14 @@ class Server:
     def scale(self, plural: str, name: str) -> dict[str, Any]:
         return self.http.get(self.url(plural, name, "scale")).json()
 
-    def put_scale(self, plural: str, name: str, replicas: int, rv: str | None = None,
-                  body_name: str | None = None) -> httpx.Response:
+    def put_scale(
+        self,
+        plural: str,
+        name: str,
+        replicas: int,
+        rv: str | None = None,
+        body_name: str | None = None,
+    ) -> httpx.Response:
         meta: dict[str, Any] = {"name": body_name or name, "namespace": self.ns}
         if rv is not None:
             meta["resourceVersion"] = rv

@@ -6,7 +6,6 @@ clear error, not a crash. The audit log shows what the ServiceAccount wrote."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -71,7 +70,9 @@ def test_chart_applies_and_the_planner_scales_with_its_service_account(
     ko.write_grove_status(admin, "PodCliqueScalingGroup", kube_ns, "llama-0-prefill", ready=1)
     ko.create(admin, "LeaderWorkerSet", kube_ns, "llama-decode", replicas=1)
     with LiveDemand(tmp_path, rps=60) as demand:
-        rendered = install_chart(kube_env, kube_ns, values(kube_ns, demand.prometheus_url), tmp_path)
+        rendered = install_chart(
+            kube_env, kube_ns, values(kube_ns, demand.prometheus_url), tmp_path
+        )
         kinds = sorted({d["kind"] for d in yaml.safe_load_all(rendered) if d})
         assert {"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Deployment"} <= set(kinds)
         kc = kube_env.service_account_kubeconfig(kube_ns, RELEASE, tmp_path / "sa.kubeconfig")
@@ -82,8 +83,13 @@ def test_chart_applies_and_the_planner_scales_with_its_service_account(
             planner.wait_api()
             lease = client.CoordinationV1Api(admin)
             wait_for(lambda: _holder(lease, kube_ns) == "planner-0", 60, "the Lease taken")
-            wait_for(lambda: ko.spec_replicas(admin, "PodCliqueScalingGroup", kube_ns,
-                                              "llama-0-prefill") > 1, 90, "prefill scaled up")
+            wait_for(
+                lambda: (
+                    ko.spec_replicas(admin, "PodCliqueScalingGroup", kube_ns, "llama-0-prefill") > 1
+                ),
+                90,
+                "prefill scaled up",
+            )
             wait_for(lambda: ko.spec_replicas(admin, "LeaderWorkerSet", kube_ns,
                                               "llama-decode") > 1, 90, "decode scaled up")  # fmt: skip
         finally:
@@ -121,7 +127,9 @@ def test_a_target_outside_the_role_is_refused_with_a_clear_error(
     ko.create(admin, "LeaderWorkerSet", kube_ns, "llama-decode", replicas=1)
     ko.create(admin, "LeaderWorkerSet", kube_ns, "other-model", replicas=1)
     with LiveDemand(tmp_path, rps=60) as demand:
-        rendered = install_chart(kube_env, kube_ns, values(kube_ns, demand.prometheus_url), tmp_path)
+        rendered = install_chart(
+            kube_env, kube_ns, values(kube_ns, demand.prometheus_url), tmp_path
+        )
         cfg = planner_config(rendered)
         cfg["targets"]["decode"]["name"] = "other-model"  # not in the Role's resourceNames
         kc = kube_env.service_account_kubeconfig(kube_ns, RELEASE, tmp_path / "sa.kubeconfig")
@@ -133,8 +141,11 @@ def test_a_target_outside_the_role_is_refused_with_a_clear_error(
             planner.wait_api()
 
             def held() -> str | None:
-                lines = [ln for ln in planner.log().splitlines()
-                         if "msg=decision pool=decode" in ln and "code=hold_forbidden" in ln]
+                lines = [
+                    ln
+                    for ln in planner.log().splitlines()
+                    if "msg=decision pool=decode" in ln and "code=hold_forbidden" in ln
+                ]
                 return lines[-1] if len(lines) >= 3 else None  # held tick after tick
 
             line = wait_for(held, 60, "decode held as forbidden")
@@ -151,5 +162,5 @@ def test_a_target_outside_the_role_is_refused_with_a_clear_error(
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("sla-planner: error: no decision could be made"), last
-    assert 'forbidden' in last and 'grant verb "get" on resource "leaderworkersets"' in last
+    assert "forbidden" in last and 'grant verb "get" on resource "leaderworkersets"' in last
     assert ko.spec_replicas(admin, "LeaderWorkerSet", kube_ns, "other-model") == 1

@@ -44,7 +44,9 @@ class LabelledPrometheus(PrometheusServer):
     def _config_with_labels(self) -> str:
         base = super()._config()
         lab = ", ".join(f"{k}: {v}" for k, v in self.labels.items())
-        return base.replace("static_configs: [{targets: [", f"static_configs: [{{labels: {{{lab}}}, targets: [")
+        return base.replace(
+            "static_configs: [{targets: [", f"static_configs: [{{labels: {{{lab}}}, targets: ["
+        )
 
 
 def shipped_values(ns: str, prometheus_url: str) -> dict:
@@ -74,7 +76,9 @@ def test_hpa_applies_the_planners_published_replicas(kube_env: KubeEnv, kube_ns,
     with LiveDemand(tmp_path, rps=60) as demand:
         vf = tmp_path / "values.yaml"
         vf.write_text(yaml.safe_dump(shipped_values(kube_ns, demand.prometheus_url)))
-        rendered = kube_env.helm("template", "sla-planner", str(CHART), "-n", kube_ns, "-f", str(vf))
+        rendered = kube_env.helm(
+            "template", "sla-planner", str(CHART), "-n", kube_ns, "-f", str(vf)
+        )
         kube_env.kubectl("apply", "-n", kube_ns, "-f", "-", stdin=rendered)
         cfg = run_config_from_chart(rendered)
         cfg["leader_election"].update(FAST_ELECTION)

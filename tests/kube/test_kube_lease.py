@@ -135,15 +135,22 @@ def test_frozen_leader_resumed_makes_no_stale_write(kube_env: KubeEnv, kube_ns, 
             grant(admin, kube_ns, ident)
             users[f"system:serviceaccount:{kube_ns}:{ident}"] = ident
             kc = kube_env.service_account_kubeconfig(kube_ns, ident, tmp_path / f"{ident}.kc")
-            planners[ident] = KubePlanner(tmp_path, ident, run_config(kube_ns, demand.prometheus_url), kc)
+            planners[ident] = KubePlanner(
+                tmp_path, ident, run_config(kube_ns, demand.prometheus_url), kc
+            )
         try:
             for p in planners.values():
                 p.start()
             for p in planners.values():
                 p.wait_api()
             first = wait_for(lambda: holder(admin, kube_ns), 60, "a leader")
-            wait_for(lambda: min(ko.spec_replicas(admin, "LeaderWorkerSet", kube_ns, n)
-                                 for n in POOLS) > 1, 90, "both pools sized for the load")
+            wait_for(
+                lambda: (
+                    min(ko.spec_replicas(admin, "LeaderWorkerSet", kube_ns, n) for n in POOLS) > 1
+                ),
+                90,
+                "both pools sized for the load",
+            )
             # The standby never wrote while the first leader held the Lease.
             standby_user = next(u for u, i in users.items() if i != first)
             assert not [e for e in kube_env.audit(namespace=kube_ns, resource="leaderworkersets")
@@ -170,8 +177,15 @@ def test_frozen_leader_resumed_makes_no_stale_write(kube_env: KubeEnv, kube_ns, 
                 assert stale_writes(kube_env, kube_ns, users) == [], trial
             assert transitions == TRIALS
             # What README's `kubectl get lease` shows: the holder and the configured duration.
-            got = kube_env.kubectl("get", "lease", LEASE, "-n", kube_ns, "-o",
-                                   "jsonpath={.spec.holderIdentity} {.spec.leaseDurationSeconds}")
+            got = kube_env.kubectl(
+                "get",
+                "lease",
+                LEASE,
+                "-n",
+                kube_ns,
+                "-o",
+                "jsonpath={.spec.holderIdentity} {.spec.leaseDurationSeconds}",
+            )
             assert got.stdout == f"{holder(admin, kube_ns)} {LEASE_S}", got.stdout
             for p in planners.values():
                 assert p.alive() and "Traceback" not in p.log(), p.log()[-3000:]

@@ -1045,7 +1045,9 @@ def _make_handler(kube: FakeKube) -> type[BaseHTTPRequestHandler]:
             plain = isinstance(reply, str)
             data = reply.encode() if plain else json.dumps(reply).encode()
             self.send_response(code)
-            self.send_header("Content-Type", "text/plain; charset=utf-8" if plain else "application/json")
+            self.send_header(
+                "Content-Type", "text/plain; charset=utf-8" if plain else "application/json"
+            )
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -101,8 +101,14 @@ class KubeEnv:
         cfg.retries = 0
         return client.ApiClient(cfg)
 
-    def kubectl(self, *args: str, kubeconfig: Path | None = None, check: bool = True,
-                stdin: str | None = None, timeout_s: float = 60) -> subprocess.CompletedProcess:
+    def kubectl(
+        self,
+        *args: str,
+        kubeconfig: Path | None = None,
+        check: bool = True,
+        stdin: str | None = None,
+        timeout_s: float = 60,
+    ) -> subprocess.CompletedProcess:
         proc = subprocess.run(
             ["kubectl", "--kubeconfig", str(kubeconfig or self.kubeconfig), *args],
             capture_output=True, text=True, input=stdin, timeout=timeout_s,

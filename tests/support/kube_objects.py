@@ -15,6 +15,8 @@ KINDS = {  # kind -> (group, version, plural)
     "LeaderWorkerSet": (*LWS_GV, "leaderworkersets"),
     "Deployment": ("apps", "v1", "deployments"),
 }
+
+
 # KWOK's pod-ready stage reads these: each pod turns Ready `delay` after it starts.
 def ready_delay_annotations(delay_s: float) -> dict[str, str]:
     return {
@@ -56,12 +58,14 @@ def body(kind: str, name: str, replicas: int, delay_s: float = 0.0) -> dict[str,
     return {"apiVersion": api_version, "kind": kind, "metadata": meta, "spec": spec}
 
 
-def create(api: client.ApiClient, kind: str, ns: str, name: str, replicas: int,
-           delay_s: float = 0.0) -> dict[str, Any]:
+def create(
+    api: client.ApiClient, kind: str, ns: str, name: str, replicas: int, delay_s: float = 0.0
+) -> dict[str, Any]:
     obj = body(kind, name, replicas, delay_s)
     if kind == "Deployment":
         return api.sanitize_for_serialization(
-            client.AppsV1Api(api).create_namespaced_deployment(ns, obj))
+            client.AppsV1Api(api).create_namespaced_deployment(ns, obj)
+        )
     group, version, plural = KINDS[kind]
     return client.CustomObjectsApi(api).create_namespaced_custom_object(
         group, version, ns, plural, obj)  # fmt: skip
@@ -70,7 +74,8 @@ def create(api: client.ApiClient, kind: str, ns: str, name: str, replicas: int,
 def get(api: client.ApiClient, kind: str, ns: str, name: str) -> dict[str, Any]:
     if kind == "Deployment":
         return api.sanitize_for_serialization(
-            client.AppsV1Api(api).read_namespaced_deployment(name, ns))
+            client.AppsV1Api(api).read_namespaced_deployment(name, ns)
+        )
     group, version, plural = KINDS[kind]
     return client.CustomObjectsApi(api).get_namespaced_custom_object(
         group, version, ns, plural, name)  # fmt: skip
@@ -93,12 +98,23 @@ def write_grove_status(api: client.ApiClient, kind: str, ns: str, name: str, rea
     group, version, plural = KINDS[kind]
     replicas = int(get(api, kind, ns, name)["spec"]["replicas"])
     if kind == "PodCliqueScalingGroup":
-        status = {"replicas": replicas, "availableReplicas": ready, "scheduledReplicas": replicas,
-                  "updatedReplicas": replicas, "selector": f"app.kubernetes.io/part-of={name}"}
+        status = {
+            "replicas": replicas,
+            "availableReplicas": ready,
+            "scheduledReplicas": replicas,
+            "updatedReplicas": replicas,
+            "selector": f"app.kubernetes.io/part-of={name}",
+        }
     else:
-        status = {"replicas": replicas, "readyReplicas": ready, "scheduledReplicas": replicas,
-                  "updatedReplicas": replicas, "scheduleGatedReplicas": 0, "wasAvailable": True,
-                  "hpaPodSelector": f"app.kubernetes.io/part-of={name}"}
+        status = {
+            "replicas": replicas,
+            "readyReplicas": ready,
+            "scheduledReplicas": replicas,
+            "updatedReplicas": replicas,
+            "scheduleGatedReplicas": 0,
+            "wasAvailable": True,
+            "hpaPodSelector": f"app.kubernetes.io/part-of={name}",
+        }
     client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
         group, version, ns, plural, name, {"status": status})  # fmt: skip
 

@@ -19,7 +19,9 @@ import yaml
 from support.kube_env import KubeEnv, wait_for
 
 LWS_WEBHOOK_PORT = 19443
-LWS_SELECTOR = {"matchExpressions": [{"key": "leaderworkerset.sigs.k8s.io/name", "operator": "Exists"}]}
+LWS_SELECTOR = {
+    "matchExpressions": [{"key": "leaderworkerset.sigs.k8s.io/name", "operator": "Exists"}]
+}
 
 
 def _running(pid_file: Path) -> bool:

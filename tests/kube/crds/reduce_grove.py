@@ -25,15 +25,24 @@ INT32 = {"type": "integer", "format": "int32"}
 PCLQ_STATUS: dict[str, Any] = {
     "type": "object",
     "required": [
-        "readyReplicas", "scheduleGatedReplicas", "scheduledReplicas", "updatedReplicas",
+        "readyReplicas",
+        "scheduleGatedReplicas",
+        "scheduledReplicas",
+        "updatedReplicas",
         "wasAvailable",
     ],
     "properties": {
-        "conditions": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+        "conditions": {
+            "type": "array",
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
         "currentPodCliqueSetGenerationHash": {"type": "string"},
         "currentPodTemplateHash": {"type": "string"},
         "hpaPodSelector": {"type": "string"},
-        "lastErrors": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+        "lastErrors": {
+            "type": "array",
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
         "observedGeneration": {"type": "integer", "format": "int64"},
         "readyReplicas": {**INT32, "default": 0},
         "replicas": INT32,
@@ -54,18 +63,32 @@ def _strip_markers(node: Any) -> Any:
     return node
 
 
-def _crd(kind: str, plural: str, short: str, schema: dict[str, Any], sub: dict[str, Any]) -> dict[str, Any]:
+def _crd(
+    kind: str, plural: str, short: str, schema: dict[str, Any], sub: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.grove.io"},
         "spec": {
             "group": "grove.io",
-            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural,
-                      "shortNames": [short], "singular": kind.lower()},
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "shortNames": [short],
+                "singular": kind.lower(),
+            },
             "scope": "Namespaced",
-            "versions": [{"name": "v1alpha1", "served": True, "storage": True,
-                          "schema": {"openAPIV3Schema": schema}, "subresources": sub}],
+            "versions": [
+                {
+                    "name": "v1alpha1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                    "subresources": sub,
+                }
+            ],
         },
     }
 
@@ -74,24 +97,37 @@ def main() -> None:
     trimmed = _strip_markers(yaml.safe_load(TRIMMED.read_text()))
     pcs_schema = trimmed["openAPIV3Schema"]
     clique_spec = pcs_schema["properties"]["spec"]["properties"]["template"]["properties"][
-        "cliques"]["items"]["properties"]["spec"]
+        "cliques"
+    ]["items"]["properties"]["spec"]
     pclq_schema = {
         "type": "object",
         "required": ["spec"],
         "properties": {
-            "apiVersion": {"type": "string"}, "kind": {"type": "string"},
-            "metadata": {"type": "object"}, "spec": copy.deepcopy(clique_spec),
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": copy.deepcopy(clique_spec),
             "status": PCLQ_STATUS,
         },
     }
     out = {
         "grove.io_podcliquesets.yaml": _crd(
-            "PodCliqueSet", "podcliquesets", "pcs", pcs_schema, trimmed["subresources"]),
+            "PodCliqueSet", "podcliquesets", "pcs", pcs_schema, trimmed["subresources"]
+        ),
         "grove.io_podcliques.yaml": _crd(
-            "PodClique", "podcliques", "pclq", pclq_schema,
-            {"scale": {"labelSelectorPath": ".status.hpaPodSelector",
-                       "specReplicasPath": ".spec.replicas",
-                       "statusReplicasPath": ".status.replicas"}, "status": {}}),
+            "PodClique",
+            "podcliques",
+            "pclq",
+            pclq_schema,
+            {
+                "scale": {
+                    "labelSelectorPath": ".status.hpaPodSelector",
+                    "specReplicasPath": ".spec.replicas",
+                    "statusReplicasPath": ".status.replicas",
+                },
+                "status": {},
+            },
+        ),
     }
     for name, crd in out.items():
         (HERE / name).write_text(HEADER + yaml.safe_dump(crd, sort_keys=False))
