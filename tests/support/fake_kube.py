@@ -1,8 +1,10 @@
 """A stateful fake Kubernetes API server on 127.0.0.1 for tests that use the official client.
 
-No real API server can be installed on the test machines, so actuator and leader-election tests
-talk real HTTP to this server through `kubernetes.client`. It speaks the subset of the REST API
-those paths need, with the shapes the client's pydantic models validate:
+Kept beside the real control plane of tests/kube (scripts/kube_testenv.sh) for fast fault
+injection: actuator and leader-election tests talk real HTTP to this server through
+`kubernetes.client`; tests/kube/test_kube_fake_parity.py checks it answers as the real one.
+It speaks the subset of the REST API those paths need, with the shapes the client's pydantic
+models validate:
 
 * custom resources with the scale subresource: grove.io/v1alpha1 ``podcliquescalinggroups`` and
   ``podcliques``, leaderworkerset.x-k8s.io/v1 ``leaderworkersets``; apps/v1 ``deployments``:
@@ -12,14 +14,19 @@ those paths need, with the shapes the client's pydantic models validate:
 
 Semantics mirrored from the real API server:
 
-* one global resourceVersion counter (like etcd) bumped by every write; ``metadata.generation``
-  bumped when ``spec`` changes;
+* one global resourceVersion counter (like etcd) bumped by every write that changes the object
+  (a write that changes nothing keeps it) and by each status publication (a replica turning
+  ready, as a controller's status write does); ``metadata.generation`` bumped when ``spec``
+  changes; Leases have no generation;
 * PUT / PATCH carrying ``metadata.resourceVersion`` that is not the current one -> 409 Conflict;
-* missing object -> 404 NotFound; ``forbid()`` rules -> 403 Forbidden (checked first, like RBAC);
+* missing object -> 404 NotFound; a resource type not served (``unserve()``: a CRD not installed)
+  -> a plain-text "404 page not found", not a Status; ``forbid()`` rules -> 403 Forbidden
+  (checked first, like RBAC); a body naming another object -> 400 before any 409; a
+  resourceVersion that is not a number -> 500;
 * every error is a ``v1 Status`` object with code, reason and message;
 * PATCH accepts merge-patch and JSON-patch; strategic-merge-patch only on built-in kinds
   (deployments): custom resources answer 415, as the real server does;
-* validation: negative replicas -> 422; a PodClique with 0 < replicas < spec.minAvailable -> 422
+* validation: negative replicas -> 422 with the real server's message and ``causes``; a PodClique with 0 < replicas < spec.minAvailable -> 422
   (Grove's CEL rule);
 * readiness: status is recomputed on each read from an injected clock. Replicas added by a
   scale-up become ready ``ready_delay_s`` after the write; scale-down removes the newest replicas
@@ -40,7 +47,8 @@ Python API (all thread-safe)::
     Objects: add_pcsg / add_podclique / add_lws / add_deployment / add_lease / add_object,
              get, exists, spec_replicas, resource_version, delete, set_replicas (another writer),
              set_ready (force the ready count now).
-    Faults:  forbid(resource, verbs=None, namespace=None)  e.g. forbid("leases", {"update"}),
+    Faults:  unserve(plural)                            the CRD is not installed
+             forbid(resource, verbs=None, namespace=None)  e.g. forbid("leases", {"update"}),
                                                             forbid("podcliques/scale", {"patch", "update"})
              fail_next(n, status=500 | mode="drop", method=None, path_contains=None)
              concurrent_writes(n, plural=None, name=None): before each of the next n writes to a
