@@ -117,6 +117,9 @@ def test_real_concurrent_writer_conflicts_and_the_actuator_rereads(
     ko.create(admin, kind, kube_ns, "llama-decode", replicas=1)
     planner_rbac(admin, kube_ns, kind)
     act = actuator(kube_env, kube_ns, kind, "llama-decode", tmp_path)
+    if kind in ("Deployment", "LeaderWorkerSet"):  # its controller done writing status
+        wait_for(lambda: act.status().ready == 1, 60, "the controller settled")
+        time.sleep(1.0)
     races = [0]
 
     def other_writer_between_read_and_write() -> float:
