@@ -32,6 +32,7 @@ log() { echo "kube-testenv: $*" >&2; }
 stamp() {  # what the binaries were built from: the pins and this script's build recipe
   cat "$ROOT"/scripts/kube/go.mod "$ROOT"/scripts/kube/go.sum \
     "$ROOT"/scripts/kube/*/go.mod "$ROOT"/scripts/kube/*/go.sum "$ROOT"/scripts/kube/cmd/*/*.go \
+    "$ROOT"/scripts/kube_testenv.sh \
     | sha256sum | cut -c1-16
 }
 
@@ -78,7 +79,9 @@ copy_module_data() {  # stage files and manifests the env reads, from the downlo
     <(echo ---) "$kwok"/kustomize/stage/pod/general/pod-complete.yaml \
     <(echo ---) "$kwok"/kustomize/stage/pod/general/pod-delete.yaml >"$BIN/data/kwok-stages.yaml"
   cp "$lws/config/webhook/manifests.yaml" "$BIN/data/lws-webhooks.yaml"
-  cp "$lws/config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml" "$BIN/data/"
+  # LWS v0.9.0 also runs a DisaggregatedSet controller: without its CRD the manager exits
+  # once its cache-sync timeout (2 min) passes.
+  cp "$lws/config/crd/bases/disaggregatedset.x-k8s.io_disaggregatedsets.yaml" "$BIN/data/"
   chmod -R u+w "$BIN/data"
 }
 

@@ -88,6 +88,9 @@ def start_lws(env: KubeEnv) -> None:
         "metrics": {"bindAddress": "0"},
         "webhook": {"port": LWS_WEBHOOK_PORT, "host": "127.0.0.1", "certDir": str(certs)},
     }))  # fmt: skip
+    # LWS also runs a DisaggregatedSet controller, which exits the manager without its CRD.
+    crd = env.bin_dir / "data" / "disaggregatedset.x-k8s.io_disaggregatedsets.yaml"
+    env.kubectl("apply", "--server-side", "-f", str(crd))
     _spawn(env, "lws", [str(env.bin_dir / "lws"), "--config", str(cfg)],
            {"KUBECONFIG": str(env.kubeconfig)})  # fmt: skip
     wait_for(lambda: _port_open(LWS_WEBHOOK_PORT), 60, "the LWS webhook server")
