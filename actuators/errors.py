@@ -47,6 +47,19 @@ def _server_message(exc: ApiException) -> str:
     return str(exc.reason or "")
 
 
+def _is_status_body(exc: ApiException) -> bool:
+    """Whether the reply is a v1 Status (an object-level answer); a route the API server does
+    not have at all (a resource type it does not serve) answers a plain-text 404 instead."""
+    body = exc.body
+    if isinstance(body, (bytes, bytearray)):
+        body = body.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(body) if isinstance(body, str) and body else None
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and parsed.get("kind") == "Status"
+
+
 def translate(
     exc: BaseException,
     target: str,
@@ -56,6 +69,8 @@ def translate(
     not_found_hint: str = "",
 ) -> KubeActuatorError:
     """Map a client exception to a KubeActuatorError. `target` is the actuator description."""
+    if isinstance(exc, ApiException) and exc.status == 404 and not _is_status_body(exc):
+        return _not_served(_server_message(exc), target, op)
     if isinstance(exc, ApiException) and exc.status:
         return _from_status(int(exc.status), _server_message(exc), target, op, not_found_hint)
     if isinstance(exc, (urllib3.exceptions.HTTPError, OSError)) or (
@@ -80,6 +95,19 @@ def translate(
             retryable=True,
         )
     raise exc
+
+
+def _not_served(detail: str, target: str, op: Operation) -> KubeActuatorError:
+    plural = op.resource.split("/")[0]
+    return KubeActuatorError(
+        f'{target}: the API server does not serve "{plural}" in API group "{op.api_group}" '
+        f"(404: {detail.strip()}): its CustomResourceDefinition is not installed; holding at "
+        "current replicas. Fix: install the operator that provides it (its CRDs: Grove for "
+        "grove.io, LeaderWorkerSet for leaderworkerset.x-k8s.io), or correct targets.<pool>.kind.",
+        reason="not_found",
+        retryable=True,  # the operator may be installed later
+        status=404,
+    )
 
 
 # Long on purpose: one branch per HTTP status, each with its own message and fix.

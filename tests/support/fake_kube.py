@@ -1,8 +1,10 @@
 """A stateful fake Kubernetes API server on 127.0.0.1 for tests that use the official client.
 
-No real API server can be installed on the test machines, so actuator and leader-election tests
-talk real HTTP to this server through `kubernetes.client`. It speaks the subset of the REST API
-those paths need, with the shapes the client's pydantic models validate:
+Kept beside the real control plane of tests/kube (scripts/kube_testenv.sh) for fast fault
+injection: actuator and leader-election tests talk real HTTP to this server through
+`kubernetes.client`; tests/kube/test_kube_fake_parity.py checks it answers as the real one.
+It speaks the subset of the REST API those paths need, with the shapes the client's pydantic
+models validate:
 
 * custom resources with the scale subresource: grove.io/v1alpha1 ``podcliquescalinggroups`` and
   ``podcliques``, leaderworkerset.x-k8s.io/v1 ``leaderworkersets``; apps/v1 ``deployments``:
@@ -12,14 +14,19 @@ those paths need, with the shapes the client's pydantic models validate:
 
 Semantics mirrored from the real API server:
 
-* one global resourceVersion counter (like etcd) bumped by every write; ``metadata.generation``
-  bumped when ``spec`` changes;
+* one global resourceVersion counter (like etcd) bumped by every write that changes the object
+  (a write that changes nothing keeps it) and by each status publication (a replica turning
+  ready, as a controller's status write does); ``metadata.generation`` bumped when ``spec``
+  changes; Leases have no generation;
 * PUT / PATCH carrying ``metadata.resourceVersion`` that is not the current one -> 409 Conflict;
-* missing object -> 404 NotFound; ``forbid()`` rules -> 403 Forbidden (checked first, like RBAC);
+* missing object -> 404 NotFound; a resource type not served (``unserve()``: a CRD not installed)
+  -> a plain-text "404 page not found", not a Status; ``forbid()`` rules -> 403 Forbidden
+  (checked first, like RBAC); a body naming another object -> 400 before any 409; a
+  resourceVersion that is not a number -> 500;
 * every error is a ``v1 Status`` object with code, reason and message;
 * PATCH accepts merge-patch and JSON-patch; strategic-merge-patch only on built-in kinds
   (deployments): custom resources answer 415, as the real server does;
-* validation: negative replicas -> 422; a PodClique with 0 < replicas < spec.minAvailable -> 422
+* validation: negative replicas -> 422 with the real server's message and ``causes``; a PodClique with 0 < replicas < spec.minAvailable -> 422
   (Grove's CEL rule);
 * readiness: status is recomputed on each read from an injected clock. Replicas added by a
   scale-up become ready ``ready_delay_s`` after the write; scale-down removes the newest replicas
@@ -40,7 +47,8 @@ Python API (all thread-safe)::
     Objects: add_pcsg / add_podclique / add_lws / add_deployment / add_lease / add_object,
              get, exists, spec_replicas, resource_version, delete, set_replicas (another writer),
              set_ready (force the ready count now).
-    Faults:  forbid(resource, verbs=None, namespace=None)  e.g. forbid("leases", {"update"}),
+    Faults:  unserve(plural)                            the CRD is not installed
+             forbid(resource, verbs=None, namespace=None)  e.g. forbid("leases", {"update"}),
                                                             forbid("podcliques/scale", {"patch", "update"})
              fail_next(n, status=500 | mode="drop", method=None, path_contains=None, headers=None)
              strip_next(n, keys=("metadata",), ...): a 200 reply missing keys
@@ -201,6 +209,7 @@ class _Stored:
     # per replica: the fake-clock time it becomes ready (inf = never); index order = creation order
     ready_at: list[float] = field(default_factory=list)
     ready_delay_s: float = 0.0
+    published_ready: int = 0  # the ready count of the last status "the controller" wrote
 
 
 class ApiError(Exception):
@@ -209,6 +218,33 @@ class ApiError(Exception):
     def __init__(self, code: int, reason: str, message: str, details: dict | None = None) -> None:
         super().__init__(message)
         self.code, self.reason, self.message, self.details = code, reason, message, details or {}
+
+
+def _negative_replicas(rtype: ResourceType, name: str, replicas: int, *, scale: bool) -> ApiError:
+    """The real server's 422: Scale validation for built-in kinds written through /scale, the
+    CRD's OpenAPI check (`minimum: 0` on the scale path) for custom resources."""
+    if rtype.builtin:
+        kind, group = ("Scale", "autoscaling") if scale else (rtype.kind, rtype.group)
+        field, why = "spec.replicas", "must be greater than or equal to 0"
+    else:
+        kind, group = rtype.kind, rtype.group
+        field, why = ".spec.replicas", "should be a non-negative integer"
+    cause = f"Invalid value: {replicas}: {why}"
+    return ApiError(
+        422,
+        "Invalid",
+        f'{kind}.{group} "{name}" is invalid: {field}: {cause}',
+        {"name": name, "group": group, "kind": kind,
+         "causes": [{"reason": "FieldValueInvalid", "message": cause, "field": field}]},
+    )  # fmt: skip
+
+
+class NotServed(ApiError):
+    """A route the API server does not have (a group/version/resource it does not serve, e.g. a
+    CRD not installed): the real server answers a plain-text "404 page not found", not a Status."""
+
+    def __init__(self) -> None:
+        super().__init__(404, "NotFound", "404 page not found")
 
 
 def status_body(code: int, reason: str, message: str, details: dict | None = None) -> dict:
@@ -288,6 +324,7 @@ class FakeKube:
         self._faults: list[_Fault] = []
         self._latencies: list[_Latency] = []
         self._forbid: list[_ForbidRule] = []
+        self._unserved: set[str] = set()
         self._writers: list[_ConcurrentWriter] = []
         self.requests: list[RequestRecord] = []
         self._server: ThreadingHTTPServer | None = None
@@ -477,7 +514,7 @@ class FakeKube:
             obj = {
                 "apiVersion": rtype.api_version,
                 "kind": rtype.kind,
-                "metadata": self._new_metadata(namespace, name),
+                "metadata": self._new_metadata(namespace, name, generation=plural != LEASES),
                 "spec": copy.deepcopy(spec),
             }
             stored = _Stored(
@@ -490,6 +527,7 @@ class FakeKube:
                 k = n if ready is None else max(0, min(int(ready), n))
                 now = self.clock.now()
                 stored.ready_at = [now] * k + [float("inf")] * (n - k)
+                stored.published_ready = k
             self._objects[(plural, namespace, name)] = stored
             return self._render(stored)
 
@@ -611,6 +649,11 @@ class FakeKube:
         with self._lock:
             self._latencies.append(_Latency(float(seconds), method, path_contains))
 
+    def unserve(self, plural: str) -> None:
+        """Stop serving a resource type, as when its CRD is not installed (plain-text 404)."""
+        with self._lock:
+            self._unserved.add(_rtype(plural).plural)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -640,9 +683,9 @@ class FakeKube:
             )
         return stored
 
-    def _new_metadata(self, namespace: str, name: str) -> dict:
+    def _new_metadata(self, namespace: str, name: str, *, generation: bool = True) -> dict:
         self._rv += 1
-        return {
+        meta = {
             "name": name,
             "namespace": namespace,
             "uid": str(uuid.uuid4()),
@@ -650,6 +693,9 @@ class FakeKube:
             "generation": 1,
             "creationTimestamp": CREATION_TIMESTAMP,
         }
+        if not generation:  # Leases carry no generation on a real server
+            del meta["generation"]
+        return meta
 
     def _bump(self, stored: _Stored, *, spec_changed: bool) -> None:
         self._rv += 1
@@ -658,16 +704,11 @@ class FakeKube:
         if spec_changed and stored.rtype.plural != LEASES:
             meta["generation"] = int(meta.get("generation", 1)) + 1
 
-    def _apply_replicas(self, stored: _Stored, replicas: int) -> None:
+    def _apply_replicas(self, stored: _Stored, replicas: int, *, scale: bool = False) -> None:
         name = stored.obj["metadata"]["name"]
         rtype = stored.rtype
         if replicas < 0:
-            raise ApiError(
-                422,
-                "Invalid",
-                f'{rtype.kind}.{rtype.group} "{name}" is invalid: spec.replicas: '
-                f"Invalid value: {replicas}: must be greater than or equal to 0",
-            )
+            raise _negative_replicas(rtype, name, replicas, scale=scale)
         min_avail = stored.obj["spec"].get("minAvailable")
         if rtype.plural == PCLQ and min_avail is not None and 0 < replicas < int(min_avail):
             raise ApiError(
@@ -748,13 +789,24 @@ class FakeKube:
             return {k: v for k, v in status.items() if v != 0}
         return {}
 
+    def _publish_status(self, stored: _Stored) -> None:
+        """A replica turned ready since the last look: the controller wrote status, which moves
+        the resourceVersion on a real server (a PUT carrying the older one gets 409)."""
+        if stored.rtype.scalable:
+            ready = self._ready_count(stored)
+            if ready != stored.published_ready:
+                stored.published_ready = ready
+                self._bump(stored, spec_changed=False)
+
     def _render(self, stored: _Stored) -> dict:
+        self._publish_status(stored)
         obj = copy.deepcopy(stored.obj)
         if stored.rtype.scalable:
             obj["status"] = self._status_for(stored)
         return obj
 
     def _render_scale(self, stored: _Stored) -> dict:
+        self._publish_status(stored)
         meta = stored.obj["metadata"]
         status = self._status_for(stored)
         return {
@@ -815,6 +867,8 @@ class FakeKube:
         if not isinstance(body_meta, dict):
             return
         wanted = body_meta.get("resourceVersion")
+        if wanted and not str(wanted).isdigit():  # etcd's revision is parsed first
+            raise ApiError(500, "", f'strconv.ParseUint: parsing "{wanted}": invalid syntax')
         if wanted and wanted != stored.obj["metadata"]["resourceVersion"]:
             rtype = stored.rtype
             name = stored.obj["metadata"]["name"]
@@ -846,20 +900,18 @@ class FakeKube:
     ) -> tuple[int, dict]:
         """Route one request; returns (status, JSON body). Runs under the state lock."""
         m = _PATH_RE.match(path)
-        if not m or m["plural"] not in RESOURCE_TYPES:
-            raise ApiError(
-                404, "NotFound", f"the server could not find the requested resource ({path})"
-            )
-        rtype = RESOURCE_TYPES[m["plural"]]
-        if m["group"] != rtype.group or m["version"] != rtype.version:
-            raise ApiError(
-                404, "NotFound", f"the server could not find the requested resource ({path})"
-            )
+        rtype = RESOURCE_TYPES.get(m["plural"]) if m else None
+        if (
+            m is None
+            or rtype is None
+            or (m["group"], m["version"]) != (rtype.group, rtype.version)
+            or rtype.plural in self._unserved
+        ):
+            raise NotServed()  # a type the server does not serve (CRD not installed)
         ns, name, sub = m["ns"], m["name"], m["sub"]
         if sub is not None and (sub != "scale" or not rtype.scalable):
-            raise ApiError(
-                404, "NotFound", f"the server could not find the requested resource ({path})"
-            )
+            # a served type without that subresource: a Status, as the real server answers
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
         self._check_forbidden(method, rtype, ns, name, sub)
         key = (rtype.plural, ns, name or "")
 
@@ -892,6 +944,7 @@ class FakeKube:
 
         stored = self._require(rtype.plural, ns, name)
         self._concurrent_writer_hits(stored)
+        self._publish_status(stored)
         current = self._render_scale(stored) if sub else self._render(stored)
         if method == "PUT":
             if not isinstance(body, dict):
@@ -899,14 +952,14 @@ class FakeKube:
             new = body
         else:
             new = self._patched(rtype, current, content_type, body)
-        self._check_precondition(stored, (new or {}).get("metadata"))
         body_name = (new.get("metadata") or {}).get("name")
-        if body_name and body_name != name:
+        if body_name and body_name != name:  # checked before the resourceVersion, as for real
             raise ApiError(
                 400,
                 "BadRequest",
                 f"the name of the object ({body_name}) does not match the name on the URL ({name})",
             )
+        self._check_precondition(stored, (new or {}).get("metadata"))
 
         if sub == "scale":
             # an absent spec.replicas means 0, as on a real server
@@ -914,8 +967,9 @@ class FakeKube:
             if not isinstance(replicas, int) or isinstance(replicas, bool):
                 raise ApiError(400, "BadRequest", "spec.replicas must be an integer")
             changed = replicas != stored.obj["spec"].get("replicas")
-            self._apply_replicas(stored, replicas)
-            self._bump(stored, spec_changed=changed)
+            self._apply_replicas(stored, replicas, scale=True)
+            if changed:  # a write that changes nothing keeps the resourceVersion
+                self._bump(stored, spec_changed=True)
             return 200, self._render_scale(stored)
 
         # whole-object update: spec and metadata labels/annotations; status is a subresource
@@ -926,10 +980,13 @@ class FakeKube:
         if rtype.scalable and "replicas" in new_spec:
             self._apply_replicas(stored, int(new_spec["replicas"]))
         stored.obj["spec"] = copy.deepcopy(new_spec)
+        meta_changed = False
         for k in ("labels", "annotations"):
             if k in (new.get("metadata") or {}):
+                meta_changed |= new["metadata"][k] != stored.obj["metadata"].get(k)
                 stored.obj["metadata"][k] = copy.deepcopy(new["metadata"][k])
-        self._bump(stored, spec_changed=changed)
+        if changed or meta_changed:  # a write that changes nothing keeps the resourceVersion
+            self._bump(stored, spec_changed=changed)
         return 200, self._render(stored)
 
     def _patched(
@@ -1044,17 +1101,22 @@ def _make_handler(kube: FakeKube) -> type[BaseHTTPRequestHandler]:
                 else:
                     try:
                         code, reply = kube.handle(method, path, ctype, body)
+                    except NotServed as err:
+                        code, reply = err.code, err.message + "\n"
                     except ApiError as err:
                         code, reply = (
                             err.code,
                             status_body(err.code, err.reason, err.message, err.details),
                         )
                 record.status = code
-            if fault is not None and fault.mode == "strip":
+            if fault is not None and fault.mode == "strip" and not isinstance(reply, str):
                 reply = _stripped(reply, fault.strip)
-            data = json.dumps(reply).encode()
+            plain = isinstance(reply, str)
+            data = reply.encode() if plain else json.dumps(reply).encode()
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header(
+                "Content-Type", "text/plain; charset=utf-8" if plain else "application/json"
+            )
             self.send_header("Content-Length", str(len(data)))
             for k, v in (fault.headers if fault is not None else {}).items():
                 self.send_header(k, v)
