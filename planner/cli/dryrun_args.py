@@ -19,6 +19,10 @@ from sla_planner.model.config import DEFAULT_MAX_REPLICAS, REPLICAS_LIMIT
 DEFAULT_PROFILE = "dynamo-h200-llama3.1-8b-fp8-tp1"
 DEFAULT_OUT = "sla-planner-dry-run"
 
+# The no-flag demo replays the bundled conversation trace at this rate (~22 req/s): at its own
+# 5.5 req/s one replica per pool carries it all hour and the demo shows nothing scaling.
+DEMO_RATE_SCALE = 4.0
+
 
 def build_dryrun_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -167,9 +171,10 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--rate-scale",
         type=rate_scale,
-        default=1.0,
+        default=None,
         metavar="X",
-        help="multiply request counts by X",
+        help="multiply request counts by X (default 1; the demo, with no --trace: "
+        f"{DEMO_RATE_SCALE:g}, so both pools scale)",
     )
     g.add_argument("--seed", type=int, default=0, help="seed for token draws (count-only traces)")
     g.add_argument(

@@ -56,6 +56,7 @@ def _resolve_range(args: argparse.Namespace, covered: tuple[float, float]) -> tu
 
 def build_trace_spec(args: argparse.Namespace) -> SourceSpec:
     """The trace to replay, from the source flags (Prometheus: `dryrun_prometheus`)."""
+    from sla_planner.cli.dryrun_args import DEMO_RATE_SCALE
     from sla_planner.sources.trace_files import load_trace
     from sla_planner.sources.trace_source import MAX_SUBWINDOWS, TraceMetricsSource
 
@@ -67,12 +68,15 @@ def build_trace_spec(args: argparse.Namespace) -> SourceSpec:
             f"window of at least {args.interval_s / MAX_SUBWINDOWS:g} s"
         )
     trace_path = Path(args.trace) if args.trace else default_trace_path()
+    scale = args.rate_scale
+    if scale is None:
+        scale = 1.0 if args.trace else DEMO_RATE_SCALE
     trace = load_trace(trace_path)
     tokens = load_trace(args.tokens_from) if args.tokens_from else None
     source = TraceMetricsSource(
         trace,
         tokens_from=tokens,
-        rate_scale=args.rate_scale,
+        rate_scale=scale,
         seed=args.seed,
         peak_window_s=10.0 if peak is None else peak,
         prompt_scv=not getattr(args, "no_prompt_scv", False),
@@ -86,7 +90,7 @@ def build_trace_spec(args: argparse.Namespace) -> SourceSpec:
         "trace": str(trace_path.resolve()),
         "trace_format": trace.format,
         "tokens_from": str(Path(args.tokens_from).resolve()) if args.tokens_from else None,
-        "rate_scale": args.rate_scale,
+        "rate_scale": scale,
         "seed": args.seed,
         "peak_window_s": source.peak_window_s,
         "prompt_scv": source.prompt_scv,
