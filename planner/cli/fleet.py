@@ -159,6 +159,8 @@ def _print_summary(outputs: Any, fleet: Any, wall_s: float) -> None:
             f"{d['cost']:>9.2f}{_pct(d['attainment']):>10}{_pct(d['slo']['attainment']):>8}"
             f"{d['priority_preemptions']:>9}{cold:>14,.0f}"
         )
+    for name, text in f.get("slo_shortfalls", {}).items():
+        lines.append(f"  {name}: {text}")
     lines += [
         f"  fleet: {f['gpu_hours']:.2f} GPU-hours, cost {f['cost']:.2f}, attainment "
         f"{_pct(f['attainment'])}, SLO-weighted {_pct(f['slo_weighted_attainment'])}",

@@ -22,6 +22,7 @@ from sla_planner.model.config import SLA
 from sla_planner.model.reasons import FleetReason
 from sla_planner.model.types import Decision, DemandSample
 from sla_planner.offline.dryrun import DeploymentRun, DryRun
+from sla_planner.offline.shortfall import slo_shortfall
 
 DECISION_COLUMNS = (
     "timestamp",
@@ -298,6 +299,13 @@ def deployment_report(
         ),
         "preempted_gpus": sum(p.gpus for p in pre),
         "cold_start": judged.cold.as_dict() if judged.cold is not None else None,
+        "slo_shortfall": slo_shortfall(
+            allocs,
+            run.deployments[d.name].actual,
+            att,
+            target,
+            judged.cold.delayed_requests if judged.cold is not None else 0.0,
+        ),
         "model_estimate": _estimate(judged.estimate),
         "peak_gpus": max(total_gpus, default=0),
         "scaling_actions": actions,
@@ -324,6 +332,9 @@ def fleet_totals(fleet: Fleet, run: DryRun, per: Mapping[str, Mapping[str, Any]]
         # The closed-loop simulator's figures (a model estimate), when it ran beside the judge.
         "model_estimate": _weighted(per, est) if est else None,
         "deployments_meeting_slo": sorted(n for n in judged if per[n]["slo_met"]),
+        "slo_shortfalls": {
+            n: r["slo_shortfall"]["text"] for n, r in per.items() if r["slo_shortfall"]
+        },
         "priority_preemptions": sum(r["priority_preemptions"] for r in per.values()),
         "budget": budget,
         "peak_gpus_by_type": peak,
