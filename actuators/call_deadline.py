@@ -22,11 +22,14 @@ from kubernetes.client import rest
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from sla_planner.errors import SlaPlannerError
+
 _RECHECK_S = 0.05  # after the deadline, how often a connection still connecting is re-checked
 
 
-class CallDeadlineExceeded(urllib3.exceptions.TimeoutError):
-    """A Kubernetes API call ran past its total deadline; its connection was closed."""
+class CallDeadlineExceeded(urllib3.exceptions.TimeoutError, SlaPlannerError):
+    """A Kubernetes API call ran past its total deadline; its connection was closed. A urllib3
+    timeout, so the client and the actuators handle it as one (a retryable hold)."""
 
 
 class _Call:
