@@ -13,6 +13,7 @@ from sla_planner.model.allocate.plan import FleetSettings
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.deployment import DeploymentPlanner
 from sla_planner.model.planner import Allocator, Planner
+from sla_planner.model.size.latency_curves import Curves
 from sla_planner.model.size.variant import Engine, VariantEngines
 from sla_planner.model.types import DEFAULT_DEPLOYMENT, DEFAULT_VARIANT
 
@@ -80,7 +81,7 @@ class Fleet:
         return path if path.is_absolute() or self.base_dir is None else self.base_dir / path
 
 
-def engine(curves: Any, profile: Any, gpu_type: str | None = None) -> Engine:
+def engine(curves: Curves, profile: Any, gpu_type: str | None = None) -> Engine:
     return Engine(curves, gpu_type or profile.gpu, int(profile.gpus_per_replica), profile.name)
 
 

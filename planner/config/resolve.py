@@ -19,6 +19,7 @@ from sla_planner.config.load import ConfigError, load_fleet_file, load_run_confi
 from sla_planner.config.schema import Deployment, FleetFile, PoolProfile, RunConfig
 from sla_planner.model.allocate.plan import FleetSettings
 from sla_planner.model.config import SLO, PlannerConfig
+from sla_planner.model.size.latency_curves import Curves
 from sla_planner.model.size.variant import VariantEngines
 from sla_planner.model.types import DEFAULT_VARIANT
 from sla_planner.sources.prometheus_config import PrometheusConfig
@@ -34,7 +35,7 @@ def demo_fleet_path() -> Path:
 @dataclass(frozen=True)
 class Loaded:
     profile: Any  # EngineProfile
-    curves: Any  # ProfileCurves
+    curves: Curves
 
 
 def load_profile_ref(ref: str, base: Path | None, where: str, warns: list[str]) -> Loaded:

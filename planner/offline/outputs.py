@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sla_planner.errors import SlaPlannerError
+from sla_planner.model.size.latency_curves import Curves
 from sla_planner.offline.report import DECISION_COLUMNS
 
 
@@ -24,8 +25,8 @@ class PoolProfiles:
 
     prefill: Any  # EngineProfile
     decode: Any
-    prefill_curves: Any  # ProfileCurves
-    decode_curves: Any
+    prefill_curves: Curves
+    decode_curves: Curves
     warnings: list[str]
 
 

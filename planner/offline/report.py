@@ -20,6 +20,7 @@ from sla_planner.evaluation.cold_start import ColdStarts
 from sla_planner.evaluation.estimate import Verdict
 from sla_planner.model.config import SLA
 from sla_planner.model.reasons import FleetReason
+from sla_planner.model.size.latency_curves import Curves
 from sla_planner.model.types import Decision, DemandSample
 from sla_planner.offline.dryrun import DeploymentRun, DryRun
 from sla_planner.offline.shortfall import slo_shortfall
@@ -59,11 +60,11 @@ LatencyFn = Callable[..., float]
 def evaluate_attainment(
     decisions: Sequence[Decision],
     actual: Sequence[DemandSample],
-    curves: Any,
+    curves: Curves,
     sla: SLA,
     ttft_fn: LatencyFn | None = None,
     itl_fn: LatencyFn | None = None,
-    decode_curves: Any | None = None,
+    decode_curves: Curves | None = None,
 ) -> Attainment:
     """Judge each interval by the latency the model expects for the replicas the planner
     decided and the demand that really came; weight by that interval's request count.
@@ -99,7 +100,7 @@ def evaluate_attainment(
     return Attainment(share(ok), share(ok_ttft), share(ok_itl), tuple(ttft), tuple(itl))
 
 
-def _latency(fn: LatencyFn, replicas: int, curves: Any, rate: float, *tokens: float) -> float:
+def _latency(fn: LatencyFn, replicas: int, curves: Curves, rate: float, *tokens: float) -> float:
     if replicas <= 0:
         return math.inf  # demand with no replica to serve it
     return float(fn(curves, rate, *tokens, replicas))
