@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,26 @@ class Outputs:
     report: dict[str, Any]
 
 
+@contextmanager
+def staged(out: Path, final: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
+    """Temporary names beside each final path, renamed over them once the block has written
+    them all: no half-written outputs. A write error is one OutputError naming the fix."""
+    # ".tmp-" in front keeps the extension matplotlib needs.
+    tmp = {k: p.with_name(f".tmp-{p.name}") for k, p in final.items()}
+    try:
+        yield tmp
+        for k, path in final.items():
+            os.replace(tmp[k], path)
+    except OSError as e:
+        raise OutputError(
+            f"--out {out}: cannot write the dry-run files ({e.strerror or e}); free some space "
+            "or pick another --out"
+        ) from None
+    finally:
+        for path in tmp.values():
+            path.unlink(missing_ok=True)
+
+
 def write_outputs(
     out: Path,
     result: Any,
@@ -56,23 +77,12 @@ def write_outputs(
     final = {"decisions.csv": out / "decisions.csv", "report.json": out / "report.json"}
     if plot:
         final["plot.png"] = out / "plot.png"
-    tmp = {k: out / f".tmp-{k}" for k in final}  # keeps the extension matplotlib needs
-    try:
+    with staged(out, final) as tmp:
         write_decisions_csv(tmp["decisions.csv"], result.decisions, result.actual)
         report["outputs"] = {k: str(v.resolve()) for k, v in final.items()}
         write_report_json(tmp["report.json"], report)
         if plot:
             _plot(tmp["plot.png"], result, attainment, config, report["settings"], label)
-        for k, path in final.items():
-            os.replace(tmp[k], path)
-    except OSError as e:
-        raise OutputError(
-            f"--out {out}: cannot write the dry-run files ({e.strerror or e}); free some space "
-            "or pick another --out"
-        ) from None
-    finally:
-        for path in tmp.values():
-            path.unlink(missing_ok=True)
     return Outputs(final["decisions.csv"], final["report.json"], final.get("plot.png"), report)
 
 
@@ -225,8 +235,7 @@ def write_fleet_outputs(
         final["plot.png"] = out / "plot.png"
     for name in names:
         final[f"decisions/{name}.csv"] = ddir / f"{name}.csv"
-    tmp = {k: p.with_name(f".tmp-{p.name}") for k, p in final.items()}
-    try:
+    with staged(out, final) as tmp:
         ddir.mkdir(parents=True, exist_ok=True)
         for name in names:
             write_fleet_csv(tmp[f"decisions/{name}.csv"], run, name)
@@ -245,16 +254,6 @@ def write_fleet_outputs(
                 run.interval_s,
                 title,
             )
-        for k, path in final.items():
-            os.replace(tmp[k], path)
-    except OSError as e:
-        raise OutputError(
-            f"--out {out}: cannot write the dry-run files ({e.strerror or e}); free some space "
-            "or pick another --out"
-        ) from None
-    finally:
-        for path in tmp.values():
-            path.unlink(missing_ok=True)
     decisions = {
         k.removeprefix("decisions/").removesuffix(".csv"): p
         for k, p in final.items()
