@@ -14,14 +14,11 @@ from sla_planner.cli.arg_types import (
     rate_scale,
 )
 from sla_planner.cli.dryrun_prometheus import add_prometheus_arguments
+from sla_planner.cli.dryrun_source import DEMO_RATE_SCALE
 from sla_planner.model.config import DEFAULT_MAX_REPLICAS, REPLICAS_LIMIT
 
 DEFAULT_PROFILE = "dynamo-h200-llama3.1-8b-fp8-tp1"
 DEFAULT_OUT = "sla-planner-dry-run"
-
-# The no-flag demo replays the bundled conversation trace at this rate (~22 req/s): at its own
-# 5.5 req/s one replica per pool carries it all hour and the demo shows nothing scaling.
-DEMO_RATE_SCALE = 4.0
 
 
 def build_dryrun_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

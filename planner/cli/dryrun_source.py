@@ -15,6 +15,9 @@ from sla_planner.errors import UsageError
 from sla_planner.sources.base import MetricsSource
 
 DEFAULT_TRACE_NAME = "AzureLLMInferenceTrace_conv.csv"
+# The no-flag demo replays the bundled conversation trace at this rate (~22 req/s): at its own
+# 5.5 req/s one replica per pool carries it all hour and the demo shows nothing scaling.
+DEMO_RATE_SCALE = 4.0
 
 
 def default_trace_path() -> Path:
@@ -56,7 +59,6 @@ def _resolve_range(args: argparse.Namespace, covered: tuple[float, float]) -> tu
 
 def build_trace_spec(args: argparse.Namespace) -> SourceSpec:
     """The trace to replay, from the source flags (Prometheus: `dryrun_prometheus`)."""
-    from sla_planner.cli.dryrun_args import DEMO_RATE_SCALE
     from sla_planner.sources.trace_files import load_trace
     from sla_planner.sources.trace_source import MAX_SUBWINDOWS, TraceMetricsSource
 
