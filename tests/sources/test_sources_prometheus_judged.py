@@ -130,6 +130,28 @@ def test_dry_run_over_prometheus_is_judged_and_says_on_what(backfilled, cli, tmp
     assert "(discrete-event replay, lengths: prometheus histograms;" in out
 
 
+def test_the_loop_closes_over_prometheus_as_over_the_trace(backfilled, cli, tmp_path):
+    """The SLO planner with the judge as its plant: over Prometheus it is fed the attainment
+    of the requests the counters describe; it lands where the trace's loop does."""
+    start, end = hour(backfilled.trace)
+    common = ["--start", f"{start:.0f}", "--end", f"{end:.0f}", "--no-plot", "--peak-window-s"]
+    common += ["30", "--attainment", "0.99", "--ttft-ms", f"{TTFT_MS:g}", "--itl-ms", f"{ITL_MS:g}"]
+    runs = {
+        "trace": ["--trace", str(default_trace_path()), "--no-prompt-scv"],
+        "prom": ["--prometheus", backfilled.url, "--selector", SELECTOR],
+    }
+    reports = {}
+    for name, flags in runs.items():
+        code, _, err = cli(["dry-run", *flags, "--out", str(tmp_path / name), *common])
+        assert code == 0, err
+        assert (tmp_path / name / "slo.csv").exists()
+        reports[name] = _report(tmp_path / name)
+    a, b = reports["trace"], reports["prom"]
+    assert b["judged"]["lengths"] == FROM_HISTOGRAMS and b["slo"]["target"] == 0.99
+    assert abs(a["judged"]["attainment"] - b["judged"]["attainment"]) <= TOLERANCE
+    assert b["gpu_hours"] == pytest.approx(a["gpu_hours"], rel=0.05)
+
+
 def _summaries_history(tr, first: float, last: float) -> str:
     """A Dynamo frontend whose token metrics are summaries (_sum and _count, no buckets)."""
     times = scrape_times(first, last, 15.0)
