@@ -1,10 +1,11 @@
 """The discrete-event judge applied to the project's objects: a deployment's demand source and
 decisions in; per-request attainment, latency percentiles and GPU-hours out. The judge itself
-(`sla_planner.evaluation.des`) shares no code with the sizing: this module only turns traces
+(`sla_planner.evaluation.des`) shares no code with the sizing: this module only turns sources
 into request streams and decisions into replica targets. The requests replayed come from
-`sla_planner.evaluation.des_requests.source_requests` (a per-request trace's own arrivals and
-lengths, or seeded arrivals from a source's 10 s counts with lengths drawn from its requests),
-bounded in memory and time.
+`requests_for`: a trace's (`des_requests`: a per-request trace's own arrivals and lengths, or
+seeded arrivals from a source's 10 s counts with lengths drawn from what it knows) or
+Prometheus history's (`des_prometheus`: the request counter per scrape, lengths from the token
+histograms), bounded in memory and time; `Plant.lengths` says where the lengths came from.
 
 What serves a deployment, interval by interval (`served`): its variant's replicas, except
 while a variant switch is in progress, when the old variant's held replicas serve and the new
