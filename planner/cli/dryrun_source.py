@@ -19,10 +19,6 @@ DEFAULT_TRACE_NAME = "AzureLLMInferenceTrace_conv.csv"
 # 5.5 req/s one replica per pool carries it all hour and the demo shows nothing scaling.
 DEMO_RATE_SCALE = 4.0
 
-# The no-flag demo replays the bundled conversation trace at this rate (~22 req/s): at its own
-# 5.5 req/s one replica per pool carries it all hour and the demo shows nothing scaling.
-DEMO_RATE_SCALE = 4.0
-
 
 def default_trace_path() -> Path:
     return Path(str(resources.files("sla_planner") / "data" / DEFAULT_TRACE_NAME))
