@@ -64,8 +64,8 @@ CASES = [
         {"crit": (1, 1), "batch": (2, 2)},
         {"crit": (2, 2), "batch": (1, 1)},
     ),
-    # Three classes: crit reaches its target at (2, 1); std is overloaded and takes the four
-    # left before batch (min 0) gets any.
+    # Three classes: crit reaches its target at (2, 1); std, overloaded, takes the two GPUs
+    # left beyond the minimums (to (2, 2)) before batch (min 0) gets any.
     (
         7,
         [simple("crit", 2, 1), overloaded("std", 1), simple("batch", 1, 1, rank=2, min_p=0, min_d=0)],
