@@ -139,7 +139,7 @@ def _spec(
 ) -> DeploymentSpec:
     try:
         config = PlannerConfig(
-            slo=SLO.model_construct(**d.slo.model_dump()),
+            slo=SLO(**d.slo.model_dump()),
             interval_s=cfg.interval_s,
             startup_s=cfg.startup_s,
             budget=d.budget,

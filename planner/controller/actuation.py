@@ -35,6 +35,7 @@ from sla_planner.model.types import FleetDecision
 _HOLD = {
     ActionKind.HOLD_ABSURD: ReasonCode.HOLD_ABSURD,
     ActionKind.HOLD_INCOMPLETE: ReasonCode.HOLD_INCOMPLETE,
+    ActionKind.HOLD_SUSPECT: ReasonCode.HOLD_SUSPECT_DEMAND,
     ActionKind.HOLD_STARTING: ReasonCode.HOLD_STARTING,
 }
 
@@ -161,6 +162,7 @@ class Actuation:
             now=now,
             data_gap=d.feed.incomplete,
             max_step_factor=self.loop.max_step_factor,
+            suspect=d.feed.suspect,
         )
         if action.kind is ActionKind.STANDBY:
             self._set(fp, now, action.replicas, ReasonCode.STANDBY, action.reason, False)

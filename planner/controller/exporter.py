@@ -52,7 +52,7 @@ _GAUGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }  # fmt: skip
 _COUNTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "decisions": ("sla_planner_decisions", "Pool decisions by outcome (model.reasons.ReasonCode: scale_up, scale_down, steady, standby, partial, hold_*).", (*_POOL, "reason")),
-    "errors": ("sla_planner_errors", "Errors by kind (model.reasons.ErrorKind: metrics, metrics_incomplete, forecast, planner, deadline, absurd_decision, not_leader, not_found, forbidden, conflict, invalid, api, partial_actuation, leader_election, startup_timeout, attainment, reactive); deployment is empty for the planner's own (deadline, planner, leader_election).", ("deployment", "kind")),
+    "errors": ("sla_planner_errors", "Errors by kind (model.reasons.ErrorKind: metrics, metrics_incomplete, forecast, planner, deadline, absurd_decision, not_leader, not_found, forbidden, conflict, invalid, api, partial_actuation, leader_election, startup_timeout, attainment, reactive, suspect_demand); deployment is empty for the planner's own (deadline, planner, leader_election).", ("deployment", "kind")),
     "preemptions": ("sla_planner_preemptions", "GPUs a deployment was planned to give up to higher priority classes, by GPU type.", ("deployment", "gpu_type")),
 }  # fmt: skip
 

@@ -127,6 +127,10 @@ def _deployment(
         from sla_planner.sources.prometheus_source import PrometheusSource
 
         source = PrometheusSource(d.prometheus)
+        if d.queues is not None:  # the engines' gauges confirm (or not) a jump in demand
+            from sla_planner.sources.prometheus_gauges import EngineGauges, EngineGaugeSource
+
+            source = EngineGaugeSource(source, EngineGauges(d.prometheus, d.queues))
         if reader is None and cfg.slo.attainment is not None:
             reader = PrometheusAttainment(d.prometheus)
     scoped = metrics.scoped(d.name)
@@ -135,8 +139,8 @@ def _deployment(
         source = AttainmentFeed(source, reader, planner, targets, slo, scoped.count_error, d.name)
     keep = min(loop.backfill_intervals, cfg.history_window)
 
-    def observe(sample: Any, name: str = d.name) -> None:
-        planner.observe(sample, name)
+    def observe(sample: Any, name: str = d.name) -> str | None:
+        return planner.observe(sample, name)
 
     feed = DemandFeed(observe, source, scoped, log, cfg.interval_s, keep)
     intervals = {Pool.PREFILL: loop.prefill_interval_s, Pool.DECODE: loop.decode_interval_s}

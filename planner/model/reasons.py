@@ -21,6 +21,7 @@ class ErrorKind(_Code):
 
     METRICS = "metrics"  # the metrics source failed (down, slow, garbage)
     METRICS_INCOMPLETE = "metrics_incomplete"  # a scrape gap or NaN samples at the live edge
+    SUSPECT_DEMAND = "suspect_demand"  # a count jump nothing confirms: held at the level
     FORECAST = "forecast"  # a forecaster raised or returned NaN
     PLANNER = "planner"  # the planner raised
     DEADLINE = "deadline"  # a tick ran past its deadline
@@ -50,6 +51,7 @@ class ReasonCode(_Code):
     PARTIAL = "partial"  # one pool moved and the other could not follow
     HOLD_STARTING = "hold_starting"  # waiting for the previous scale-up to become ready
     HOLD_INCOMPLETE = "hold_incomplete"  # scale-down refused: the demand data is incomplete
+    HOLD_SUSPECT_DEMAND = "hold_suspect_demand"  # scale-down refused: a count jump held as suspect
     HOLD_METRICS = "hold_metrics"
     HOLD_FORECAST = "hold_forecast"
     HOLD_PLANNER = "hold_planner"
