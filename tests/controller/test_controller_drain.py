@@ -310,3 +310,15 @@ def test_the_decision_json_shows_a_drain_only_while_one_runs(kube, clock, tmp_pa
         g.values = dict.fromkeys(pods, 0.0)
         at(clock, rt, START + 30)
         assert "drain" not in c.get("/api/v1/decision").json()["decode"]
+
+
+def test_pods_that_cannot_be_read_hold_the_pool(kube, clock, tmp_path):
+    cluster(kube)
+    kube.forbid("pods", {"list"})
+    rt = runtime(kube, clock, tmp_path, Gauges())
+    snap = at(clock, rt, START)
+    assert snap.decode.reason_code == ReasonCode.HOLD_FORBIDDEN and spec(kube) == 4
+    assert 'cannot list resource "pods"' in snap.decode.reason
+    assert 'a drain needs list, patch on "pods"' in snap.decode.reason  # the fix, not /scale
+    kube.clear_faults()
+    assert at(clock, rt, START + 10).decode.reason_code == ReasonCode.DRAINING  # retried
