@@ -8,7 +8,7 @@ from typing import Any
 from kubernetes import client
 
 from sla_planner.actuators.base import ReplicaStatus
-from sla_planner.actuators.errors import Operation, translate
+from sla_planner.actuators.errors import KubeActuatorError, Operation, translate
 from sla_planner.actuators.replica_pods import (
     PodView,
     RemovalOrder,
@@ -104,8 +104,23 @@ class DeploymentPods(ReplicaPods):
                 raise translate(exc, self.description, op, timeout_s=self.timeout_s) from exc
             sel = dep.spec.selector if dep.spec is not None else None
             as_dict = self.api_client.sanitize_for_serialization(sel) if sel is not None else {}
+            self._check_serving_label(as_dict)
             self._selector = label_selector(as_dict)
         return self._selector
+
+    def _check_serving_label(self, selector: dict[str, Any]) -> None:
+        # Flipping a label the ReplicaSet selects on would orphan the pod: the ReplicaSet
+        # would start a replacement and the drained pod would never be removed.
+        keys = set(selector.get("matchLabels") or {})
+        keys |= {e.get("key") for e in selector.get("matchExpressions") or []}
+        if self.serving_label in keys:
+            raise KubeActuatorError(
+                f"{self.description}: serving_label {self.serving_label!r} is part of the "
+                "Deployment's selector; flipping it would orphan the pod. Fix: select on other "
+                "labels in the Deployment, and on this one only in the Service or InferencePool.",
+                reason="invalid",
+                retryable=False,
+            )
 
     def group(self, pods: list[PodView]) -> list[ReplicaView]:
         return by_pod(pods)

@@ -174,3 +174,13 @@ def test_a_refused_guard_writes_nothing(fake_kube, api_client):
     with pytest.raises(WriteRefused):
         pods.mark(replica, 1.0, refuse)
     assert fake_kube.writes() == []
+
+
+def test_a_serving_label_the_deployment_selects_on_is_refused(fake_kube, api_client):
+    fake_kube.add_deployment(NS, "router", replicas=1)
+    dep = fake_kube._objects[(DEPLOYMENTS, NS, "router")].obj
+    dep["spec"]["selector"]["matchLabels"][SERVING] = "true"  # the pod would be orphaned
+    with pytest.raises(KubeActuatorError) as info:
+        DeploymentPods(api_client, NS, "router", serving_label=SERVING).replicas()
+    assert info.value.reason == "invalid" and "orphan" in str(info.value)
+    assert DeploymentPods(api_client, NS, "router").replicas()[0] == []  # no label: fine
