@@ -22,10 +22,12 @@ from kubernetes.client import rest
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from sla_planner.errors import SlaPlannerError
+
 _RECHECK_S = 0.05  # after the deadline, how often a connection still connecting is re-checked
 
 
-class CallDeadlineExceeded(urllib3.exceptions.TimeoutError):
+class CallDeadlineExceeded(SlaPlannerError, urllib3.exceptions.TimeoutError):
     """A Kubernetes API call ran past its total deadline; its connection was closed."""
 
 
