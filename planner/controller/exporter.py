@@ -57,6 +57,8 @@ _COUNTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "drains": ("sla_planner_drains", "Drain-aware scale-downs by outcome: drained (every removed replica idle), timed_out (lowered after drain_timeout_s with work left), cancelled (the pool was not lowered after all).", (*_POOL, "outcome")),
     "preemptions": ("sla_planner_preemptions", "GPUs a deployment was planned to give up to higher priority classes, by GPU type.", ("deployment", "gpu_type")),
 }  # fmt: skip
+# Registered on first use, so a planner without drains exports exactly what it did before.
+_ON_USE = frozenset({"draining", "drains"})
 
 
 def _label(code: Any) -> str:
@@ -85,12 +87,21 @@ class PlannerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.g: dict[str, Gauge] = {
-            k: Gauge(n, h, list(lb), registry=self.registry) for k, (n, h, lb) in _GAUGES.items()
+            k: Gauge(n, h, list(lb), registry=self.registry)
+            for k, (n, h, lb) in _GAUGES.items()
+            if k not in _ON_USE
         }
         self.c: dict[str, Counter] = {
             k: Counter(n, h, list(lb), registry=self.registry)
             for k, (n, h, lb) in _COUNTERS.items()
+            if k not in _ON_USE
         }
+
+    def _drain_gauge(self) -> Gauge:
+        if "draining" not in self.g:
+            n, h, lb = _GAUGES["draining"]
+            self.g["draining"] = Gauge(n, h, list(lb), registry=self.registry)
+        return self.g["draining"]
 
     def scoped(self, deployment: str, variant: str = "") -> ScopedMetrics:
         return ScopedMetrics(self, deployment, variant)
@@ -104,6 +115,9 @@ class PlannerMetrics:
         self.c["errors"].labels(deployment, _label(kind)).inc()
 
     def count_drain(self, outcome: str, deployment: str, variant: str, pool: str) -> None:
+        if "drains" not in self.c:
+            n, h, lb = _COUNTERS["drains"]
+            self.c["drains"] = Counter(n, h, list(lb), registry=self.registry)
         self.c["drains"].labels(deployment, variant, pool, outcome).inc()
 
     def count_preemptions(self, decision: FleetDecision) -> None:
@@ -151,7 +165,7 @@ class PlannerMetrics:
             if value is not None:
                 g[key].labels(name, variant, pool).set(value)
         if ps.drain is not None:
-            g["draining"].labels(name, variant, pool).set(len(ps.drain.replicas))
+            self._drain_gauge().labels(name, variant, pool).set(len(ps.drain.replicas))
         for key, enum, value in (("binding", Binding, ps.binding), ("limit", Limit, ps.limit)):
             if value is not None:  # one series per code: 1 for the current one
                 for code in enum:
