@@ -108,6 +108,11 @@ def test_without_gauges_a_scale_down_is_at_once_and_reads_no_pods(kube, clock, t
     assert spec(kube) == 1 and snap.decode.reason_code == ReasonCode.SCALE_DOWN
     assert snap.decode.drain is None
     assert not [r for r in kube.requests if "/pods" in r.path]  # exactly as before drains
+    assert "sla_planner_drain" not in rt.metrics.render().decode()  # no drain series
+    from sla_planner.controller.api_models import decision_out
+
+    body = decision_out(snap).model_dump(exclude_unset=True)
+    assert "drain" not in body["prefill"] and "drain" not in body["decode"]
 
 
 def test_the_least_loaded_pods_drain_and_the_replicaset_removes_exactly_them(kube, clock, tmp_path):  # fmt: skip
