@@ -29,6 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sla_planner.actuators.config import TargetConfig
+from sla_planner.config.drain import DrainConfig
 from sla_planner.model.config import (
     Budget,
     ErrorBudgetSettings,
@@ -54,6 +55,8 @@ class MetricsConfig(_Strict):
     prometheus: PrometheusConfig
     # Where the reactive path reads the engines' queues (planner.reactive); unset: it is off.
     queues: QueueConfig | None = None
+    # The engines' in-flight gauges per pod: set, a scale-down drains first (config.drain).
+    drain: DrainConfig | None = None
 
 
 class TargetsConfig(_Strict):
@@ -240,6 +243,8 @@ class PrometheusDemand(_Strict):
     preset: Literal["dynamo", "vllm"] | None = Field(None, description="overrides the server's")
     # Where the reactive path reads this deployment's engine queues (`sla-planner run`).
     queues: QueueConfig | None = None
+    # Its engines' in-flight gauges: set, its scale-downs drain first (`sla-planner run`).
+    drain: DrainConfig | None = None
 
 
 class DemandSource(_Strict):

@@ -37,6 +37,8 @@ class ErrorKind(_Code):
     STARTUP_TIMEOUT = "startup_timeout"
     ATTAINMENT = "attainment"  # measured attainment could not be read (the margin is kept)
     REACTIVE = "reactive"  # the reactive path's load snapshot could not be read
+    IN_FLIGHT = "in_flight"  # the engines' in-flight gauges could not be read (a drain waits)
+    DRAIN_TIMEOUT = "drain_timeout"  # a drain ran out of time: replicas lowered with work on them
 
 
 class ReasonCode(_Code):
@@ -49,6 +51,7 @@ class ReasonCode(_Code):
     SCALE_DOWN = "scale_down"
     STANDBY = "standby"  # not the leader: decides, never writes
     PARTIAL = "partial"  # one pool moved and the other could not follow
+    DRAINING = "draining"  # a scale-down waits for the replicas it removes to finish their work
     HOLD_STARTING = "hold_starting"  # waiting for the previous scale-up to become ready
     HOLD_INCOMPLETE = "hold_incomplete"  # scale-down refused: the demand data is incomplete
     HOLD_SUSPECT_DEMAND = "hold_suspect_demand"  # scale-down refused: a count jump held as suspect
