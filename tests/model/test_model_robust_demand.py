@@ -124,6 +124,25 @@ def test_absurd_mean_lengths_are_clipped_even_without_history():
     assert len(notes) == 2
 
 
+@pytest.mark.parametrize("n", [math.nan, 0.0, -1.0, math.inf])
+def test_absurd_mean_lengths_are_clipped_when_the_count_is_a_gap_too(n):
+    # Found by the malformed-demand fuzz suite: a gap's count (NaN) with a mean OSL of 1.8e308
+    # passed unclipped, and the sizing's length buckets overflowed (OverflowError) two
+    # intervals later.
+    s, notes = DemandGuard().clip(steady(0, n=n, isl=1e18, osl=1.7963681666647842e308))
+    assert s.isl_mean == s.osl_mean == rd.MAX_MEAN_TOKENS
+    assert len(notes) == 2
+
+
+def test_a_gap_with_an_absurd_length_then_idle_gives_a_bounded_decision(h200):
+    p = Planner.of_one(PlannerConfig(interval_s=STEP, forecaster="last"), h200)
+    for k, (n, isl, osl) in enumerate([(math.nan, math.nan, 1.7963681666647842e308), (0, 1, 1)]):
+        p.decide(k * STEP)
+        p.observe(DemandSample(k * STEP, STEP, n, isl, osl))
+    d = finishes(lambda: p.decide(2 * STEP).only)
+    assert (d.prefill.replicas, d.decode.replicas) == (1, 1)
+
+
 def test_count_clip_scales_the_peak_rate_and_keeps_gaps_and_idle():
     g = DemandGuard()
     for k in range(10):

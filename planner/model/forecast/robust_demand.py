@@ -111,13 +111,26 @@ class DemandGuard:
                 to = self._judge(name, field, x, bound, confirmed, notes, held)
                 if to != x:
                     changes[field] = to
-            if "isl_mean" in changes:
-                changes["isl_scv"] = None  # measured on the outlier: not the traffic's mix
+        else:
+            self._hard_bound_lengths(sample, changes, notes)
+        if "isl_mean" in changes:
+            changes["isl_scv"] = None  # measured on the outlier: not the traffic's mix
         self.suspect = "; ".join(held) or None
         if not changes:
             return sample, notes
         clipped = tuple(f for f in ("requests", "isl_mean", "osl_mean") if f in changes)
         return dataclasses.replace(sample, **changes, clipped=clipped), notes
+
+    def _hard_bound_lengths(
+        self, sample: DemandSample, changes: dict[str, float | None], notes: list[str]
+    ) -> None:
+        """No requests counted (a gap, idle): the means learn nothing, but none passes the
+        hard bound (a gap's 1.8e308 OSL overflowed the sizing's length buckets)."""
+        for name, field in (("mean ISL", "isl_mean"), ("mean OSL", "osl_mean")):
+            x = getattr(sample, field)
+            if x is not None and math.isfinite(x) and x > MAX_MEAN_TOKENS:
+                changes[field] = MAX_MEAN_TOKENS
+                notes.append(self._note(name, x, MAX_MEAN_TOKENS, LENGTH_RATIO))
 
     def _judge(
         self,
