@@ -89,6 +89,14 @@ class DemandGuard:
         clipped = tuple(f for f in ("requests", "isl_mean", "osl_mean") if f in changes)
         return dataclasses.replace(sample, **changes, clipped=clipped), notes
 
+    def length_bounds(self) -> tuple[float, float]:
+        """The most a mean ISL and OSL may be now before they count as outliers: what the
+        next sample would be clipped to (the reactive path reads its lengths through these)."""
+        return (
+            min(self._bound(self._isl, LENGTH_RATIO, 0.0), MAX_MEAN_TOKENS),
+            min(self._bound(self._osl, LENGTH_RATIO, 0.0), MAX_MEAN_TOKENS),
+        )
+
     @staticmethod
     def _bound(window: deque[float], ratio: float, floor: float) -> float:
         if len(window) < MIN_HISTORY:
