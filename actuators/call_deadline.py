@@ -22,11 +22,15 @@ from kubernetes.client import rest
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from sla_planner.errors import SlaPlannerError
+
 _RECHECK_S = 0.05  # after the deadline, how often a connection still connecting is re-checked
 
 
-class CallDeadlineExceeded(urllib3.exceptions.TimeoutError):
-    """A Kubernetes API call ran past its total deadline; its connection was closed."""
+class CallDeadlineExceeded(SlaPlannerError, urllib3.exceptions.TimeoutError):
+    """A Kubernetes API call ran past its total deadline; its connection was closed. A urllib3
+    timeout, so the client's error handling treats it as one; and one of the project's
+    errors, should it ever reach the command line."""
 
 
 class _Call:

@@ -175,12 +175,8 @@ class ProfileCurves:
                 f"({p.isl[-1]:.0f} tokens); TTFT extrapolated linearly at the edge throughput "
                 f"({p.edge_tps:.0f} tokens/s per replica). Profile longer prompts to be exact.",
             )
-        if (t < p.isl[0] * (1 - _EDGE)).any():
-            self._warn_once(
-                "prefill_below",
-                f"prefill of {float(t.min()):.0f} tokens is below the shortest measured prompt "
-                f"({p.isl[0]:.0f} tokens); TTFT clamped to {p.ttft_ms[0]:.1f} ms.",
-            )
+        # Below the shortest measured prompt TTFT is clamped to that prompt's: conservative (a
+        # shorter prompt is no slower), so nothing for a user to act on and no warning.
         return _out(ttft, t.ndim == 0)
 
     def prefill_capacity_tps(self, isl: float) -> float:
@@ -190,13 +186,9 @@ class ProfileCurves:
 
     # -- decode --------------------------------------------------------------------------
     def _check_context(self, context: np.ndarray) -> None:
-        lo, hi = self.decode_context_range
-        if (context < lo * (1 - _EDGE)).any():
-            self._warn_once(
-                "context_below",
-                f"decode context {float(context.min()):.0f} tokens is below the shortest measured "
-                f"({lo:.0f}); ITL read at {lo:.0f} tokens.",
-            )
+        # Below the shortest measured context ITL is read there: conservative (a shorter
+        # context is no slower), so no warning; beyond the longest it is optimistic.
+        hi = self.decode_context_range[1]
         if (context > hi * (1 + _EDGE)).any():
             self._warn_once(
                 "context_above",

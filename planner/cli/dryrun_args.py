@@ -14,6 +14,7 @@ from sla_planner.cli.arg_types import (
     rate_scale,
 )
 from sla_planner.cli.dryrun_prometheus import add_prometheus_arguments
+from sla_planner.cli.dryrun_source import DEMO_RATE_SCALE
 from sla_planner.model.config import DEFAULT_MAX_REPLICAS, REPLICAS_LIMIT
 
 DEFAULT_PROFILE = "dynamo-h200-llama3.1-8b-fp8-tp1"
@@ -129,7 +130,9 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
         "--judge",
         choices=("des", "none"),
         default="des",
-        help="judge the decisions by a discrete-event replay of every request (trace sources); "
+        help="judge the decisions by a discrete-event replay of every request (a trace's, or "
+        "those Prometheus' counters and token histograms describe; report.json's judged.lengths "
+        "says where their lengths came from); "
         "with an --attainment target the replay runs in the loop (the planner reads each "
         "interval's measured attainment before the next decision); 'none' skips it",
     )
@@ -162,16 +165,18 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--tokens-from",
         metavar="FILE",
-        help="per-request trace to draw ISL/OSL from, for count-only traces",
+        help="per-request trace to draw ISL/OSL from: for count-only traces, and for aggregate "
+        "traces, whose judge otherwise assumes lognormal lengths around each bin's means",
     )
     g.add_argument(
         "--rate-scale",
         type=rate_scale,
-        default=1.0,
+        default=None,
         metavar="X",
-        help="multiply request counts by X",
+        help="multiply request counts by X (default 1; the demo, with no --trace: "
+        f"{DEMO_RATE_SCALE:g}, so both pools scale)",
     )
-    g.add_argument("--seed", type=int, default=0, help="seed for token draws (count-only traces)")
+    g.add_argument("--seed", type=int, default=0, help="seed for token draws (traces)")
     g.add_argument(
         "--no-prompt-scv",
         action="store_true",

@@ -124,7 +124,7 @@ def build_prometheus_spec(
 
     if getattr(args, "trace", None) or getattr(args, "tokens_from", None):
         raise UsageError("--trace/--tokens-from and --prometheus are two sources; pick one")
-    if getattr(args, "rate_scale", 1.0) != 1.0:
+    if getattr(args, "rate_scale", None) not in (None, 1.0):
         raise UsageError("--rate-scale applies to traces only; drop it with --prometheus")
     config = load_prometheus_config(args)
     if not args.start:

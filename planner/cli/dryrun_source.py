@@ -15,6 +15,9 @@ from sla_planner.errors import UsageError
 from sla_planner.sources.base import MetricsSource
 
 DEFAULT_TRACE_NAME = "AzureLLMInferenceTrace_conv.csv"
+# The no-flag demo replays the bundled conversation trace at this rate (~22 req/s): at its own
+# 5.5 req/s one replica per pool carries it all hour and the demo shows nothing scaling.
+DEMO_RATE_SCALE = 4.0
 
 
 def default_trace_path() -> Path:
@@ -67,12 +70,15 @@ def build_trace_spec(args: argparse.Namespace) -> SourceSpec:
             f"window of at least {args.interval_s / MAX_SUBWINDOWS:g} s"
         )
     trace_path = Path(args.trace) if args.trace else default_trace_path()
+    scale = args.rate_scale
+    if scale is None:
+        scale = 1.0 if args.trace else DEMO_RATE_SCALE
     trace = load_trace(trace_path)
     tokens = load_trace(args.tokens_from) if args.tokens_from else None
     source = TraceMetricsSource(
         trace,
         tokens_from=tokens,
-        rate_scale=args.rate_scale,
+        rate_scale=scale,
         seed=args.seed,
         peak_window_s=10.0 if peak is None else peak,
         prompt_scv=not getattr(args, "no_prompt_scv", False),
@@ -86,7 +92,7 @@ def build_trace_spec(args: argparse.Namespace) -> SourceSpec:
         "trace": str(trace_path.resolve()),
         "trace_format": trace.format,
         "tokens_from": str(Path(args.tokens_from).resolve()) if args.tokens_from else None,
-        "rate_scale": args.rate_scale,
+        "rate_scale": scale,
         "seed": args.seed,
         "peak_window_s": source.peak_window_s,
         "prompt_scv": source.prompt_scv,

@@ -149,6 +149,7 @@ def _print_summary(outputs: Any, fleet: Any, wall_s: float) -> None:
     lines = [
         f"fleet dry run: {len(cfg.deployments)} deployments, {r['settings']['start_iso']} .. "
         f"{r['settings']['end_iso']}, {f['requests']:,.0f} requests",
+        *(f"  warning                {w}" for w in r.get("warnings", [])),
         f"  {'deployment':<14}{'class':<10}{'variant':<14}{'GPU-h':>7}{'cost':>9}"
         f"{'attained':>10}{'target':>8}{'preempt':>9}{'cold-delayed':>14}",
     ]
@@ -159,6 +160,8 @@ def _print_summary(outputs: Any, fleet: Any, wall_s: float) -> None:
             f"{d['cost']:>9.2f}{_pct(d['attainment']):>10}{_pct(d['slo']['attainment']):>8}"
             f"{d['priority_preemptions']:>9}{cold:>14,.0f}"
         )
+    for name, text in f.get("slo_shortfalls", {}).items():
+        lines.append(f"  {name}: {text}")
     lines += [
         f"  fleet: {f['gpu_hours']:.2f} GPU-hours, cost {f['cost']:.2f}, attainment "
         f"{_pct(f['attainment'])}, SLO-weighted {_pct(f['slo_weighted_attainment'])}",

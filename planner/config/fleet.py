@@ -13,6 +13,7 @@ from sla_planner.model.allocate.plan import FleetSettings
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.deployment import DeploymentPlanner
 from sla_planner.model.planner import Allocator, Planner
+from sla_planner.model.size.latency_curves import Curves
 from sla_planner.model.size.variant import Engine, VariantEngines
 from sla_planner.model.types import DEFAULT_DEPLOYMENT, DEFAULT_VARIANT
 
@@ -29,6 +30,7 @@ class DeploymentSpec:
     demand: Any = None  # the file's demand source (trace or Prometheus), for the sources
     targets: Mapping[str, Any] = field(default_factory=dict)  # per variant: TargetsConfig
     queues: Any = None  # where the reactive path reads the engines' queues (QueueConfig)
+    drain: Any = None  # the engines' in-flight gauges and the drain's knobs (DrainConfig)
     prometheus: Any = None  # its PrometheusConfig (the server with its selector)
 
     def engines(self, variant: str) -> VariantEngines:
@@ -80,7 +82,7 @@ class Fleet:
         return path if path.is_absolute() or self.base_dir is None else self.base_dir / path
 
 
-def engine(curves: Any, profile: Any, gpu_type: str | None = None) -> Engine:
+def engine(curves: Curves, profile: Any, gpu_type: str | None = None) -> Engine:
     return Engine(curves, gpu_type or profile.gpu, int(profile.gpus_per_replica), profile.name)
 
 

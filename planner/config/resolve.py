@@ -19,6 +19,7 @@ from sla_planner.config.load import ConfigError, load_fleet_file, load_run_confi
 from sla_planner.config.schema import Deployment, FleetFile, PoolProfile, RunConfig
 from sla_planner.model.allocate.plan import FleetSettings
 from sla_planner.model.config import SLO, PlannerConfig
+from sla_planner.model.size.latency_curves import Curves
 from sla_planner.model.size.variant import VariantEngines
 from sla_planner.model.types import DEFAULT_VARIANT
 from sla_planner.sources.prometheus_config import PrometheusConfig
@@ -34,7 +35,7 @@ def demo_fleet_path() -> Path:
 @dataclass(frozen=True)
 class Loaded:
     profile: Any  # EngineProfile
-    curves: Any  # ProfileCurves
+    curves: Curves
 
 
 def load_profile_ref(ref: str, base: Path | None, where: str, warns: list[str]) -> Loaded:
@@ -138,7 +139,7 @@ def _spec(
 ) -> DeploymentSpec:
     try:
         config = PlannerConfig(
-            slo=SLO.model_construct(**d.slo.model_dump()),
+            slo=SLO(**d.slo.model_dump()),
             interval_s=cfg.interval_s,
             startup_s=cfg.startup_s,
             budget=d.budget,
@@ -164,6 +165,7 @@ def _spec(
         demand=d.demand,
         targets={v.name: v.targets for v in d.variants if v.targets is not None},
         queues=prom.queues if prom is not None else None,
+        drain=prom.drain if prom is not None else None,
         prometheus=deployment_prometheus(cfg, d) if prom is not None else None,
     )
 
@@ -212,6 +214,7 @@ def fleet_from_run_config(cfg: RunConfig, warns: list[str] | None = None) -> Fle
         (d.profile, d.curves),
         targets={DEFAULT_VARIANT: cfg.targets},
         queues=cfg.metrics.queues,
+        drain=cfg.metrics.drain,
         prometheus=cfg.metrics.prometheus,
     )
     from dataclasses import replace

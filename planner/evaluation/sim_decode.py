@@ -10,11 +10,12 @@ from scipy.stats import poisson
 from sla_planner.evaluation.sim_demand import (
     SimDemand,
 )
+from sla_planner.model.size.latency_curves import Curves
 
 _BISECT_STEPS = 26
 
 
-def itl_attainable_share(curves: Any, demand: SimDemand, target_ms: float) -> np.ndarray:
+def itl_attainable_share(curves: Curves, demand: SimDemand, target_ms: float) -> np.ndarray:
     """Per-bin 1/0: can a lone sequence at the bin's context meet the ITL target at all."""
     isl = np.where(np.isfinite(demand.isl_mean), demand.isl_mean, 1.0)
     osl = np.where(np.isfinite(demand.osl_mean), demand.osl_mean, 1.0)
@@ -37,7 +38,7 @@ def _vector_of(fn: Any, xs: np.ndarray, *args: float) -> np.ndarray:
     )
 
 
-def itl_bin_share(curves: Any, demand: SimDemand, n: np.ndarray, target_ms: float) -> np.ndarray:
+def itl_bin_share(curves: Curves, demand: SimDemand, n: np.ndarray, target_ms: float) -> np.ndarray:
     """Per-bin share of requests meeting the ITL target."""
     lam = demand.counts / demand.bin_s
     busy = lam > 0
@@ -77,7 +78,7 @@ def itl_bin_share(curves: Any, demand: SimDemand, n: np.ndarray, target_ms: floa
 
 
 def itl_share_per_bin(
-    curves: Any, demand: SimDemand, decode_ready: np.ndarray, itl_ms: float
+    curves: Curves, demand: SimDemand, decode_ready: np.ndarray, itl_ms: float
 ) -> np.ndarray:
     """Per-bin share of requests meeting the ITL target (decode pool only)."""
     return itl_bin_share(curves, demand, np.asarray(decode_ready, np.int64), itl_ms)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from sla_planner.evaluation.sim_demand import (
     SimDemand,
 )
+from sla_planner.model.size.latency_curves import Curves
 from sla_planner.model.size.prefill_latency import RECURRENCE_MAX_SERVERS, erlang_c_closed_form
 
 RHO_CAP = 0.98  # random-wait model is frozen here; beyond it the fluid backlog grows
@@ -68,7 +68,7 @@ def _lindley(x: np.ndarray, group: int | None) -> np.ndarray:
 
 
 def prefill_backlog_state(
-    curves: Any, demand: SimDemand, n: np.ndarray, scv: float, reset_every: int | None
+    curves: Curves, demand: SimDemand, n: np.ndarray, scv: float, reset_every: int | None
 ) -> _Prefill:
     counts = demand.counts
     s = np.where(np.isfinite(demand.isl_mean) & (demand.isl_mean > 0), demand.isl_mean, 1.0)
@@ -113,7 +113,7 @@ def _ttft_ok(
 
 
 def ttft_bin_share(
-    curves: Any, demand: SimDemand, st: _Prefill, target_ms: float
+    curves: Curves, demand: SimDemand, st: _Prefill, target_ms: float
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(per-bin expected share meeting TTFT, per-request probability or None)."""
     nb = demand.bins
@@ -144,7 +144,7 @@ def ttft_bin_share(
     return share, None
 
 
-def ttft_attainable_share(curves: Any, demand: SimDemand, target_ms: float) -> np.ndarray:
+def ttft_attainable_share(curves: Curves, demand: SimDemand, target_ms: float) -> np.ndarray:
     """Per-bin share of requests whose prompt meets the TTFT target on an idle replica."""
     if demand.per_request:
         assert demand.req_bin is not None
@@ -159,7 +159,7 @@ def ttft_attainable_share(curves: Any, demand: SimDemand, target_ms: float) -> n
 
 
 def ttft_share_per_bin(
-    curves: Any,
+    curves: Curves,
     demand: SimDemand,
     prefill_ready: np.ndarray,
     ttft_ms: float,

@@ -62,6 +62,7 @@ from sla_planner.evaluation.sim_prefill import (
     prefill_backlog_state,
     ttft_bin_share,
 )
+from sla_planner.model.size.latency_curves import Curves
 from sla_planner.model.types import Decision
 
 # The dry run's closed-loop figure is skipped beyond this many fine bins (~1.6 years at 10 s):
@@ -140,13 +141,13 @@ def ready_replicas(decided_per_bin: np.ndarray, startup_bins: int) -> np.ndarray
 
 
 def bin_outcomes(
-    curves: Any,
+    curves: Curves,
     demand: SimDemand,
     prefill_ready: np.ndarray,
     decode_ready: np.ndarray,
     ttft_ms: float,
     itl_ms: float,
-    decode_curves: Any | None = None,
+    decode_curves: Curves | None = None,
     reset_every: int | None = None,
     scv: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -207,11 +208,11 @@ def _fit_length(demand: SimDemand, bins: int) -> SimDemand:
 def simulate(
     schedule: Schedule,
     demand: SimDemand,
-    curves: Any,
+    curves: Curves,
     ttft_ms: float,
     itl_ms: float,
     startup_s: float,
-    decode_curves: Any | None = None,
+    decode_curves: Curves | None = None,
 ) -> SimResult:
     """Replay `demand` against `schedule` (aligned at its start); see the module docstring."""
     if abs(schedule.start - demand.start) > 1e-6:
@@ -254,12 +255,12 @@ def simulate(
 def simulate_decisions(
     decisions: Sequence[Decision],
     demand: SimDemand,
-    curves: Any,
+    curves: Curves,
     ttft_ms: float,
     itl_ms: float,
     interval_s: float,
     startup_s: float,
-    decode_curves: Any | None = None,
+    decode_curves: Curves | None = None,
 ) -> SimResult:
     """simulate() for a dry run's decisions (demand must start at the first decision)."""
     sched = Schedule.from_decisions(decisions, interval_s)
@@ -269,9 +270,9 @@ def simulate_decisions(
 def simulate_dry_run(
     result: Any,
     source: Any,
-    curves: Any,
+    curves: Curves,
     config: Any,
-    decode_curves: Any | None = None,
+    decode_curves: Curves | None = None,
     bin_s: float = 10.0,
 ) -> dict[str, Any] | None:
     """Closed-loop figures for a dry run over a trace (None for other sources, e.g.

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sla_planner.errors import SlaPlannerError
+from sla_planner.model.size.latency_curves import Curves
 from sla_planner.offline.report import DECISION_COLUMNS
 
 
@@ -24,8 +26,8 @@ class PoolProfiles:
 
     prefill: Any  # EngineProfile
     decode: Any
-    prefill_curves: Any  # ProfileCurves
-    decode_curves: Any
+    prefill_curves: Curves
+    decode_curves: Curves
     warnings: list[str]
 
 
@@ -35,6 +37,26 @@ class Outputs:
     report_json: Path
     plot_png: Path | None
     report: dict[str, Any]
+
+
+@contextmanager
+def staged(out: Path, final: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
+    """Temporary names beside each final path, renamed over them once the block has written
+    them all: no half-written outputs. A write error is one OutputError naming the fix."""
+    # ".tmp-" in front keeps the extension matplotlib needs.
+    tmp = {k: p.with_name(f".tmp-{p.name}") for k, p in final.items()}
+    try:
+        yield tmp
+        for k, path in final.items():
+            os.replace(tmp[k], path)
+    except OSError as e:
+        raise OutputError(
+            f"--out {out}: cannot write the dry-run files ({e.strerror or e}); free some space "
+            "or pick another --out"
+        ) from None
+    finally:
+        for path in tmp.values():
+            path.unlink(missing_ok=True)
 
 
 def write_outputs(
@@ -55,23 +77,12 @@ def write_outputs(
     final = {"decisions.csv": out / "decisions.csv", "report.json": out / "report.json"}
     if plot:
         final["plot.png"] = out / "plot.png"
-    tmp = {k: out / f".tmp-{k}" for k in final}  # keeps the extension matplotlib needs
-    try:
+    with staged(out, final) as tmp:
         write_decisions_csv(tmp["decisions.csv"], result.decisions, result.actual)
         report["outputs"] = {k: str(v.resolve()) for k, v in final.items()}
         write_report_json(tmp["report.json"], report)
         if plot:
             _plot(tmp["plot.png"], result, attainment, config, report["settings"], label)
-        for k, path in final.items():
-            os.replace(tmp[k], path)
-    except OSError as e:
-        raise OutputError(
-            f"--out {out}: cannot write the dry-run files ({e.strerror or e}); free some space "
-            "or pick another --out"
-        ) from None
-    finally:
-        for path in tmp.values():
-            path.unlink(missing_ok=True)
     return Outputs(final["decisions.csv"], final["report.json"], final.get("plot.png"), report)
 
 
@@ -175,7 +186,9 @@ def verdicts(
             slo = (d.config.slo.ttft_ms, d.config.slo.itl_ms)
             est = simulate(sched, dm, curves, slo, d.config.startup_s)
         cold = cold_starts(sched, dm, d.config.startup_s) if dm is not None else None
-        out[d.name] = Judged(res, cold, est) if judge == "des" else Judged(est, cold)
+        u = replayed.lengths.get(d.name) if res is not None else None
+        lengths = (u.label, u.warning()) if u is not None else (None, None)
+        out[d.name] = Judged(res, cold, est, *lengths) if judge == "des" else Judged(est, cold)
     return out
 
 
@@ -199,8 +212,11 @@ def build_fleet_report(
         "fleet": fleet_totals(fleet, run, per),
         "priority_classes": class_attainment(fleet, per),
         "deployments": per,
-        "attainment_method": "; ".join(sorted(methods)) or "no trace source to replay",
+        "attainment_method": "; ".join(sorted(methods)) or "no source with requests to replay",
         "model_estimate_method": "; ".join(sorted(estimates)) or None,
+        "warnings": [
+            f"{name}: {j.lengths_warning}" for name, j in judged.items() if j.lengths_warning
+        ],
         "settings": settings,
     }
 
@@ -224,8 +240,7 @@ def write_fleet_outputs(
         final["plot.png"] = out / "plot.png"
     for name in names:
         final[f"decisions/{name}.csv"] = ddir / f"{name}.csv"
-    tmp = {k: p.with_name(f".tmp-{p.name}") for k, p in final.items()}
-    try:
+    with staged(out, final) as tmp:
         ddir.mkdir(parents=True, exist_ok=True)
         for name in names:
             write_fleet_csv(tmp[f"decisions/{name}.csv"], run, name)
@@ -244,16 +259,6 @@ def write_fleet_outputs(
                 run.interval_s,
                 title,
             )
-        for k, path in final.items():
-            os.replace(tmp[k], path)
-    except OSError as e:
-        raise OutputError(
-            f"--out {out}: cannot write the dry-run files ({e.strerror or e}); free some space "
-            "or pick another --out"
-        ) from None
-    finally:
-        for path in tmp.values():
-            path.unlink(missing_ok=True)
     decisions = {
         k.removeprefix("decisions/").removesuffix(".csv"): p
         for k, p in final.items()

@@ -20,8 +20,10 @@ from sla_planner.evaluation.cold_start import ColdStarts
 from sla_planner.evaluation.estimate import Verdict
 from sla_planner.model.config import SLA
 from sla_planner.model.reasons import FleetReason
+from sla_planner.model.size.latency_curves import Curves
 from sla_planner.model.types import Decision, DemandSample
 from sla_planner.offline.dryrun import DeploymentRun, DryRun
+from sla_planner.offline.shortfall import slo_shortfall
 
 DECISION_COLUMNS = (
     "timestamp",
@@ -58,11 +60,11 @@ LatencyFn = Callable[..., float]
 def evaluate_attainment(
     decisions: Sequence[Decision],
     actual: Sequence[DemandSample],
-    curves: Any,
+    curves: Curves,
     sla: SLA,
     ttft_fn: LatencyFn | None = None,
     itl_fn: LatencyFn | None = None,
-    decode_curves: Any | None = None,
+    decode_curves: Curves | None = None,
 ) -> Attainment:
     """Judge each interval by the latency the model expects for the replicas the planner
     decided and the demand that really came; weight by that interval's request count.
@@ -98,7 +100,7 @@ def evaluate_attainment(
     return Attainment(share(ok), share(ok_ttft), share(ok_itl), tuple(ttft), tuple(itl))
 
 
-def _latency(fn: LatencyFn, replicas: int, curves: Any, rate: float, *tokens: float) -> float:
+def _latency(fn: LatencyFn, replicas: int, curves: Curves, rate: float, *tokens: float) -> float:
     if replicas <= 0:
         return math.inf  # demand with no replica to serve it
     return float(fn(curves, rate, *tokens, replicas))
@@ -240,6 +242,8 @@ class Judged:
     result: Verdict | None
     cold: ColdStarts | None
     estimate: Verdict | None = None
+    lengths: str | None = None  # where the judge's request lengths came from (des_lengths)
+    lengths_warning: str | None = None  # set when they are the default distribution's
 
 
 def slo_score(attainment: float, target: float) -> float:
@@ -283,6 +287,7 @@ def deployment_report(
         "gpu_hours_by_type": gpu_hours,
         "cost": cost,
         "attainment": att,
+        "attainment_lengths": judged.lengths,
         "ttft_attainment": res.ttft_attainment if res is not None else math.nan,
         "itl_attainment": res.itl_attainment if res is not None else math.nan,
         "slo_met": bool(att >= target) if not math.isnan(att) else None,
@@ -298,6 +303,13 @@ def deployment_report(
         ),
         "preempted_gpus": sum(p.gpus for p in pre),
         "cold_start": judged.cold.as_dict() if judged.cold is not None else None,
+        "slo_shortfall": slo_shortfall(
+            allocs,
+            run.deployments[d.name].actual,
+            att,
+            target,
+            judged.cold.delayed_requests if judged.cold is not None else 0.0,
+        ),
         "model_estimate": _estimate(judged.estimate),
         "peak_gpus": max(total_gpus, default=0),
         "scaling_actions": actions,
@@ -324,6 +336,9 @@ def fleet_totals(fleet: Fleet, run: DryRun, per: Mapping[str, Mapping[str, Any]]
         # The closed-loop simulator's figures (a model estimate), when it ran beside the judge.
         "model_estimate": _weighted(per, est) if est else None,
         "deployments_meeting_slo": sorted(n for n in judged if per[n]["slo_met"]),
+        "slo_shortfalls": {
+            n: r["slo_shortfall"]["text"] for n, r in per.items() if r["slo_shortfall"]
+        },
         "priority_preemptions": sum(r["priority_preemptions"] for r in per.values()),
         "budget": budget,
         "peak_gpus_by_type": peak,

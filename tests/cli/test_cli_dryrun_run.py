@@ -67,9 +67,15 @@ def test_default_run_with_no_arguments(cli, tmp_path: Path):
     assert (s["interval_s"], s["startup_s"], s["budget_gpus"]) == (60.0, 120.0, None)
     assert s["forecaster"] == "default"
     assert len(rows) == 58  # whole minutes of the ~58.4 min trace
+    # The demo replays the trace at 4x (~22 req/s) so the planner is seen at work: both pools
+    # scale, and it prints no warning about its own bundled data (issue 17 item 5).
+    assert s["rate_scale"] == 4.0
+    for pool in ("prefill", "decode"):
+        assert len({r[f"{pool}_replicas"] for r in rows}) > 1, f"{pool} never scales"
+    assert "warning" not in proc.stdout + proc.stderr
     tr = load_trace(s["trace"])
     in_range = (tr.arrival_s >= rows[0]["timestamp"]) & (tr.arrival_s < rows[-1]["timestamp"] + 60)
-    assert report["total_requests"] == in_range.sum()
+    assert report["total_requests"] == pytest.approx(4 * in_range.sum(), rel=0.02)
     for word in ("GPU-hours", "SLA attainment", "peak GPUs", "scaling actions", "decisions.csv"):
         assert word in proc.stdout
     # The judged figure (every request replayed) is printed as report.json has it, and the

@@ -86,7 +86,11 @@ def test_every_rendered_object_is_schema_valid(values):
 @pytest.mark.parametrize("path", example_values(), ids=lambda p: p.name)
 def test_chart_renders_valid_objects_with_each_example_values_file(path):
     values = yaml.safe_load(path.read_text(encoding="utf-8"))
-    for doc in render_chart(values):
+    docs = render_chart(values)
+    # An empty render would pass the loop below: the planner's own objects must be there.
+    kinds = {d["kind"] for d in docs}
+    assert {"Deployment", "ServiceAccount", "ConfigMap", "Service"} <= kinds, (path.name, kinds)
+    for doc in docs:
         validate_manifest(doc, path.name)
 
 

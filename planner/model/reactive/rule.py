@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from sla_planner.model.config import ReactiveSettings
 from sla_planner.model.reasons import ReactiveReason as R
 from sla_planner.model.size.decode_latency import decode_context
+from sla_planner.model.size.latency_curves import Curves
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class ReactiveAction:
 
 
 def capacity(
-    prefill_curves: Any, decode_curves: Any, isl: float, osl: float, itl_ms: float
+    prefill_curves: Curves, decode_curves: Curves, isl: float, osl: float, itl_ms: float
 ) -> PoolCapacity:
     """One replica's capacity at these mean lengths, read from the profiles."""
     isl = isl if math.isfinite(isl) and isl > 0 else 1.0

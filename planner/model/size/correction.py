@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from sla_planner.model.size.latency_curves import Curves
+
 DEFAULT_ALPHA = 0.2  # EWMA weight of a new observation (log space)
 DEFAULT_BOUNDS = (0.5, 2.0)  # never trust the profile less than half or more than double
 DEFAULT_MIN_REQUESTS = 20.0  # intervals with fewer requests say too little
@@ -52,7 +54,7 @@ def update_factor(
 class CorrectedCurves:
     """ProfileCurves with latency scaled by observed/expected factors (1.0 = the profile)."""
 
-    def __init__(self, curves: Any, prefill_factor: float = 1.0, decode_factor: float = 1.0):
+    def __init__(self, curves: Curves, prefill_factor: float = 1.0, decode_factor: float = 1.0):
         self.base = curves
         self.prefill_factor = prefill_factor
         self.decode_factor = decode_factor

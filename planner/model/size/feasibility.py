@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from sla_planner.model.config import SLA
 from sla_planner.model.size.decode_latency import decode_context
+from sla_planner.model.size.latency_curves import Curves
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,16 @@ class ImpossibleTarget:
     message: str  # what the floor is, for a message that names the setting
 
 
-def _shortest(curves: Any, attr: str) -> float:
+def _shortest(curves: Curves, attr: str) -> float:
     """The low end of a measured range (ProfileCurves); 1.0 for curves without ranges (the
     curves are monotone, so their floor is at the smallest argument)."""
     rng = getattr(curves, attr, None)
     return float(rng[0]) if rng else 1.0
 
 
-def impossible_targets(sla: SLA, prefill_curves: Any, decode_curves: Any) -> list[ImpossibleTarget]:
+def impossible_targets(
+    sla: SLA, prefill_curves: Curves, decode_curves: Curves
+) -> list[ImpossibleTarget]:
     """Targets below the profile's floor, which no request can meet at any replica count."""
     out: list[ImpossibleTarget] = []
     tokens = _shortest(prefill_curves, "prefill_isl_range")
@@ -65,7 +67,7 @@ def impossible_targets(sla: SLA, prefill_curves: Any, decode_curves: Any) -> lis
 
 
 def target_warnings(
-    sla: SLA, prefill_curves: Any, decode_curves: Any, isl: float, osl: float
+    sla: SLA, prefill_curves: Curves, decode_curves: Curves, isl: float, osl: float
 ) -> list[str]:
     """Targets below the idle latency of a mean request (mean ISL `isl`, mean OSL `osl`)."""
     out: list[str] = []

@@ -12,6 +12,7 @@ from typing import Any
 
 from sla_planner.model.config import PlannerConfig
 from sla_planner.model.size import latency_model as lm
+from sla_planner.model.size.latency_curves import Curves
 from sla_planner.model.size.planning_demand import PlanningDemand
 from sla_planner.model.size.sizing import SizingPolicy, SizingResult, size_decode, size_prefill
 
@@ -20,7 +21,7 @@ Scorer = Callable[[int, int], tuple[Sequence[float], Sequence[float]]]
 
 
 def size_prefill_for(
-    curves: Any, d: PlanningDemand, config: PlannerConfig, policy: SizingPolicy, scv: float
+    curves: Curves, d: PlanningDemand, config: PlannerConfig, policy: SizingPolicy, scv: float
 ) -> SizingResult:
     """Fewest prefill replicas meeting the TTFT target for one planned step."""
     return size_prefill(
@@ -38,7 +39,7 @@ def size_prefill_for(
 
 
 def size_decode_for(
-    curves: Any, d: PlanningDemand, config: PlannerConfig, policy: SizingPolicy
+    curves: Curves, d: PlanningDemand, config: PlannerConfig, policy: SizingPolicy
 ) -> SizingResult:
     """Fewest decode replicas meeting the ITL target for one planned step."""
     return size_decode(
@@ -59,7 +60,7 @@ def binding_step(sized: Sequence[SizingResult]) -> int:
     return max(range(len(sized)), key=lambda i: (sized[i].replicas, -i))
 
 
-def prefill_scorer(curves: Any, d: PlanningDemand, ttft_ms: float, scv: float) -> Scorer:
+def prefill_scorer(curves: Curves, d: PlanningDemand, ttft_ms: float, scv: float) -> Scorer:
     """(attainment, served share) of prefill replicas lo..hi at the planned demand `d`."""
 
     def score(lo: int, hi: int) -> tuple[Any, Any]:
@@ -71,7 +72,7 @@ def prefill_scorer(curves: Any, d: PlanningDemand, ttft_ms: float, scv: float) -
     return score
 
 
-def decode_scorer(curves: Any, d: PlanningDemand, itl_ms: float) -> Scorer:
+def decode_scorer(curves: Curves, d: PlanningDemand, itl_ms: float) -> Scorer:
     """(attainment, served share) of decode replicas lo..hi at the planned demand `d`."""
 
     def score(lo: int, hi: int) -> tuple[Any, Any]:

@@ -42,6 +42,7 @@ from scipy.special import ndtr, ndtri
 
 from sla_planner.model.config import REPLICAS_LIMIT
 from sla_planner.model.size import latency_model as lm
+from sla_planner.model.size.latency_curves import Curves
 
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(9)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
@@ -105,8 +106,8 @@ class BurstMix:
 class PoolModels:
     """What the attainment model reads: both pools' curves and the SLO's latency targets."""
 
-    prefill_curves: Any
-    decode_curves: Any
+    prefill_curves: Curves
+    decode_curves: Curves
     ttft_ms: float
     itl_ms: float
     prefill_scv: float = 1.0
