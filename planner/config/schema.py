@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sla_planner.actuators.config import TargetConfig
 from sla_planner.config.drain import DrainConfig
 from sla_planner.model.config import (
+    DEFAULT_MAX_STEP_FACTOR,
     Budget,
     ErrorBudgetSettings,
     Hysteresis,
@@ -158,7 +159,7 @@ class LoopConfig(_Strict):
         "completed for this many (shortest) intervals",
     )
     max_step_factor: float | None = Field(
-        100.0,
+        DEFAULT_MAX_STEP_FACTOR,
         gt=1,
         allow_inf_nan=False,
         description="a decision growing a pool beyond this factor in one step is refused as "

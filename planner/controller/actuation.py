@@ -14,10 +14,9 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from sla_planner.actuators.base import ActuatorError, WriteGuard
+from sla_planner.actuators.base import ActuatorError, ReplicaStatus, WriteGuard
 from sla_planner.controller.error_kinds import classify_actuator_error
 from sla_planner.controller.exporter import PlannerMetrics
-from sla_planner.controller.gpu_ledger import GpuLedger
 from sla_planner.controller.partial import report_partial
 from sla_planner.controller.pool_action import ActionKind, plan_pool_action, starting_since
 from sla_planner.controller.pool_state import LoopSettings, decided_snapshot
@@ -29,8 +28,10 @@ from sla_planner.controller.pools import (
     PoolTarget,
     pool_targets,
 )
+from sla_planner.model.allocate.ledger import GpuLedger
+from sla_planner.model.reactive import Ceilings
 from sla_planner.model.reasons import ErrorKind, ReasonCode
-from sla_planner.model.types import FleetDecision
+from sla_planner.model.types import FleetDecision, Pool
 
 _HOLD = {
     ActionKind.HOLD_ABSURD: ReasonCode.HOLD_ABSURD,
@@ -125,6 +126,31 @@ class Actuation:
                 ledger.hold(fp.key, fp.gpu_type, fp.holding(), d.name, d.max_gpus)
         return ledger
 
+    def read_now(self, deployment: str, variant: str) -> tuple[ReplicaStatus, ReplicaStatus] | None:
+        """(prefill, decode) as the cluster runs them now, read fresh (None: a read failed):
+        a reaction judged on the last tick's readiness would miss a replica that just came up."""
+        d = self.deployments[deployment]
+        fps = [d.pool(variant, p) for p in (Pool.PREFILL, Pool.DECODE)]
+        if any(self._read(fp) is not None for fp in fps):
+            return None
+        st = (fps[0].state.status, fps[1].state.status)
+        return (st[0], st[1]) if st[0] is not None and st[1] is not None else None
+
+    def reaction_ceilings(self, deployment: str, variant: str) -> Ceilings:
+        """What bounds a reaction of `deployment`'s `variant` now: its pools' max_replicas and
+        the budgets beside what every other pool holds (the ledger its writes go under)."""
+        d = self.deployments[deployment]
+        fps = [d.pool(variant, p) for p in (Pool.PREFILL, Pool.DECODE)]
+        ledger = self.ledger()
+        keys = (fps[0].key, fps[1].key)
+        return Ceilings(
+            (d.max_replicas(Pool.PREFILL), d.max_replicas(Pool.DECODE)),
+            (ledger.cap(keys[0], fps[0].gpus_per_replica), ledger.cap(keys[1], fps[1].gpus_per_replica)),
+            ledger.joint_cap(keys),
+            (fps[0].gpus_per_replica, fps[1].gpus_per_replica),
+            ledger.limit(keys[0]),
+        )  # fmt: skip
+
     def _order(self, fp: ControlledPool) -> tuple[int, int, int, str]:
         t, st = self.targets.get(fp.key), fp.state.status
         down = t is not None and st is not None and t.replicas < st.desired
@@ -163,6 +189,7 @@ class Actuation:
             now=now,
             data_gap=d.feed.incomplete,
             max_step_factor=self.loop.max_step_factor,
+            max_replicas=d.max_replicas(fp.key.pool),
             suspect=d.feed.suspect,
         )
         want = action.replicas

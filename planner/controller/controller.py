@@ -10,7 +10,7 @@ simulated time in tests.
 Rules it keeps, and why:
 - Every pool (deployment x variant x pool) ticks on its own interval (prefill and decode may
   differ); one plan of the whole fleet feeds them all. A pool scaled on its own tick is capped
-  by what every other pool holds *now* (`gpu_ledger`), so the budgets hold at every instant.
+  by what every other pool holds *now* (`model.allocate.ledger`), so the budgets hold at every instant.
 - Readiness: no new scale-up on top of one still starting (ready < desired within the grace).
 - Any failure (metrics, 404, 403, 409 beyond retries, API down, planner error) holds the pool
   at its last good state, says why (log line, reason, error counter) and retries on a short
@@ -160,15 +160,23 @@ class Controller:
     ) -> FleetSnapshot | None:
         """Make `decision` the one in force for `deployment` and apply it to its active
         variant's `pools` now, through the path a tick takes (budget ledger, readiness hold,
-        leader fencing, error holds). None before the cluster's replicas were read."""
+        leader fencing, error holds). A pool held at the write keeps the target it had, so
+        a retry never writes a reaction judged on readings since gone stale. None before the
+        cluster's replicas were read."""
         if not self._seeded or self._decision is None:
             return None
         now = self.clock.now()
         leader = bool(self._is_leader())
-        self.act.refresh(FleetDecision(now, (decision,), self._decision.budget))
         d = self.deployments[deployment]
         due = [d.pool(decision.variant, p) for p in pools]
+        before = {fp.key: self.act.targets.get(fp.key) for fp in due}
+        self.act.refresh(FleetDecision(now, (decision,), self._decision.budget))
         self.act.actuate(due, now, leader)
+        for fp in due:  # held at the write (still starting, ...): dropped, not retried later
+            t = self.act.targets.get(fp.key)
+            old = before[fp.key]
+            if t is not None and old is not None and fp.state.target != t.replicas:
+                self.act.targets[fp.key] = old
         return self._publish(now, leader)
 
     # --------------------------------------------------------------- internals

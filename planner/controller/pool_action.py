@@ -4,16 +4,18 @@ The controller reads the cluster and writes it; this decides between them, like 
 replica calculator beside its controller: refuse a decision that would grow the pool by orders
 of magnitude (absurd input, not demand), standby (not the leader), never scale down on
 incomplete demand data, hold while a previous scale-up is still starting, steady, or scale to a
-number capped by the GPU budget that the other pool holds right now.
+number capped by the pool's max_replicas and the GPU budget that the other pools hold right
+now. Every write goes through here -- a tick's, a retry's, a reaction's -- so these limits hold
+whichever path asked.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import Enum
 
 from sla_planner.actuators.base import ReplicaStatus
+from sla_planner.model.config import absurd_limit
 from sla_planner.model.types import PoolDecision
 
 
@@ -43,16 +45,6 @@ def budget_cap(budget_gpus: int | None, other_pool_gpus: int, gpus_per_replica: 
     return max((budget_gpus - other_pool_gpus) // gpus_per_replica, 0)
 
 
-# Growth up to this many replicas in one step is never called absurd, whatever the factor.
-ABSURD_MIN_STEP = 8
-
-
-def absurd_limit(current: int, factor: float) -> int:
-    """Most replicas one decision may ask of a pool running `current` before it is refused as
-    absurd (orders of magnitude beyond what runs: bad input, not demand)."""
-    return max(math.ceil(factor * max(current, 1)), current + ABSURD_MIN_STEP)
-
-
 def starting_since(status: ReplicaStatus, since: float | None, now: float) -> float | None:
     """When the pool's pending scale-up began (None once every replica is ready)."""
     if status.ready >= status.desired and status.observed_generation_current:
@@ -73,13 +65,15 @@ def plan_pool_action(
     now: float,
     data_gap: str | None = None,
     max_step_factor: float | None = None,
+    max_replicas: int | None = None,
     suspect: str | None = None,
 ) -> PoolAction:
     """The action for one pool. `cap`: most replicas the budget allows it given the other
     pool's replicas now; `since`: when its pending scale-up began; `target`: last applied;
     `data_gap`: why the newest demand data is incomplete (None: complete); `max_step_factor`:
-    growth beyond this factor in one step is refused as absurd (None: no check); `suspect`:
-    why the newest interval's count was held as suspect data (None: it was not)."""
+    growth beyond this factor in one step is refused as absurd (None: no check);
+    `max_replicas`: the pool's ceiling, no growth past it (None: none); `suspect`: why the
+    newest interval's count was held as suspect data (None: it was not)."""
     want = decision.replicas
     if max_step_factor is not None and want > absurd_limit(status.desired, max_step_factor):
         why = (
@@ -88,6 +82,9 @@ def plan_pool_action(
         )
         return PoolAction(ActionKind.HOLD_ABSURD, target, f"holding at {target}: {why}")
     notes: list[str] = [decision.reason] if decision.reason else []
+    if max_replicas is not None and want > max(max_replicas, status.desired):
+        want = max(max_replicas, status.desired)  # never grown past it, never cut for it
+        notes.append(f"capped at {want} (max_replicas {max_replicas})")
     if want > status.desired and cap is not None and want > cap:
         capped = max(cap, status.desired)
         notes.append(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 from sla_planner.actuators.base import ReplicaStatus
 from sla_planner.controller.drain_plan import DrainView
+from sla_planner.model.config import DEFAULT_MAX_STEP_FACTOR
 from sla_planner.model.reasons import Binding, Limit, ReasonCode
 from sla_planner.model.types import Decision, Pool, PoolDecision
 
@@ -47,7 +48,7 @@ class LoopSettings:
     # for this long; default: 3 x the shortest pool interval.
     liveness_stale_s: float | None = None
     # A decision growing a pool beyond this factor in one step is refused (None: no check).
-    max_step_factor: float | None = 100.0
+    max_step_factor: float | None = DEFAULT_MAX_STEP_FACTOR
 
 
 @dataclass

@@ -88,6 +88,11 @@ class DeploymentRuntime:
     def rank(self) -> int:
         return self.spec.rank
 
+    def max_replicas(self, pool: Pool) -> int:
+        """The pool's ceiling (every variant's pool has its deployment's limits)."""
+        limits = self.spec.config.prefill if pool is Pool.PREFILL else self.spec.config.decode
+        return limits.max_replicas
+
     @property
     def variants(self) -> tuple[str, ...]:  # config order
         return tuple(v.name for v in self.spec.variants)

@@ -4,12 +4,15 @@ the queues and scale up at once on a burst beyond the plan.
 `ReactiveLoop.run` replaces `Controller.run` when the reactive path is on: it ticks the
 controller as before (a tick with nothing due only publishes) and, every
 `planner.reactive.interval_s`, `check()`s: read a LoadSnapshot (sla_planner.sources.
-prometheus_queues), ask the pure rule (sla_planner.model.reactive.react) what the pools need
-given what they run and what is ready, and when it raises a pool, apply the raised decision
-through `Controller.actuate_now` (the same budget cap, readiness hold and leader fencing as a
-tick; so a reaction never stacks on a scale-up still starting) and tell the planner what the
-cluster runs now (`seed`: held like its own recommendation for the scale-down window).
-Never down.
+prometheus_queues), ask the deployment's guard (sla_planner.model.reactive.guard, the one the
+dry run's closed loop uses: robust lengths, the cap relative to the plan, stuck and implausible
+readings held, max_replicas and the budgets beside what every pool holds now) what the pools
+need given what they run and what is ready, and when it raises a pool, apply the raised
+decision through `Controller.actuate_now` (the same max_replicas, budget cap, readiness hold
+and leader fencing as a tick; so a reaction never stacks on a scale-up still starting) and
+tell the planner what the cluster runs now (`seed`: held like its own recommendation for the
+scale-down window). Never down. A check the guard holds is logged (`reactive_hold`, once per
+distinct reason).
 One thread, so ticks and reactions never interleave. Only the leader reacts.
 
 A failed read is logged once per distinct error, counted (`errors_total{kind="reactive"}`)
@@ -25,12 +28,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from sla_planner.model.reactive import LoadSnapshot, PoolCapacity, ReactiveAction, react
+from sla_planner.model.reactive import (
+    LoadSnapshot,
+    PoolCapacity,
+    ReactiveAction,
+    ReactiveGuard,
+    Situation,
+)
 from sla_planner.model.reasons import ErrorKind
 from sla_planner.model.types import Decision, Pool
 from sla_planner.sources.base import MetricsSourceError
 
 log = logging.getLogger("sla_planner.reactive")
+POOLS = (Pool.PREFILL, Pool.DECODE)
 
 
 class LoadReader(Protocol):
@@ -77,6 +87,8 @@ class ReactiveLoop:
         self.interval_s = min(p.settings.interval_s for p in self.paths.values())
         self._next_check = -math.inf
         self._last_error: dict[str, str | None] = {}
+        self.guards = {n: ReactiveGuard(p.settings, p.ttft_ms) for n, p in self.paths.items()}
+        self._last_hold: dict[str, tuple[str, ...]] = {}
 
     def run(self, stop: threading.Event, max_ticks: int | None = None) -> int:
         """Tick the controller and check the queues until `stop`. Returns ticks run."""
@@ -122,16 +134,36 @@ class ReactiveLoop:
             self._failed(name, str(exc))
             return None
         self._last_error[name] = None
-        pools = ds.pools[d.variant]
-        ps, pd = pools["prefill"].pool, pools["decode"].pool
-        target = (_n(ps.desired, d.prefill.replicas), _n(pd.desired, d.decode.replicas))
-        ready = (_n(ps.ready, target[0]), _n(pd.ready, target[1]))
+        fresh = self.controller.act.read_now(name, d.variant)
+        if fresh is None:  # the next tick holds and says why; nothing to react on
+            return None
+        target = (fresh[0].desired, fresh[1].desired)
+        ready = (fresh[0].ready, fresh[1].ready)
         isl = load.isl if math.isfinite(load.isl) and load.isl > 0 else d.forecast.isl
-        cap = path.capacity(d.variant, isl, d.forecast.osl)
-        action = react(load, target, ready, cap, path.settings, path.ttft_ms)
+        sit = Situation(
+            target,
+            ready,
+            (d.prefill.wanted_replicas, d.decode.wanted_replicas),
+            (isl, d.forecast.osl),
+            self.controller.planner.deployment(name).demand.length_bounds(),
+            self.controller.act.reaction_ceilings(name, d.variant),
+        )
+        action = self.guards[name].check(load, sit, lambda i, o: path.capacity(d.variant, i, o))
+        self._held(name, action)
         if action.raised(target):
             self._apply(name, d, action, target, path.limits, now)
         return action
+
+    def _held(self, name: str, action: ReactiveAction) -> None:
+        """Log what the guard held or bounded, once per distinct set of reasons."""
+        if action.notes and action.notes != self._last_hold.get(name):
+            log.info(
+                "reactive_hold deployment=%s codes=%s reasons=%r",
+                name,
+                ",".join(c.value for c in action.codes),
+                "; ".join(action.notes),
+            )
+        self._last_hold[name] = action.notes
 
     def _apply(
         self,
@@ -150,19 +182,27 @@ class ReactiveLoop:
         ]
         if not pools:
             return
-        self.controller.actuate_now(name, raised, pools)
+        snap = self.controller.actuate_now(name, raised, pools)
+        ds = snap.deployments.get(name) if snap is not None else None
+        if ds is None:
+            return
+        now_runs = ds.pools[d.variant]
+        desired = tuple(_n(now_runs[p.value].pool.desired, t) for p, t in zip((Pool.PREFILL, Pool.DECODE), target, strict=True))  # fmt: skip
+        written = [p for p in pools if desired[POOLS.index(p)] > target[POOLS.index(p)]]
+        if not written:  # held at the write (a scale-up still starting, the budget, ...)
+            return
         # The cluster now runs the raised pools: the planner holds them like its own
-        # recommendation for the scale-down window, not dropping them next tick.
-        p = max(raised.prefill.replicas, target[0])
-        q = max(raised.decode.replicas, target[1])
+        # recommendation for the scale-down window, not dropping them next tick. Only what
+        # was written: a reaction held at the write must not reach the cluster by a tick.
+        p, q = max(desired[0], target[0]), max(desired[1], target[1])
         self.controller.planner.seed(p, q, now, name, d.variant)
         if self.slo_metrics is not None:
-            for pool in pools:
+            for pool in written:
                 self.slo_metrics.reactive.labels(deployment=name, pool=pool.value).inc()
         log.info(
             "reactive_scale_up deployment=%s pools=%s reasons=%r",
             name,
-            ",".join(x.value for x in pools),
+            ",".join(x.value for x in written),
             "; ".join(action.reasons),
         )
 

@@ -22,6 +22,20 @@ DEFAULT_MAX_REPLICAS = 1000
 # Hard bound on any replica setting: the budget split scores every count up to the pool's
 # ceiling each decision, so this bounds its work (~0.3 s at 10,000).
 REPLICAS_LIMIT = 10_000
+# A decision growing a pool beyond this factor in one step is refused as absurd (bad input,
+# not demand): the controller's `loop.max_step_factor` default, and the reactive path's
+# implausible-reading hold.
+DEFAULT_MAX_STEP_FACTOR = 100.0
+# Growth up to this many replicas in one step is never called absurd, whatever the factor.
+ABSURD_MIN_STEP = 8
+
+
+def absurd_limit(current: int, factor: float) -> int:
+    """Most replicas one decision may ask of a pool running `current` before it is refused as
+    absurd (orders of magnitude beyond what runs: bad input, not demand)."""
+    return max(math.ceil(factor * max(current, 1)), current + ABSURD_MIN_STEP)
+
+
 # Forecast steps one decision plans over (ceil(startup_s / interval_s) + 1): each step is sized,
 # so this bounds a decision's work (~0.5 s at 1440 steps). A day at 60 s intervals.
 MAX_HORIZON_STEPS = 1440
@@ -89,6 +103,19 @@ class ReactiveSettings(BaseModel):
     )
     drain_s: float = Field(60.0, gt=0, allow_inf_nan=False, description="clear a backlog within")
     max_step: float = Field(2.0, gt=1.0, le=10.0, description="most a reaction multiplies a pool")
+    # Reactions stack (a burst can outlast one step), so one step's bound alone let a broken
+    # signal double a pool every check up to max_replicas. The demand guard never lets one
+    # interval move the plan by more than ~10x, and real traffic peaks within 3.3x of its
+    # recent scale (model.forecast.robust_demand); the plan is already sized for the planning
+    # quantile and bursts, so a burst needing more than 4x it is not one the fast path should
+    # chase before the planner has seen it. At least one replica over the plan always passes.
+    max_over_plan: float = Field(
+        4.0,
+        ge=1.0,
+        le=100.0,
+        allow_inf_nan=False,
+        description="reactions take a pool to at most this x the plan's replicas (+1 at least)",
+    )
 
 
 class _Strict(BaseModel):

@@ -124,3 +124,26 @@ class FleetReason(_Code):
     VARIANT_SWITCH = "variant_switch"  # moving to another variant; old replicas held
     VARIANT_PENDING = "variant_pending"  # a better variant waits out the hysteresis
     UNATTAINABLE = "unattainable"  # no variant meets the SLO at any size
+
+
+class ReactiveReason(_Code):
+    """Why the fast reactive path raised a pool, or what bounded or held it
+    (sla_planner.model.reactive)."""
+
+    # what triggered it
+    BACKLOG = "backlog"  # the prefill queue takes > prefill_backlog x the TTFT target to clear
+    SLOW_TTFT = "slow_ttft"  # p99 TTFT > ttft_factor x the target with requests waiting
+    SLOT_WAIT = "slot_wait"  # requests wait for a decode slot
+    OVER_ITL = "over_itl"  # decode runs more sequences than its ITL-feasible concurrency
+    KV_FULL = "kv_full"  # decode KV cache use above kv_high
+    # what bounded it
+    STEP = "step"  # max_step: one reaction at most multiplies a pool by it
+    PLAN_CAP = "plan_cap"  # max_over_plan: reactions take a pool to at most this x the plan
+    MAX_REPLICAS = "max_replicas"  # the pool's max_replicas
+    BUDGET = "budget"  # max_gpus / the GPU type's count, beside what the other pools hold
+    ROBUST_LENGTH = "robust_length"  # a mean length read beyond the demand guard's bound
+    IGNORED_SIGNAL = "ignored_signal"  # a reading outside its physical range (KV use > 100%)
+    # what held it (no reaction)
+    HOLD_STUCK = "hold_stuck"  # the reading stayed pinned while the replicas it added came up
+    HOLD_IMPLAUSIBLE = "hold_implausible"  # it asks for orders of magnitude beyond the plan
+    HOLD_UNSERVABLE = "hold_unservable"  # no number of replicas serves the backlog faster

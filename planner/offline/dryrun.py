@@ -22,7 +22,13 @@ from typing import Any
 from sla_planner.evaluation.des.replay import ReplayResult
 from sla_planner.model.planner import Policy
 from sla_planner.model.types import Decision, DemandSample, FleetDecision
-from sla_planner.offline.closed_loop import IntervalRecord, LoopPlant, Reaction, replay_interval
+from sla_planner.offline.closed_loop import (
+    IntervalRecord,
+    LoopPlant,
+    Reaction,
+    decided_ledger,
+    replay_interval,
+)
 from sla_planner.sources.base import MetricsSource, MetricsSourceError
 from sla_planner.sources.trace_binning import interval_count
 
@@ -38,6 +44,7 @@ class DeploymentRun:
     judged: ReplayResult | None = None  # the closed loop's plant, when there was one
     records: list[IntervalRecord] = field(default_factory=list)
     reactions: list[Reaction] = field(default_factory=list)
+    reactive_holds: list[Reaction] = field(default_factory=list)  # checks a guard held
 
     @property
     def closed_loop(self) -> bool:
@@ -89,6 +96,9 @@ def run_dry_run(
         now = start + k * interval_s
         fd = policy.decide(now)  # before this interval's demand and attainment: no look-ahead
         ticks.append(fd)
+        # What every pool holds during the interval: a deployment's reactions are recorded
+        # in it, so the deployments replayed after it see their GPUs taken.
+        ledger = decided_ledger(fd) if plants else None
         for name, run in runs.items():
             d = fd.by_name(name) if len(runs) > 1 else fd.only
             run.decisions.append(d)
@@ -96,7 +106,8 @@ def run_dry_run(
             if plant is None:
                 policy.observe(run.actual[k], name)
                 continue
-            window, ran = replay_interval(plant, policy, fd, d, (now, now + interval_s), run)
+            span = (now, now + interval_s)
+            window, ran = replay_interval(plant, policy, fd, d, span, run, ledger)
             policy.observe(run.actual[k], name)
             feedback = getattr(policy, "observe_attainment", None)
             if feedback is not None:

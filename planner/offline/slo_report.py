@@ -32,6 +32,18 @@ SLO_COLUMNS = (
 _REACTIONS_SHOWN = 20
 
 
+def _holds(result: Any) -> dict[str, Any]:
+    """The reactive checks a guard held or bounded without raising (only when there were)."""
+    holds = getattr(result, "reactive_holds", [])
+    if not holds:
+        return {}
+    shown = [
+        {"time": x.time, "prefill": x.prefill, "decode": x.decode, "why": list(x.reasons)}
+        for x in holds[:_REACTIONS_SHOWN]
+    ]
+    return {"reactive_holds": len(holds), "held": shown}
+
+
 def slo_block(result: Any, target: float | None) -> dict[str, Any]:
     """report.json's "slo" block for a closed-loop DeploymentRun."""
     recs = result.records
@@ -52,6 +64,7 @@ def slo_block(result: Any, target: float | None) -> dict[str, Any]:
             {"time": x.time, "prefill": x.prefill, "decode": x.decode, "why": list(x.reasons)}
             for x in result.reactions[:_REACTIONS_SHOWN]
         ],
+        **_holds(result),
         "method": (
             "closed loop: each interval the planner decided with the measured attainment of "
             "the intervals before it (the discrete-event judge as the plant); attainment is "

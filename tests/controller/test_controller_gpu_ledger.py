@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sla_planner.controller.gpu_ledger import GpuLedger
+from sla_planner.model.allocate.ledger import GpuLedger
 
 # holdings (key, type, GPUs), the pool asked about, its GPUs per replica -> cap (replicas)
 CASES = [
@@ -45,3 +45,21 @@ def test_a_type_without_a_budget_has_no_cap():
     ledger = GpuLedger({"A": 8})
     ledger.hold("x", "Z", 3)
     assert ledger.cap("x", 1) is None
+
+
+def test_joint_cap_counts_a_deployments_pools_together():
+    """A reaction raising both pools at once: their deployment's max_gpus and their shared
+    type's count bind the two together, less every other pool's GPUs."""
+    ledger = GpuLedger({"A": 10, "B": None})
+    ledger.hold("p", "A", 2, "chat", 6)
+    ledger.hold("d", "A", 1, "chat", 6)
+    ledger.hold("other", "A", 3, "code", None)
+    assert ledger.joint_cap(("p", "d")) == min(6, 10 - 3)
+    ledger.hold("other", "A", 6, "code", None)
+    assert ledger.joint_cap(("p", "d")) == 4  # the type binds now: 10 - 6
+    ledger.hold("d", "B", 1, "chat", 6)  # pools on two types: only max_gpus binds both
+    assert ledger.joint_cap(("p", "d")) == 6
+    free = GpuLedger({"B": None})
+    free.hold("p", "B", 1, "x", None)
+    free.hold("d", "B", 1, "x", None)
+    assert free.joint_cap(("p", "d")) is None

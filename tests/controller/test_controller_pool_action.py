@@ -99,6 +99,30 @@ def test_reasons_say_why() -> None:
     assert "refusing 10000 replicas" in absurd.reason and "100x step limit" in absurd.reason
 
 
+# (wanted, running, max_replicas) -> (kind, replicas written or kept)
+CEILING = [
+    (8, 4, 6, A.SCALE, 6),  # grown only up to the ceiling
+    (8, 6, 6, A.STEADY, 6),  # at it: nothing to write
+    (5, 4, 6, A.SCALE, 5),  # a ceiling that does not bind
+    (9, 7, 6, A.STEADY, 7),  # above it already (lowered by hand): never cut for it
+    (3, 7, 6, A.SCALE, 3),  # a scale-down goes as decided
+]
+
+
+@pytest.mark.parametrize(("want", "running", "top", "kind", "replicas"), CEILING)
+def test_max_replicas_binds_whatever_asked(want, running, top, kind, replicas) -> None:
+    """Issue 18 item 4: every write (a tick's, a retry's, a reaction's) goes through
+    plan_pool_action, so a decision past the pool's max_replicas -- a reaction's, or a planner
+    seeded with one -- is capped there, whatever path asked."""
+    a = plan_pool_action(
+        decision(want), ReplicaStatus(running, running), target=running, since=None, cap=None,
+        budget_gpus=None, leader=True, grace_s=GRACE, now=NOW, max_replicas=top,
+    )  # fmt: skip
+    assert (a.kind, a.replicas) == (kind, replicas), a.reason
+    if want > max(top, running):
+        assert f"max_replicas {top}" in a.reason
+
+
 @pytest.mark.parametrize(
     ("budget", "other", "gpr", "cap"),
     [(None, 4, 1, None), (8, 3, 1, 5), (8, 3, 2, 2), (8, 9, 1, 0), (16, 4, 4, 3)],

@@ -132,6 +132,14 @@ class DemandGuard:
                 changes[field] = MAX_MEAN_TOKENS
                 notes.append(self._note(name, x, MAX_MEAN_TOKENS, LENGTH_RATIO))
 
+    def length_bounds(self) -> tuple[float, float]:
+        """The most a mean ISL and OSL may be now before they count as outliers: what the
+        next sample would be clipped to (the reactive path reads its lengths through these)."""
+        return (
+            min(self._bound(self._isl, LENGTH_RATIO, 0.0), MAX_MEAN_TOKENS),
+            min(self._bound(self._osl, LENGTH_RATIO, 0.0), MAX_MEAN_TOKENS),
+        )
+
     def _judge(
         self,
         what: str,

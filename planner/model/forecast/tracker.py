@@ -80,6 +80,7 @@ class DemandTracker:
         self._next_start: float | None = None  # end of the last observed interval
         self._last_isl = math.nan
         self._last_osl = math.nan
+        self.last: DemandSample | None = None  # the last sample observed, outliers clipped
         # Peak/mean ratios beyond Poisson noise, and sub-windows per interval (the SLO sizing's
         # burst mixture).
         self.ratios: deque[float] = deque(maxlen=config.burst_window)
@@ -102,6 +103,7 @@ class DemandTracker:
         raw = sample
         sample, clipped = self._guard.clip(sample)
         self.guard_notes.extend(clipped)
+        self.last = sample
         self.suspect = self._guard.suspect
         self._demand.observe(sample)
         if self._burst is not None:
@@ -123,6 +125,10 @@ class DemandTracker:
         if self.recent_requests > 0:
             self.last_request_at = raw.start + duration
         return True
+
+    def length_bounds(self) -> tuple[float, float]:
+        """The demand guard's bounds on a mean ISL and OSL now (robust_demand)."""
+        return self._guard.length_bounds()
 
     def take_guard_notes(self) -> list[str]:
         notes = list(self.guard_notes)

@@ -1,5 +1,6 @@
-"""GPUs held right now by every pool the controller scales, per GPU type and per deployment: what
-lets a pool be scaled up on its own without breaking a budget at any instant.
+"""GPUs held right now by every pool the controller scales (or the dry run's closed loop
+replays), per GPU type and per deployment: what lets a pool be scaled up on its own -- a tick's
+write, a retry, a reaction -- without breaking a budget at any instant (pure).
 
 Two budgets bind a pool: its GPU type's count (every deployment, every variant, both pools of
 that type share it) and its deployment's own `max_gpus` (both pools of every variant of the
@@ -7,7 +8,7 @@ deployment). The cap of one pool is the tighter of the two, less what every othe
 it holds. A pool holds the larger of what the cluster runs (spec.replicas as last read) and
 what the controller last applied: a write in flight, or a scale-down not yet seen, must not
 free GPUs early. The controller records every successful write here before the next pool is
-planned.
+planned; the closed loop records every reaction the same way.
 """
 
 from __future__ import annotations
@@ -68,3 +69,23 @@ class GpuLedger:
         if budget is None or (cap is not None and cap < budget):
             return cap
         return budget
+
+    def joint_cap(self, keys: tuple[Hashable, ...]) -> int | None:
+        """Most GPUs the pools `keys` may hold together while every other pool holds what it
+        holds now (None: no budget binds them together): their deployment's max_gpus, and
+        their GPU type's count when they share it."""
+        held = [self._held[k] for k in keys]
+        mine = sum(g for _, g, _, _ in held)
+        rooms = []
+        types = {t for t, _, _, _ in held}
+        if len(types) == 1:
+            budget = self.budget.get(next(iter(types)))
+            if budget is not None:
+                rooms.append(budget - (self.used(next(iter(types))) - mine))
+        deployments = {(d, cap) for _, _, d, cap in held}
+        if len(deployments) == 1:
+            deployment, cap = next(iter(deployments))
+            if cap is not None:
+                ours = sum(g for _, g, d, _ in self._held.values() if d == deployment)
+                rooms.append(cap - (ours - mine))
+        return max(min(rooms), 0) if rooms else None
