@@ -157,6 +157,10 @@ class PlannerConfig(_Strict):
     # tuned on days 2-4 of the Azure 2024 week (benchmarks/tune_sizing.py); at 0.9 the
     # request-weighted attainment fell to ~98%.
     planning_quantile: float = Field(0.99, gt=0, lt=1)
+    # Forecast steps each decision sizes for: [now, now + horizon_s). None: startup_s +
+    # interval_s, the shortest horizon whose last step is one this decision's new replicas are
+    # the first to serve (a shorter one sizes nothing they arrive for).
+    horizon_s: float | None = Field(None, gt=0, le=DAY_S, description="forecast horizon, s")
     # Like HPA's --horizontal-pod-autoscaler-downscale-stabilization: scale down only to the
     # highest recommendation seen within this window.
     scale_down_window_s: float = Field(300.0, ge=0, le=7 * DAY_S)
@@ -195,11 +199,19 @@ class PlannerConfig(_Strict):
     @model_validator(mode="after")
     def _bounded_horizon(self) -> PlannerConfig:
         steps = math.ceil(self.startup_s / self.interval_s - 1e-9) + 1
+        if self.horizon_s is not None:
+            steps = math.ceil(self.horizon_s / self.interval_s - 1e-9)
         if steps > MAX_HORIZON_STEPS:
+            what = (
+                f"horizon_s ({self.horizon_s:g})"
+                if self.horizon_s is not None
+                else f"startup_s ({self.startup_s:g})"
+            )
             raise ValueError(
-                f"startup_s ({self.startup_s:g}) / interval_s ({self.interval_s:g}) asks for a "
+                f"{what} / interval_s ({self.interval_s:g}) asks for a "
                 f"{steps}-step forecast each decision (at most {MAX_HORIZON_STEPS}); raise "
-                "interval_s or lower startup_s"
+                "interval_s or lower "
+                + ("horizon_s" if self.horizon_s is not None else "startup_s")
             )
         return self
 
