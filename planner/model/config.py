@@ -9,7 +9,7 @@ not just a strange plan. The bounds are far outside any real deployment; each sa
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -50,6 +50,17 @@ class ErrorBudgetSettings(BaseModel):
     )
     max_loosen: float = Field(
         2.0, ge=1.0, allow_inf_nan=False, description="plan for at most B x aim x this"
+    )
+    # How the budget is spent (sla_planner.model.size.slo_price): "goal" aims every interval
+    # at the same planned miss share; "price" prices a miss in GPU-hours and buys, interval
+    # by interval, the replicas minimising GPUs + price x expected misses, the controller
+    # moving the price.
+    sizing: Literal["goal", "price"] = "goal"
+    price_window_s: float = Field(
+        86400.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="time constant of the reference price (the goal sizing's shadow price)",
     )
 
 
