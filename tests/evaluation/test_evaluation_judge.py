@@ -11,8 +11,8 @@ from support.loops import open_loop
 from support.paths import BUNDLED_PROFILE, real_trace
 
 from sla_planner.evaluation.des import Judge, Requests, Schedule, replay, summarize
-from sla_planner.evaluation.estimate import verdict
 from sla_planner.evaluation.des_requests import BIN_S, source_requests
+from sla_planner.evaluation.estimate import verdict
 from sla_planner.evaluation.judge import JudgeSettings, Plant, judged_block, replay_decisions
 from sla_planner.model.config import SLA, PlannerConfig
 from sla_planner.model.planner import Planner
