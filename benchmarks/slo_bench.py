@@ -175,6 +175,7 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--optimal-cache", default=None, help="directory for the optimal's tables")
     ap.add_argument("--optimal-depth", type=int, default=DEPTH, help="counts tabulated per pool")
     ap.add_argument("--optimal-cut", type=float, default=CUT, help="lowest count's pool misses")
+    ap.add_argument("--tag", default="", help="appended to ours' rows: ours@A TAG (a variant)")
     ap.add_argument("--out", default=None)
     return ap.parse_args()
 
@@ -204,7 +205,7 @@ def _run_scenario(a: argparse.Namespace, sc: Scenario, prof: Any, curves: Any) -
         for target in (float(x) for x in a.targets.split(",")):
             for rx in [False, True] if a.reactive == "both" else [a.reactive == "on"]:
                 cfg = config_for(sc, target, rx, json.loads(a.config))
-                tag = f"ours@{target:g}" + ("+reactive" if rx else "")
+                tag = f"ours@{target:g}" + ("+reactive" if rx else "") + (f" {a.tag}" * bool(a.tag))
                 add(tag, {"target": target, **run_ours(ld, prof, curves, cfg)})
     if "fixed" in policies:
         add("fixed-margin", run_open(ld, prof, lambda: Planner.of_one(base, curves), base))
