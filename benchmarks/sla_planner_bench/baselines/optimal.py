@@ -51,7 +51,7 @@ class Choice:
     prefill: np.ndarray
     decode: np.ndarray
     met: float  # requests met by the tables
-    edge: int  # intervals whose choice is the lowest tabulated count of a pool
+    edge: int  # intervals choosing the lowest count of a pool's range cut by depth, not misses
 
     def attainment(self, tab: IntervalTables) -> float:
         total = float(tab.requests.sum())
@@ -76,7 +76,11 @@ def choose(tab: IntervalTables, price: float) -> Choice:
     pick = np.argmax(np.where(tie, tab.met.reshape(flat.shape), -1), axis=1)
     ia, ib = np.unravel_index(pick, (k, k))
     met = tab.met.reshape(flat.shape)[np.arange(flat.shape[0]), pick]
-    edge = int((((ia == 0) & (tab.p_lo > 1)) | ((ib == 0) & (tab.d_lo > 1))).sum())
+    # On the lower edge of a range the depth cut (not the misses): fewer might have been cheaper.
+    deep_p, deep_d = tab.p_n >= k - 1, tab.d_n >= k - 1
+    edge = int(
+        (((ia == 0) & (tab.p_lo > 1) & deep_p) | ((ib == 0) & (tab.d_lo > 1) & deep_d)).sum()
+    )
     return Choice(price, tab.p_lo + ia, tab.d_lo + ib, float(met.sum()), edge)
 
 

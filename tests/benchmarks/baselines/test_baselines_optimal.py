@@ -50,10 +50,19 @@ def test_each_interval_takes_its_cheapest_gpus_plus_priced_misses(price, pairs, 
     assert c.edge == 0
 
 
-def test_a_choice_on_a_raised_lower_edge_is_counted():
-    # Interval 0 tabulated from 2 prefill replicas: its floor choice sits on the table's edge.
-    c = choose(tables(p_lo=(2, 1)), 0.1)
-    assert (int(c.prefill[0]), c.edge) == (2, 1)
+@pytest.mark.parametrize(("p_n", "edge"), [(2, 1), (1, 0)])
+def test_a_choice_on_a_depth_cut_lower_edge_is_counted(p_n, edge):
+    # Tables of depth 2 (K = 3, the last count padding), prefill from 2 replicas. Two counts
+    # tabulated: the depth stopped the range, fewer were not looked at, and the floor choice
+    # may not be the cheapest (edge). One count: its misses stopped it (one replica fewer
+    # misses too many): that edge is the interval's own.
+    met = [[[90, 95, 95], [92, 100, 100], [92, 100, 100]]]
+    tab = IntervalTables(
+        0.0, 3600.0, np.array([100]), np.array([2]), np.array([p_n]), np.array([1]),
+        np.array([2]), np.array(met), (1, 1),
+    )  # fmt: skip
+    c = choose(tab, 0.1)
+    assert (int(c.prefill[0]), int(c.decode[0]), c.edge) == (2, 1, edge)
 
 
 def test_mix_switches_the_most_met_per_gpu_first():
