@@ -62,6 +62,13 @@ class ErrorBudgetSettings(BaseModel):
         allow_inf_nan=False,
         description="time constant of the reference price (the goal sizing's shadow price)",
     )
+    price_max_miss: float = Field(
+        5.0,
+        ge=1.0,
+        le=50.0,
+        allow_inf_nan=False,
+        description="a priced interval may plan to miss at most this x the budget",
+    )
 
 
 class ReactiveSettings(BaseModel):

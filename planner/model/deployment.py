@@ -36,6 +36,7 @@ from sla_planner.model.size.error_budget import (
 )
 from sla_planner.model.size.needs import DeploymentNeed, PoolNeed, VariantNeed
 from sla_planner.model.size.sizing import SizingPolicy
+from sla_planner.model.size.slo_price import Pricing
 from sla_planner.model.size.slo_sizing import DEFAULT_SUBWINDOWS, BurstMix, expected_attainment
 from sla_planner.model.size.variant import (
     FixedPlan,
@@ -176,8 +177,9 @@ class DeploymentPlanner:
         eb = self.error_budget
         if eb is not None:
             price = eb.price if eb.priced else None
+            pricing = Pricing(price, eb.price_floor) if price is not None else None
             sized = self._sizers[v.name].size(
-                x, self._mix(), eb.goal, self.demand.measured_scv, price
+                x, self._mix(), eb.goal, self.demand.measured_scv, pricing
             )
             if sized is not None:
                 return sized

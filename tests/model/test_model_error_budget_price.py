@@ -99,3 +99,12 @@ def test_priced_planned_miss_is_the_last_plans_expectation():
 def test_unknown_sizing_is_refused():
     with pytest.raises(ValidationError):
         PlannerConfig.model_validate({"error_budget": {"sizing": "lagrange"}})
+
+
+@pytest.mark.parametrize(
+    ("target", "max_miss", "floor"),
+    [(0.99, 5.0, 0.95), (0.999, 5.0, 0.995), (0.99, 10.0, 0.9), (0.9, 10.0, 0.5)],
+)
+def test_the_price_floor_is_the_budget_times_price_max_miss(target, max_miss, floor):
+    s = ErrorBudgetSettings(sizing="price", price_max_miss=max_miss)
+    assert ErrorBudgetController(target, s).price_floor == pytest.approx(floor)

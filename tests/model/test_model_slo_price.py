@@ -137,3 +137,34 @@ def test_unreachable_targets_are_reported_priced(h200):
     assert not price_step(m, StepDemand(5.0, 0.0, 16000.0, 200.0), BurstMix(), 1e-3).reachable
     r = price_step(m, StepDemand(0.0, 0.0, 1000.0, 200.0), BurstMix(), 1e-3)
     assert (r.prefill, r.decode, r.reachable) == (1, 1, True)
+
+
+@pytest.mark.parametrize(
+    ("k", "floor", "pair"),
+    [
+        # k = 1 alone takes (1, 1), A = 0.4; at least 0.85: (2, 2) 4 + 0.109 = 4.109 beats
+        # (3, 2) A 0.9801 5.0199 and (2, 3) A 0.9 5.1 ((3, 1) A 0.792 is below)
+        (1.0, 0.85, (2, 2)),
+        # at least 0.95: (3, 2) A 0.9801, 5.0199, beats (3, 3) A 0.99, 6.01
+        (1.0, 0.95, (3, 2)),
+        # a floor below the priced choice changes nothing: k = 100 takes (3, 2), A 0.9801
+        (100.0, 0.9, (3, 2)),
+    ],
+)
+def test_a_priced_choice_never_expects_less_than_the_floor(k, floor, pair):
+    m, t = grid()
+    r = priced_on(m, t, k, floor)
+    assert (r.prefill, r.decode) == pair and r.attainment >= floor
+
+
+def test_a_floored_price_step_on_the_real_profile_stays_stable(models):
+    # 150 req/s, a price so low the unfloored objective abandons the interval at the minimums
+    step = StepDemand(150.0, 5.0, 1100.0, 220.0)
+    bare = price_step(models, step, MIX, 1e-8)
+    floored = price_step(models, step, MIX, 1e-8, floor=0.95)
+    assert (bare.prefill, bare.decode) == (1, 1) and bare.attainment < 0.5
+    assert floored.attainment >= 0.95
+    assert (
+        floored.prefill + floored.decode
+        <= size_step(models, step, MIX, 0.99).prefill + size_step(models, step, MIX, 0.99).decode
+    )

@@ -55,7 +55,8 @@ after misses, prices a miss dearer and buys more replicas, as a tighter goal doe
 and the anti-windup are the same. price_ref is where a typical interval lands at the aimed miss
 share: the request-weighted geometric mean, over `price_window_s` (a day: the daily cycle
 averages out), of each decision's shadow price of the goal sizing at 1 - aim x B (`calibrate`).
-Before any calibration there is no price (None) and the planner sizes to the goal.
+Before any calibration there is no price (None) and the planner sizes to the goal. No priced
+plan may expect to miss more than B x `price_max_miss` (`price_floor`; slo_price says why).
 
 Pure: no I/O, no clock (window times come in with the samples).
 """
@@ -213,6 +214,11 @@ class ErrorBudgetController:
         """The chosen plan's expected miss share (the model's), reported as planned_miss."""
         if math.isfinite(expected_miss):
             self._plan_miss = min(max(expected_miss, 0.0), 1.0)
+
+    @property
+    def price_floor(self) -> float:
+        """The least expected attainment a priced plan may have: 1 - B x price_max_miss."""
+        return 1.0 - min(self.budget * self.s.price_max_miss, 0.5)
 
     @property
     def aimed_goal(self) -> float:

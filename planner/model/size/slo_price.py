@@ -26,11 +26,20 @@ The search is exact on the tables of slo_sizing (A is the same expectation):
 - below: a count whose pool alone already misses more than the objective of that upper corner
   costs more than the corner whatever the other pool does (A <= a_p), so it is left out.
 Ties go to the higher attainment.
+
+The floor. Per interval the model's misses are bounded (at most every request), GPUs are not:
+at a big pool's peak, k can be below the pool's GPUs, and the objective's minimum is then the
+pools' minimums, abandoning the interval. The model would call that one interval's misses; in
+a real queue the backlog carries into the next ones (on days 5-7 of the Azure week, the
+unfloored sizing let the prefill queue grow for an hour: 93.4% judged at a 99% SLO). So every
+priced choice must expect at least `floor` (the controller's: 1 - B x `price_max_miss`), a stable
+queue; when pricing would not buy that much, the goal sizing at the floor answers.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,6 +57,16 @@ from sla_planner.model.size.slo_sizing import (
 )
 
 HOUR_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """What a priced plan pays per missed request, and the least it may expect to attain."""
+
+    price: float  # GPU-hours per missed request
+    floor: float = 0.0
+
+
 _TOP_LIMIT = 1.0 - 1e-12  # the tables' precision: a price beyond it buys nothing more
 _PRICE_LIMIT = 1e9  # GPU-hours per miss
 _TIE = 1e-9  # relative: objectives this close are equal (then the higher attainment wins)
@@ -59,9 +78,11 @@ def price_step(
     mix: BurstMix,
     price: float,
     ds: DecodeShare | None = None,
+    floor: float = 0.0,
 ) -> GoalSizing:
     """The (prefill, decode) minimising GPUs + price x expected misses (price in GPU-hours
-    per missed request); `attainment` is the model's expectation there."""
+    per missed request) among those expected to attain at least `floor`; `attainment` is the
+    model's expectation there."""
     rates, w = step.nodes(mix)
     total = float(w.sum())
     if total <= 0:
@@ -70,23 +91,26 @@ def price_step(
     if not reachable(m, step, ds):
         return GoalSizing(m.min_prefill, m.min_decode, 0.0, False)
     k = _k(price, total)
-    top = (_top(m.gpus_prefill, k), _top(m.gpus_decode, k))
-    return priced_on(m, step_tables(m, step, rates, w, ds, top), k)
+    top = _tops(m, k, floor)
+    return priced_on(m, step_tables(m, step, rates, w, ds, top), k, floor)
 
 
-def priced_on(m: PoolModels, t: StepTables, k: float) -> GoalSizing:
-    """price_step's search on tables already built (each pool alone reaching 1 - g / k)."""
+def priced_on(m: PoolModels, t: StepTables, k: float, floor: float = 0.0) -> GoalSizing:
+    """price_step's search on tables already built (each pool alone reaching `_tops`)."""
     ap, ad = t.ap, t.ad
-    hi_p = _upper(ap, _top(m.gpus_prefill, k), m.min_prefill)
-    hi_d = _upper(ad, _top(m.gpus_decode, k), m.min_decode)
+    top_p, top_d = _tops(m, k, floor)
+    hi_p = _upper(ap, top_p, m.min_prefill)
+    hi_d = _upper(ad, top_d, m.min_decode)
     corner = t.joint(np.array([hi_p]), np.array([hi_d]))[0, 0]
+    if corner < floor:  # the floor is beyond what pricing would buy: the goal sizing at it
+        return goal_on(m, t, floor, goal_top(floor))
     bound = m.gpus_prefill * hi_p + m.gpus_decode * hi_d + k * (1.0 - corner)
     lo_p = _lower(ap, k, bound, m.min_prefill, hi_p)
     lo_d = _lower(ad, k, bound, m.min_decode, hi_d)
     p_idx, d_idx = np.arange(lo_p, hi_p + 1), np.arange(lo_d, hi_d + 1)
     joint = t.joint(p_idx, d_idx)
     cost = m.gpus_prefill * p_idx[:, None] + m.gpus_decode * d_idx[None, :]
-    obj = cost + k * (1.0 - joint)
+    obj = np.where(joint >= floor, cost + k * (1.0 - joint), np.inf)
     best = obj.min()
     cand = obj <= best + _TIE * max(abs(best), 1.0)
     i, j = np.unravel_index(np.argmax(np.where(cand, joint, -1.0)), joint.shape)
@@ -134,6 +158,13 @@ def _k(price: float, rate: float) -> float:
     _PRICE_LIMIT, or NaN, is taken as that limit: every miss the tables can see is bought)."""
     price = min(max(price, 0.0), _PRICE_LIMIT) if not math.isnan(price) else _PRICE_LIMIT
     return price * HOUR_S * rate
+
+
+def _tops(m: PoolModels, k: float, floor: float) -> tuple[float, float]:
+    """Each pool's table end: where one more replica never pays, and far enough for the
+    floor (the goal sizing's end at it)."""
+    f = goal_top(floor) if floor > 0 else 0.0
+    return max(_top(m.gpus_prefill, k), f), max(_top(m.gpus_decode, k), f)
 
 
 def _top(gpus: int, k: float) -> float:

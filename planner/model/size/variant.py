@@ -33,7 +33,7 @@ from sla_planner.model.size.pool_plan import (
 )
 from sla_planner.model.size.prefill_latency import z_score
 from sla_planner.model.size.sizing import SizingPolicy, SizingResult
-from sla_planner.model.size.slo_price import price_step, shadow_price
+from sla_planner.model.size.slo_price import Pricing, price_step, shadow_price
 from sla_planner.model.size.slo_sizing import (
     BurstMix,
     DecodeShare,
@@ -237,17 +237,18 @@ class SloSizer:
         mix: BurstMix,
         goal: float,
         measured_scv: float | None,
-        price: float | None = None,
+        pricing: Pricing | None = None,
     ) -> VariantNeed | None:
-        """Each step to the goal, or (`price` given) at the price of a miss; each pool the
+        """Each step to the goal, or (`pricing` given) at the price of a miss; each pool the
         most any step needs. None: out of the latency model's reach."""
+        price = pricing.price if pricing is not None else None
         models = self.models(x.config, measured_scv, x.policy)
         steps = [step_demand(f, d, x.config) for f, d in zip(x.forecasts, x.steps, strict=True)]
         shares = [self.share(models, s) for s in steps]
 
         def one(s: StepDemand, ds: DecodeShare) -> GoalSizing:
-            if price is not None:
-                return price_step(models, s, mix, price, ds)
+            if pricing is not None:
+                return price_step(models, s, mix, pricing.price, ds, pricing.floor)
             return size_step(models, s, mix, goal, ds)
 
         sized = [one(s, ds) for s, ds in zip(steps, shares, strict=True)]
