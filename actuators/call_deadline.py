@@ -27,9 +27,10 @@ from sla_planner.errors import SlaPlannerError
 _RECHECK_S = 0.05  # after the deadline, how often a connection still connecting is re-checked
 
 
-class CallDeadlineExceeded(urllib3.exceptions.TimeoutError, SlaPlannerError):
+class CallDeadlineExceeded(SlaPlannerError, urllib3.exceptions.TimeoutError):
     """A Kubernetes API call ran past its total deadline; its connection was closed. A urllib3
-    timeout, so the client and the actuators handle it as one (a retryable hold)."""
+    timeout, so the client's error handling treats it as one; and one of the project's
+    errors, should it ever reach the command line."""
 
 
 class _Call:

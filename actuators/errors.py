@@ -118,6 +118,8 @@ def _from_status(
     where = f'resource "{op.resource}" (apiGroup "{op.api_group}") in namespace "{op.namespace}"'
     plural = op.resource.split("/")[0]
     needs = f'the planner needs get on "{plural}" and get, update on "{plural}/scale"'
+    if plural == "pods":  # a drain-aware scale-down reads and marks the target's pods
+        needs = 'a drain needs list, patch on "pods" (and delete, for a PodClique)'
     if status == 404:
         return KubeActuatorError(
             f"{target}: target missing (404 NotFound: {detail}); holding at current replicas. "

@@ -9,11 +9,12 @@ from kubernetes import client
 
 from sla_planner.actuators.base import Actuator
 from sla_planner.actuators.config import TargetConfig
-from sla_planner.actuators.deployment import DeploymentActuator
-from sla_planner.actuators.grove_podclique import GrovePodCliqueActuator
-from sla_planner.actuators.grove_scaling_group import GroveScalingGroupActuator
-from sla_planner.actuators.leaderworkerset import LeaderWorkerSetActuator
+from sla_planner.actuators.deployment import DeploymentActuator, DeploymentPods
+from sla_planner.actuators.grove_podclique import GrovePodCliqueActuator, PodCliquePods
+from sla_planner.actuators.grove_scaling_group import GroveScalingGroupActuator, ScalingGroupPods
+from sla_planner.actuators.leaderworkerset import LeaderWorkerSetActuator, LeaderWorkerSetPods
 from sla_planner.actuators.metrics_only import MetricsOnlyActuator
+from sla_planner.actuators.replica_pods import ReplicaPods
 from sla_planner.actuators.scale_subresource import ScaleSubresourceActuator
 
 KUBE_ACTUATORS: dict[str, type[ScaleSubresourceActuator]] = {
@@ -21,6 +22,12 @@ KUBE_ACTUATORS: dict[str, type[ScaleSubresourceActuator]] = {
     "PodClique": GrovePodCliqueActuator,
     "LeaderWorkerSet": LeaderWorkerSetActuator,
     "Deployment": DeploymentActuator,
+}
+KUBE_PODS: dict[str, type[ReplicaPods]] = {
+    "PodCliqueScalingGroup": ScalingGroupPods,
+    "PodClique": PodCliquePods,
+    "LeaderWorkerSet": LeaderWorkerSetPods,
+    "Deployment": DeploymentPods,
 }
 
 
@@ -53,4 +60,21 @@ def build_actuator(
         request_timeout_s=target.request_timeout_s,
         conflict_retries=target.conflict_retries,
         sleep=sleep,
+    )
+
+
+def build_replica_pods(
+    target: TargetConfig, api_client: client.ApiClient, *, serving_label: str | None = None
+) -> ReplicaPods | None:
+    """The pods of `target` for a drain-aware scale-down; None for MetricsOnly (the planner
+    lowers nothing there: the autoscaler reading its decision does)."""
+    if target.kind == "MetricsOnly":
+        return None
+    assert target.namespace is not None  # TargetConfig validation guarantees it
+    return KUBE_PODS[target.kind](
+        api_client,
+        target.namespace,
+        target.resolved_name(),
+        request_timeout_s=target.request_timeout_s,
+        serving_label=serving_label,
     )

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sla_planner.errors import UsageError
+from sla_planner.model.config import check_time
 
 
 def _typed(kind: type, check: Any, what: str) -> Any:
@@ -73,7 +74,16 @@ _UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_time(text: str, origin: float, flag: str) -> float:
-    """unix seconds | ISO 8601 (naive = UTC) | +DURATION (s/m/h/d) after `origin`."""
+    """unix seconds | ISO 8601 (naive = UTC) | +DURATION (s/m/h/d) after `origin`; between
+    1970 and 9999 (model.config.MAX_UNIX_S), else UsageError."""
+    value = _parse_time(text, origin, flag)
+    try:
+        return check_time(value, f"{flag} {text!r}:")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _parse_time(text: str, origin: float, flag: str) -> float:
     t = text.strip()
     m = _DURATION.match(t)
     if m:
@@ -95,4 +105,8 @@ def parse_time(text: str, origin: float, flag: str) -> float:
 
 
 def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    """ISO 8601 UTC; a time datetime cannot show as its unix seconds (messages must print)."""
+    try:
+        return datetime.fromtimestamp(t, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):
+        return f"{t:g} (unix s)"

@@ -166,10 +166,13 @@ def run(args: argparse.Namespace) -> int:
         )
     result = replayed.run.only
     settings = _run_settings(args, spec, result, profiles, config)
+    lengths = replayed.lengths.get(NAME)
     warnings = [*_target_warnings(config, profiles, result.actual), *_guard_warnings(result)]
+    if lengths is not None and lengths.warning() is not None:
+        warnings.append(lengths.warning())
     extra: dict[str, Any] = {
         "warnings": warnings,
-        **_judgements(result, replayed.judged[NAME], spec, profiles, config),
+        **_judgements(result, replayed.judged[NAME], spec, profiles, config, lengths),
     }
     paths = write_outputs(
         out, result, profiles, config, settings, spec.label, plot=not args.no_plot, extra=extra
@@ -189,17 +192,23 @@ def _write_slo(out: Path, result: Any) -> Path | None:
 
 
 def _judgements(
-    result: Any, judged: Any, spec: SourceSpec, profiles: PoolProfiles, config: Any
+    result: Any,
+    judged: Any,
+    spec: SourceSpec,
+    profiles: PoolProfiles,
+    config: Any,
+    lengths: Any = None,
 ) -> dict[str, Any]:
-    """report.json's verdicts on a trace dry run: "judged" by the discrete-event replay (the
-    default judge, independent of the sizing) and "simulated" by the closed-loop model (a
-    quick estimate that shares the sizing's queueing model)."""
+    """report.json's verdicts: "judged" by the discrete-event replay (the default judge,
+    independent of the sizing; trace and Prometheus sources, with where its request lengths
+    came from) and "simulated" by the closed-loop model (a quick estimate that shares the
+    sizing's queueing model; trace sources)."""
     from sla_planner.evaluation.judge import judged_block
     from sla_planner.evaluation.simulator import simulate_dry_run
 
     out: dict[str, Any] = {}
     if judged is not None:
-        out["judged"] = judged_block(judged)
+        out["judged"] = judged_block(judged, lengths.label if lengths is not None else None)
     if result.closed_loop:  # the SLO controller fed by the judge
         from sla_planner.offline.slo_report import slo_block
 
@@ -350,11 +359,11 @@ def _print_summary(
         f"ITL {config.sla.itl_ms:g} ms: {_pct(r['expected_itl_attainment'])})",
     ]
     judged = r.get("judged")
-    if judged:  # trace sources: every request replayed through the decided replicas
+    if judged:  # every request replayed through the decided replicas
         lines.append(
             f"  judged             {_pct(judged['attainment'])} of requests met both targets "
-            f"(discrete-event replay; p99 TTFT {judged['ttft_ms']['p99']:.0f} ms, "
-            f"p99 ITL {judged['itl_ms']['p99']:.1f} ms)"
+            f"(discrete-event replay, lengths: {judged.get('lengths', 'n/a')}; "
+            f"p99 TTFT {judged['ttft_ms']['p99']:.0f} ms, p99 ITL {judged['itl_ms']['p99']:.1f} ms)"
         )
     slo = r.get("slo")
     if slo:  # closed loop: the SLO controller fed by the judge

@@ -130,7 +130,9 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
         "--judge",
         choices=("des", "none"),
         default="des",
-        help="judge the decisions by a discrete-event replay of every request (trace sources); "
+        help="judge the decisions by a discrete-event replay of every request (a trace's, or "
+        "those Prometheus' counters and token histograms describe; report.json's judged.lengths "
+        "says where their lengths came from); "
         "with an --attainment target the replay runs in the loop (the planner reads each "
         "interval's measured attainment before the next decision); 'none' skips it",
     )
@@ -163,7 +165,8 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--tokens-from",
         metavar="FILE",
-        help="per-request trace to draw ISL/OSL from, for count-only traces",
+        help="per-request trace to draw ISL/OSL from: for count-only traces, and for aggregate "
+        "traces, whose judge otherwise assumes lognormal lengths around each bin's means",
     )
     g.add_argument(
         "--rate-scale",
@@ -173,7 +176,7 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
         help="multiply request counts by X (default 1; the demo, with no --trace: "
         f"{DEMO_RATE_SCALE:g}, so both pools scale)",
     )
-    g.add_argument("--seed", type=int, default=0, help="seed for token draws (count-only traces)")
+    g.add_argument("--seed", type=int, default=0, help="seed for token draws (traces)")
     g.add_argument(
         "--no-prompt-scv",
         action="store_true",

@@ -15,7 +15,6 @@ from sla_planner.errors import UsageError
 from sla_planner.sources.base import MetricsSource
 
 DEFAULT_TRACE_NAME = "AzureLLMInferenceTrace_conv.csv"
-
 # The no-flag demo replays the bundled conversation trace at this rate (~22 req/s): at its own
 # 5.5 req/s one replica per pool carries it all hour and the demo shows nothing scaling.
 DEMO_RATE_SCALE = 4.0

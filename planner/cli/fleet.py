@@ -149,6 +149,7 @@ def _print_summary(outputs: Any, fleet: Any, wall_s: float) -> None:
     lines = [
         f"fleet dry run: {len(cfg.deployments)} deployments, {r['settings']['start_iso']} .. "
         f"{r['settings']['end_iso']}, {f['requests']:,.0f} requests",
+        *(f"  warning                {w}" for w in r.get("warnings", [])),
         f"  {'deployment':<14}{'class':<10}{'variant':<14}{'GPU-h':>7}{'cost':>9}"
         f"{'attained':>10}{'target':>8}{'preempt':>9}{'cold-delayed':>14}",
     ]

@@ -84,7 +84,7 @@ def _run_once(rt: Runtime) -> int:
             for p, fp in pools.items()
         )
         raise CommandError(f"no decision could be made ({reasons})")
-    print(json.dumps(out.model_dump(), indent=2))
+    print(json.dumps(out.model_dump(exclude_unset=True), indent=2))  # drain: only while one runs
     return 0
 
 

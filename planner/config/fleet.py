@@ -30,6 +30,7 @@ class DeploymentSpec:
     demand: Any = None  # the file's demand source (trace or Prometheus), for the sources
     targets: Mapping[str, Any] = field(default_factory=dict)  # per variant: TargetsConfig
     queues: Any = None  # where the reactive path reads the engines' queues (QueueConfig)
+    drain: Any = None  # the engines' in-flight gauges and the drain's knobs (DrainConfig)
     prometheus: Any = None  # its PrometheusConfig (the server with its selector)
 
     def engines(self, variant: str) -> VariantEngines:

@@ -139,7 +139,7 @@ def _spec(
 ) -> DeploymentSpec:
     try:
         config = PlannerConfig(
-            slo=SLO.model_construct(**d.slo.model_dump()),
+            slo=SLO(**d.slo.model_dump()),
             interval_s=cfg.interval_s,
             startup_s=cfg.startup_s,
             budget=d.budget,
@@ -165,6 +165,7 @@ def _spec(
         demand=d.demand,
         targets={v.name: v.targets for v in d.variants if v.targets is not None},
         queues=prom.queues if prom is not None else None,
+        drain=prom.drain if prom is not None else None,
         prometheus=deployment_prometheus(cfg, d) if prom is not None else None,
     )
 
@@ -213,6 +214,7 @@ def fleet_from_run_config(cfg: RunConfig, warns: list[str] | None = None) -> Fle
         (d.profile, d.curves),
         targets={DEFAULT_VARIANT: cfg.targets},
         queues=cfg.metrics.queues,
+        drain=cfg.metrics.drain,
         prometheus=cfg.metrics.prometheus,
     )
     from dataclasses import replace

@@ -29,6 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sla_planner.actuators.config import TargetConfig
+from sla_planner.config.drain import DrainConfig
 from sla_planner.model.config import (
     Budget,
     ErrorBudgetSettings,
@@ -36,6 +37,7 @@ from sla_planner.model.config import (
     PlannerConfig,
     PoolLimits,
     ReactiveSettings,
+    check_time,
 )
 from sla_planner.sources.prometheus_config import PrometheusConfig
 from sla_planner.sources.prometheus_queues import QueueConfig
@@ -53,6 +55,8 @@ class MetricsConfig(_Strict):
     prometheus: PrometheusConfig
     # Where the reactive path reads the engines' queues (planner.reactive); unset: it is off.
     queues: QueueConfig | None = None
+    # The engines' in-flight gauges per pod: set, a scale-down drains first (config.drain).
+    drain: DrainConfig | None = None
 
 
 class TargetsConfig(_Strict):
@@ -79,9 +83,9 @@ class LeaderElectionConfig(_Strict):
     )
     lease_name: str = "sla-planner"
     identity: str | None = Field(None, description="default $POD_NAME, else the hostname")
-    lease_duration_s: float = Field(15.0, gt=0)
-    renew_deadline_s: float = Field(10.0, gt=0)
-    retry_period_s: float = Field(2.0, gt=0)
+    lease_duration_s: float = Field(15.0, gt=0, allow_inf_nan=False)
+    renew_deadline_s: float = Field(10.0, gt=0, allow_inf_nan=False)
+    retry_period_s: float = Field(2.0, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _order(self) -> LeaderElectionConfig:
@@ -108,15 +112,24 @@ class ServerConfig(_Strict):
 
 class LoopConfig(_Strict):
     prefill_interval_s: float | None = Field(
-        None, gt=0, description="prefill loop interval; default planner.interval_s"
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="prefill loop interval; default planner.interval_s",
     )
     decode_interval_s: float | None = Field(
-        None, gt=0, description="decode loop interval; default planner.interval_s"
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="decode loop interval; default planner.interval_s",
     )
-    retry_interval_s: float = Field(10.0, gt=0, description="how soon a held pool is retried")
+    retry_interval_s: float = Field(
+        10.0, gt=0, allow_inf_nan=False, description="how soon a held pool is retried"
+    )
     startup_grace_s: float | None = Field(
         None,
         ge=0,
+        allow_inf_nan=False,
         description="wait this long for a scale-up to become ready before stacking another; default planner.startup_s",
     )
     latency_correction: bool = Field(
@@ -125,7 +138,10 @@ class LoopConfig(_Strict):
     )
     backfill_intervals: int = Field(60, ge=1, description="history read on start")
     ready_stale_intervals: float = Field(
-        3.0, gt=0, description="/readyz fails when metrics are older than this many intervals"
+        3.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="/readyz fails when metrics are older than this many intervals",
     )
     tick_deadline_s: float | None = Field(
         None,
@@ -179,10 +195,13 @@ def _unique(names: list[str], what: str) -> None:
 
 
 class FleetSLO(_Strict):
-    ttft_ms: float = Field(gt=0, description="time-to-first-token target, ms")
-    itl_ms: float = Field(gt=0, description="inter-token latency target, ms")
+    # The bounds of model.config.SLO, which each deployment's planner is built with: checked
+    # here so the file's error names the field (an attainment below 0.5 ended in 'internal
+    # error' from the error budget).
+    ttft_ms: float = Field(gt=0, le=600_000, description="time-to-first-token target, ms")
+    itl_ms: float = Field(gt=0, le=60_000, description="inter-token latency target, ms")
     attainment: float = Field(
-        0.99, gt=0, lt=1, description="share of requests that must meet both targets"
+        0.99, ge=0.5, lt=1, description="share of requests that must meet both targets"
     )
 
     @field_validator("ttft_ms", "itl_ms")
@@ -210,6 +229,8 @@ class TraceDemand(_Strict):
     def _check(self) -> TraceDemand:
         for name in ("rate_scale", "time_offset_s", "start_at", "duration_s"):
             _finite(getattr(self, name), name)
+        if self.start_at is not None:
+            check_time(self.start_at, "start_at")
         if self.start_at is not None and self.time_offset_s != 0.0:
             raise ValueError("give start_at or time_offset_s, not both")
         return self
@@ -222,6 +243,8 @@ class PrometheusDemand(_Strict):
     preset: Literal["dynamo", "vllm"] | None = Field(None, description="overrides the server's")
     # Where the reactive path reads this deployment's engine queues (`sla-planner run`).
     queues: QueueConfig | None = None
+    # Its engines' in-flight gauges: set, its scale-downs drain first (`sla-planner run`).
+    drain: DrainConfig | None = None
 
 
 class DemandSource(_Strict):
@@ -324,6 +347,10 @@ class Replay(_Strict):
 
     @model_validator(mode="after")
     def _order(self) -> Replay:
+        for name in ("start", "end"):
+            t = getattr(self, name)
+            if t is not None:
+                check_time(t, f"replay.{name}")
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise ValueError(f"replay.end ({self.end}) is not after replay.start ({self.start})")
         return self

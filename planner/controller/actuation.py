@@ -35,6 +35,7 @@ from sla_planner.model.types import FleetDecision
 _HOLD = {
     ActionKind.HOLD_ABSURD: ReasonCode.HOLD_ABSURD,
     ActionKind.HOLD_INCOMPLETE: ReasonCode.HOLD_INCOMPLETE,
+    ActionKind.HOLD_SUSPECT: ReasonCode.HOLD_SUSPECT_DEMAND,
     ActionKind.HOLD_STARTING: ReasonCode.HOLD_STARTING,
 }
 
@@ -107,7 +108,8 @@ class Actuation:
                 kind, text = errors[fp.key]
                 self.metrics.count_error(kind, d.name)
                 self.fail(fp, now, ReasonCode.hold(kind), text, needs_decision=False)
-            elif d.failure is not None:
+            elif d.failure is not None:  # no scale-down on bad data: a drain is undone too
+                self._settle(fp, leader=leader)
                 self.fail(fp, now, *d.failure, needs_decision=True)
             elif target is None:
                 why = "no decision yet"
@@ -161,7 +163,12 @@ class Actuation:
             now=now,
             data_gap=d.feed.incomplete,
             max_step_factor=self.loop.max_step_factor,
+            suspect=d.feed.suspect,
         )
+        want = action.replicas
+        lowers = action.kind is ActionKind.SCALE and want is not None and want < st.desired
+        if not lowers:  # a drain in progress is cancelled by any tick that does not lower
+            self._settle(fp, leader=action.kind is not ActionKind.STANDBY)
         if action.kind is ActionKind.STANDBY:
             self._set(fp, now, action.replicas, ReasonCode.STANDBY, action.reason, False)
             return
@@ -174,9 +181,30 @@ class Actuation:
             return
         if action.startup_timeout:
             self.metrics.count_error(ErrorKind.STARTUP_TIMEOUT, d.name)
-        want = action.replicas
         assert want is not None
-        if action.kind is not ActionKind.STEADY:
+        reason = action.reason
+        if lowers and fp.drain is not None:
+            drained = self._drain(fp, want, action.reason, now)
+            if drained is None:  # still draining, or the drain failed: handled
+                return
+            reason = drained
+        self._apply(fp, d, want, action.kind is ActionKind.STEADY, reason, ledger, now)
+
+    def _apply(
+        self,
+        fp: ControlledPool,
+        d: DeploymentRuntime,
+        want: int,
+        steady: bool,
+        reason: str,
+        ledger: GpuLedger,
+        now: float,
+    ) -> None:
+        """Write `want` replicas (unless steady) and record the outcome."""
+        s = fp.state
+        assert s.status is not None
+        st = s.status
+        if not steady:
             err = self._scale(fp, want)
             if err is not None:
                 self.fail(fp, now, ReasonCode.hold(err[0]), err[1], needs_decision=False)
@@ -189,10 +217,49 @@ class Actuation:
         s.target, s.failing, s.last_ok_at = want, None, now
         code = (
             ReasonCode.STEADY
-            if action.kind is ActionKind.STEADY
+            if steady
             else (ReasonCode.SCALE_UP if want > st.desired else ReasonCode.SCALE_DOWN)
         )
-        self._set(fp, now, want, code, action.reason, False)
+        self._set(fp, now, want, code, reason, False)
+
+    # ----------------------------------------------------------------- drains
+
+    def _drain(self, fp: ControlledPool, want: int, reason: str, now: float) -> str | None:
+        """A drain-aware scale-down: the reason to lower the pool now, or None when it waits
+        for its replicas to drain (or the drain could not go on: the pool holds)."""
+        s, drain = fp.state, fp.drain
+        assert s.status is not None and drain is not None
+        current = s.status.desired
+        if not self.is_leader():  # the marks are writes too
+            self.metrics.count_error(ErrorKind.NOT_LEADER, fp.key.deployment)
+            why = "lost leadership before writing"
+            self.fail(fp, now, ReasonCode.HOLD_NOT_LEADER, why, needs_decision=False)
+            return None
+        try:
+            step = drain.scale_down(current, want, now, self.guard)
+        except ActuatorError as exc:
+            kind = classify_actuator_error(exc)
+            self.metrics.count_error(kind, fp.key.deployment)
+            self.fail(fp, now, ReasonCode.hold(kind), str(exc), needs_decision=False)
+            return None
+        if step.proceed:
+            return f"{reason}; {step.reason}"
+        s.failing, s.last_ok_at = None, now
+        self._set(fp, now, current, ReasonCode.DRAINING, step.reason, True)
+        self._retry(fp, now, needs_decision=False)
+        return None
+
+    def _settle(self, fp: ControlledPool, *, leader: bool) -> None:
+        """No scale-down of this pool this tick: cancel its drain, clear stale marks."""
+        if fp.drain is not None and fp.state.status is not None:
+            leader = leader and bool(self.is_leader())
+            fp.drain.settle(fp.state.status.desired, self.guard, leader=leader)
+
+    def reset_drains(self) -> None:
+        """A start or a gain of leadership: drains resume from the cluster's marks."""
+        for fp in self.pools():
+            if fp.drain is not None:
+                fp.drain.reset()
 
     def _scale(self, fp: ControlledPool, replicas: int) -> tuple[ErrorKind, str] | None:
         """None on success, else (error kind, text). The actuator is the one retry layer (409:

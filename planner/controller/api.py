@@ -137,6 +137,7 @@ def create_app(
     @app.get(
         "/api/v1/deployments/{name}/decision",
         response_model=DeploymentDecisionOut,
+        response_model_exclude_unset=True,  # `drain` only while one is in progress
         responses=dict(errors),
         summary="One deployment's decision (KEDA metrics-api: valueLocation "
         "variants.<variant>.prefill.desiredReplicas)",
@@ -147,6 +148,7 @@ def create_app(
     @app.get(
         "/api/v1/decision",
         response_model=decision_model,
+        response_model_exclude_unset=True,  # `drain` only while one is in progress
         responses=dict(errors),
         summary="The decision (KEDA metrics-api: valueLocation prefill.desiredReplicas); a "
         "fleet's: every deployment's, or with ?deployment=NAME that deployment's",

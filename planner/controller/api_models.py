@@ -29,6 +29,19 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class DrainingReplicaOut(ApiModel):
+    id: str = Field(description="the pod, or the group index (LWS, PCSG)")
+    inFlight: float | None = Field(description="requests it holds; null: unknown")
+    since: float = Field(description="unix seconds: when its drain began")
+
+
+class DrainOut(ApiModel):
+    replicas: list[DrainingReplicaOut] = Field(description="the replicas being drained")
+    lowerTo: int | None = Field(description="the replicas the pool is lowered to once drained")
+    timeoutS: float = Field(description="drain_timeout_s: longest a replica is waited for")
+    blocked: str | None = Field(description="why the removed replicas cannot be chosen yet")
+
+
 class PoolDecisionOut(ApiModel):
     desiredReplicas: int = Field(
         description="replicas the planner wants (applied, or published for KEDA/HPA)"
@@ -51,6 +64,10 @@ class PoolDecisionOut(ApiModel):
     )
     limit: str | None = Field(
         None, description="what overrode sizing (model.reasons.Limit), e.g. budget, none"
+    )
+    drain: DrainOut | None = Field(
+        None,
+        description="present only while a drain-aware scale-down is in progress (metrics.drain)",
     )
 
 
@@ -95,9 +112,23 @@ class ErrorOut(ApiModel):
     detail: str
 
 
+def drain_out(ps: PoolSnapshot) -> dict[str, DrainOut]:
+    """`{"drain": ...}` while a drain is in progress, else {} (the key is left out, so the
+    decision JSON of a pool without one is what it was before drains existed)."""
+    d = ps.drain
+    if d is None or not (d.replicas or d.blocked):
+        return {}
+    replicas = [
+        DrainingReplicaOut(id=r.id, inFlight=r.in_flight, since=r.since) for r in d.replicas
+    ]
+    out = DrainOut(replicas=replicas, lowerTo=d.lower_to, timeoutS=d.timeout_s, blocked=d.blocked)
+    return {"drain": out}
+
+
 def pool_out(ps: PoolSnapshot) -> PoolDecisionOut:
     assert ps.desired is not None
     return PoolDecisionOut(
+        **drain_out(ps),
         desiredReplicas=ps.desired,
         currentReplicas=ps.current,
         readyReplicas=ps.ready,
@@ -203,7 +234,7 @@ class FleetReadyOut(ApiModel):
 
 
 def _pool(fp: FleetPoolSnapshot) -> FleetPoolOut:
-    base = pool_out(fp.pool).model_dump()
+    base = pool_out(fp.pool).model_dump(exclude_unset=True)
     return FleetPoolOut(
         **base, role=fp.role, gpuType=fp.gpu_type, fleetReasons=list(fp.fleet_reasons)
     )

@@ -248,6 +248,7 @@ class Controller:
             variant = running_variant(d)
             p, q = d.running(variant)
             self.planner.seed(p, q, now, d.name, variant)
+        self.act.reset_drains()  # marks a previous leader left are read back from the pods
         self._resume_error, self._seeded = None, True
         running = " ".join(f"{fp.key}={fp.state.target}" for fp in self.pools)
         self.log.info("resumed %s", running)

@@ -7,6 +7,10 @@ Missing data is never zero demand:
   are not fed yet: they are fetched again on the next tick, when later data may complete
   them, and `incomplete` says why, so the controller refuses scale-downs meanwhile;
 - an incomplete interval before complete ones is fed as a gap (unknown), not as its count;
+- a count the planner's demand guard held as suspect (a jump nothing confirms: see
+  model.forecast.robust_demand) is counted (`errors_total{kind="suspect_demand"}`) and logged,
+  and `suspect` says why while the newest interval is one, so the controller refuses
+  scale-downs meanwhile and every pool's reason says so.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ def as_gap(sample: DemandSample) -> DemandSample:
 class DemandFeed:
     def __init__(
         self,
-        observe: Callable[[DemandSample], None],
+        observe: Callable[[DemandSample], str | None],
         source: MetricsSource,
         metrics: ErrorCounter,
         log: logging.Logger,
@@ -53,6 +57,7 @@ class DemandFeed:
         self.observed_until: float | None = None
         self.last_ok_at: float | None = None
         self.incomplete: str | None = None  # why the newest data is incomplete (None: complete)
+        self.suspect: str | None = None  # why the newest interval's count was held (None: not)
 
     def fetch(self, start: float, end: float) -> list[DemandSample]:
         """The source's samples for [start, end) (the controller may run this under a deadline)."""
@@ -83,7 +88,7 @@ class DemandFeed:
         while tail > 0 and samples[tail - 1].incomplete is not None:
             tail -= 1
         for sample in samples[:tail]:
-            self.observe_sample(sample if sample.incomplete is None else as_gap(sample))
+            self._observe(sample if sample.incomplete is None else as_gap(sample))
         self.last_ok_at = now
         if tail == len(samples):
             self.observed_until = end
@@ -100,3 +105,10 @@ class DemandFeed:
         self.log.warning(
             "metrics_incomplete intervals=%d why=%r", len(samples) - tail, newest.incomplete
         )
+
+    def _observe(self, sample: DemandSample) -> None:
+        why = self.observe_sample(sample)
+        self.suspect = why
+        if why is not None:  # one count per interval held
+            self.metrics.count_error(ErrorKind.SUSPECT_DEMAND)
+            self.log.warning("demand_suspect interval_start=%.0f why=%r", sample.start, why)

@@ -46,15 +46,19 @@ _GAUGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "deployment_budget": ("sla_planner_deployment_gpu_budget", "A deployment's own GPU cap across its pools, max_gpus (NaN when none).", _DEP),
     "gpus_used": ("sla_planner_gpus_used", "GPUs the desired replicas of every pool use, by GPU type.", ("gpu_type",)),
     "gpu_budget": ("sla_planner_gpu_budget", "GPUs of each type the planner may use (NaN when unlimited).", ("gpu_type",)),
+    "draining": ("sla_planner_draining_replicas", "Replicas a drain-aware scale-down waits for before lowering the pool (pools with metrics.drain only).", _POOL),
     "partial": ("sla_planner_partial_actuation", "1 while one pool of a deployment's variant was scaled and the other could not be (retried every tick).", _DEP),
     "is_leader": ("sla_planner_is_leader", "1 when this instance holds the leader Lease.", ()),
     "last_decision": ("sla_planner_last_decision_timestamp_seconds", "Unix time of the last decision.", ()),
 }  # fmt: skip
 _COUNTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "decisions": ("sla_planner_decisions", "Pool decisions by outcome (model.reasons.ReasonCode: scale_up, scale_down, steady, standby, partial, hold_*).", (*_POOL, "reason")),
-    "errors": ("sla_planner_errors", "Errors by kind (model.reasons.ErrorKind: metrics, metrics_incomplete, forecast, planner, deadline, absurd_decision, not_leader, not_found, forbidden, conflict, invalid, api, partial_actuation, leader_election, startup_timeout, attainment, reactive); deployment is empty for the planner's own (deadline, planner, leader_election).", ("deployment", "kind")),
+    "decisions": ("sla_planner_decisions", "Pool decisions by outcome (model.reasons.ReasonCode: scale_up, scale_down, steady, standby, partial, draining, hold_*).", (*_POOL, "reason")),
+    "errors": ("sla_planner_errors", "Errors by kind (model.reasons.ErrorKind: metrics, metrics_incomplete, forecast, planner, deadline, absurd_decision, not_leader, not_found, forbidden, conflict, invalid, api, partial_actuation, leader_election, startup_timeout, attainment, reactive, suspect_demand, in_flight, drain_timeout); deployment is empty for the planner's own (deadline, planner, leader_election).", ("deployment", "kind")),
+    "drains": ("sla_planner_drains", "Drain-aware scale-downs by outcome: drained (every removed replica idle), timed_out (lowered after drain_timeout_s with work left), cancelled (the pool was not lowered after all).", (*_POOL, "outcome")),
     "preemptions": ("sla_planner_preemptions", "GPUs a deployment was planned to give up to higher priority classes, by GPU type.", ("deployment", "gpu_type")),
 }  # fmt: skip
+# Registered on first use, so a planner without drains exports exactly what it did before.
+_ON_USE = frozenset({"draining", "drains"})
 
 
 def _label(code: Any) -> str:
@@ -83,12 +87,21 @@ class PlannerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.g: dict[str, Gauge] = {
-            k: Gauge(n, h, list(lb), registry=self.registry) for k, (n, h, lb) in _GAUGES.items()
+            k: Gauge(n, h, list(lb), registry=self.registry)
+            for k, (n, h, lb) in _GAUGES.items()
+            if k not in _ON_USE
         }
         self.c: dict[str, Counter] = {
             k: Counter(n, h, list(lb), registry=self.registry)
             for k, (n, h, lb) in _COUNTERS.items()
+            if k not in _ON_USE
         }
+
+    def _drain_gauge(self) -> Gauge:
+        if "draining" not in self.g:
+            n, h, lb = _GAUGES["draining"]
+            self.g["draining"] = Gauge(n, h, list(lb), registry=self.registry)
+        return self.g["draining"]
 
     def scoped(self, deployment: str, variant: str = "") -> ScopedMetrics:
         return ScopedMetrics(self, deployment, variant)
@@ -100,6 +113,12 @@ class PlannerMetrics:
 
     def count_error(self, kind: Any, deployment: str = "") -> None:
         self.c["errors"].labels(deployment, _label(kind)).inc()
+
+    def count_drain(self, outcome: str, deployment: str, variant: str, pool: str) -> None:
+        if "drains" not in self.c:
+            n, h, lb = _COUNTERS["drains"]
+            self.c["drains"] = Counter(n, h, list(lb), registry=self.registry)
+        self.c["drains"].labels(deployment, variant, pool, outcome).inc()
 
     def count_preemptions(self, decision: FleetDecision) -> None:
         for p in decision.preemptions:
@@ -145,6 +164,8 @@ class PlannerMetrics:
         ):
             if value is not None:
                 g[key].labels(name, variant, pool).set(value)
+        if ps.drain is not None:
+            self._drain_gauge().labels(name, variant, pool).set(len(ps.drain.replicas))
         for key, enum, value in (("binding", Binding, ps.binding), ("limit", Limit, ps.limit)):
             if value is not None:  # one series per code: 1 for the current one
                 for code in enum:

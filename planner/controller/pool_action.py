@@ -21,6 +21,7 @@ class ActionKind(str, Enum):
     STANDBY = "standby"
     HOLD_ABSURD = "hold_absurd"
     HOLD_INCOMPLETE = "hold_incomplete"
+    HOLD_SUSPECT = "hold_suspect"
     HOLD_STARTING = "hold_starting"
     STEADY = "steady"
     SCALE = "scale"
@@ -72,11 +73,13 @@ def plan_pool_action(
     now: float,
     data_gap: str | None = None,
     max_step_factor: float | None = None,
+    suspect: str | None = None,
 ) -> PoolAction:
     """The action for one pool. `cap`: most replicas the budget allows it given the other
     pool's replicas now; `since`: when its pending scale-up began; `target`: last applied;
     `data_gap`: why the newest demand data is incomplete (None: complete); `max_step_factor`:
-    growth beyond this factor in one step is refused as absurd (None: no check)."""
+    growth beyond this factor in one step is refused as absurd (None: no check); `suspect`:
+    why the newest interval's count was held as suspect data (None: it was not)."""
     want = decision.replicas
     if max_step_factor is not None and want > absurd_limit(status.desired, max_step_factor):
         why = (
@@ -99,6 +102,13 @@ def plan_pool_action(
             why = f"holding at {status.desired}{smaller}, no scale-down: {data_gap}"
             return PoolAction(ActionKind.HOLD_INCOMPLETE, status.desired, why)
         notes.append(f"scaling up on the data there is: {data_gap}")
+    if suspect is not None:
+        # The demand was held at its level: it cannot justify less either. A scale-up (the
+        # reactive path's, reading the queues) still goes ahead.
+        if want <= status.desired:
+            why = f"holding at {status.desired}, no scale-down: {suspect}"
+            return PoolAction(ActionKind.HOLD_SUSPECT, status.desired, why)
+        notes.append(suspect)
     timed_out = False
     if want > status.desired and since is not None:
         waited = now - since

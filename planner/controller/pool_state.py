@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from sla_planner.actuators.base import ReplicaStatus
+from sla_planner.controller.drain_plan import DrainView
 from sla_planner.model.reasons import Binding, Limit, ReasonCode
 from sla_planner.model.types import Decision, Pool, PoolDecision
 
@@ -27,6 +28,7 @@ class PoolSnapshot:
     updated_at: float | None
     binding: Binding | None = None  # the planner's: what set sizing's size
     limit: Limit | None = None  # the planner's: what overrode it
+    drain: DrainView | None = None  # its drain-aware scale-down (None: not configured)
 
 
 @dataclass(frozen=True)

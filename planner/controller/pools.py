@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from sla_planner.actuators.base import Actuator
 from sla_planner.config.fleet import DeploymentSpec
@@ -25,6 +26,9 @@ from sla_planner.controller.pool_state import PoolState
 from sla_planner.model.allocate.state import DeploymentState
 from sla_planner.model.stabilise.stabilization import Recommendation
 from sla_planner.model.types import Decision, Held, Pool, PoolDecision
+
+if TYPE_CHECKING:
+    from sla_planner.controller.drain import PoolDrainer
 
 POOL_ORDER = (Pool.PREFILL, Pool.DECODE)
 
@@ -46,6 +50,7 @@ class ControlledPool:
     gpus_per_replica: int
     actuator: Actuator
     state: PoolState
+    drain: PoolDrainer | None = None  # drain-aware scale-downs (None: lowered at once)
 
     def running(self) -> int:
         """Replicas the cluster runs (spec.replicas as last read; else what we last applied)."""

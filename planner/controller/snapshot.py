@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sla_planner.controller.pool_state import PoolSnapshot, current_snapshot
@@ -182,7 +182,10 @@ def _deployment(d: DeploymentRuntime, a: Decision | None, partial: bool) -> Depl
         pools[v] = {}
         for p in POOL_ORDER:
             fp = d.pool(v, p)
-            fp.state.snapshot = ps = current_snapshot(fp.state)
+            ps = current_snapshot(fp.state)
+            if fp.drain is not None:
+                ps = replace(ps, drain=fp.drain.view)
+            fp.state.snapshot = ps
             role = "idle"
             reasons: tuple[str, ...] = ()
             if v == variant:

@@ -67,11 +67,12 @@ def build_runtime(
     sources: Mapping[str, Any] | None = None,
     attainment: Mapping[str, Any] | None = None,
     queues: Mapping[str, Any] | None = None,
+    in_flight: Mapping[str, Any] | None = None,
     logger: logging.Logger | None = None,
 ) -> Runtime:
     """Wire the controller from `fleet`. `api_client`, and per deployment `sources`,
-    `attainment` (the measured attainment reader) and `queues` (the reactive path's load
-    reader), override the built ones (tests)."""
+    `attainment` (the measured attainment reader), `queues` (the reactive path's load reader)
+    and `in_flight` (the drain's per-pod gauge reader), override the built ones (tests)."""
     cfg = fleet.source
     api_client = _api_client(fleet, api_client, kubeconfig)
     metrics = PlannerMetrics()
@@ -89,6 +90,8 @@ def build_runtime(
         _deployment(fleet, d, planner, api_client, metrics, loop, slo, sources, attainment)
         for d in fleet.deployments
     ]
+    for rt in runtimes:
+        _attach_drains(rt, api_client, metrics, (in_flight or {}).get(rt.name))
     controller = Controller(
         planner=planner,
         deployments=runtimes,
@@ -127,6 +130,10 @@ def _deployment(
         from sla_planner.sources.prometheus_source import PrometheusSource
 
         source = PrometheusSource(d.prometheus)
+        if d.queues is not None:  # the engines' gauges confirm (or not) a jump in demand
+            from sla_planner.sources.prometheus_gauges import EngineGauges, EngineGaugeSource
+
+            source = EngineGaugeSource(source, EngineGauges(d.prometheus, d.queues))
         if reader is None and cfg.slo.attainment is not None:
             reader = PrometheusAttainment(d.prometheus)
     scoped = metrics.scoped(d.name)
@@ -135,8 +142,8 @@ def _deployment(
         source = AttainmentFeed(source, reader, planner, targets, slo, scoped.count_error, d.name)
     keep = min(loop.backfill_intervals, cfg.history_window)
 
-    def observe(sample: Any, name: str = d.name) -> None:
-        planner.observe(sample, name)
+    def observe(sample: Any, name: str = d.name) -> str | None:
+        return planner.observe(sample, name)
 
     feed = DemandFeed(observe, source, scoped, log, cfg.interval_s, keep)
     intervals = {Pool.PREFILL: loop.prefill_interval_s, Pool.DECODE: loop.decode_interval_s}
@@ -152,6 +159,46 @@ def _deployment(
                 key, engine.gpu_type, engine.gpus_per_replica, actuator, state
             )
     return DeploymentRuntime(d, feed, pools)
+
+
+def _attach_drains(
+    rt: DeploymentRuntime, api_client: Any | None, metrics: PlannerMetrics, reader: Any | None
+) -> None:
+    """With the engines' in-flight gauges configured (`drain`), every pool that scales an
+    object drains before it is lowered; without, nothing changes."""
+    cfg = rt.spec.drain
+    if cfg is None:
+        return
+    from sla_planner.actuators.factory import build_replica_pods
+    from sla_planner.controller.drain import PoolDrainer
+
+    if reader is None:
+        from sla_planner.sources.prometheus_in_flight import InFlightReader
+
+        reader = InFlightReader(
+            rt.spec.prometheus, gauge=cfg.gauge, query=cfg.query, selector=cfg.selector,
+            pod_label=cfg.pod_label, namespace_label=cfg.namespace_label,
+        )  # fmt: skip
+    scoped = metrics.scoped(rt.name)
+    for (variant, p), fp in rt.pools.items():
+        target = getattr(rt.spec.targets[variant], p.value)
+        pods = build_replica_pods(target, api_client, serving_label=cfg.serving_label)
+        if pods is None:  # MetricsOnly: the planner lowers nothing itself
+            continue
+        key = fp.key
+
+        def count(outcome: str, key: PoolKey = key) -> None:
+            metrics.count_drain(outcome, key.deployment, key.variant, key.pool.value)
+
+        fp.drain = PoolDrainer(
+            str(key), pods, reader, timeout_s=cfg.drain_timeout_s, settle_s=cfg.settle_s,
+            log=log, count_error=scoped.count_error, count_drain=count,
+        )  # fmt: skip
+    log.info(
+        "drain=on deployment=%s gauge=%s timeout_s=%g serving_label=%s",
+        rt.name, cfg.gauge if cfg.query is None else "query", cfg.drain_timeout_s,
+        cfg.serving_label or "-",
+    )  # fmt: skip
 
 
 def _slo_metrics(fleet: Fleet, metrics: PlannerMetrics, planner: Planner) -> SloMetrics | None:

@@ -9,24 +9,44 @@ and memory in proportion: one row of 1e18 requests asked numpy for 7 EiB. Here:
 - an hour is generated in chunks of at most CHUNK_REQUESTS requests (a bin heavier than that
   is split into equal sub-bins by a multinomial draw: the same law as uniform arrivals in it).
 
-Requests replayed (unchanged): a per-request trace at rate scale 1 gives its own arrivals and
-lengths; otherwise each 10 s bin gets floor(count) requests plus one with probability equal to
-the fractional part, at uniform times inside the bin, with (ISL, OSL) pairs drawn jointly from
-the trace's requests (or its `tokens_from` trace), or, for an aggregate trace with only per-bin
-means, its bin's means. Hour j of the range uses its own generator seeded by (seed, j).
+Requests replayed: a per-request trace at rate scale 1 gives its own arrivals and lengths;
+otherwise each 10 s bin gets floor(count) requests plus one with probability equal to the
+fractional part, at uniform times inside the bin, with lengths drawn (`des_lengths`):
+- a rate-scaled per-request trace, or a count-only trace: (ISL, OSL) pairs drawn jointly from the
+  trace's requests (or its `tokens_from` trace);
+- an aggregate trace (per-bin means) with `tokens_from`: pairs from that trace, scaled to each
+  hour's mean;
+- an aggregate trace alone: the default lognormal around each bin's means (assumed: the stream
+  says so, and the dry run warns).
+Prometheus history comes from `des_prometheus` (the same bins at the scrape resolution, lengths
+from the token histograms). Hour j of the range uses its own generator seeded by (seed, j).
+The stream records which lengths it gave how many requests (`RequestStream.lengths`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from sla_planner.evaluation.des import Requests
+from sla_planner.evaluation.des_lengths import (
+    ASSUMED,
+    DEFAULT_ISL_SCV,
+    DEFAULT_OSL_SCV,
+    FROM_TOKENS,
+    FROM_TRACE,
+    LengthUsage,
+    lognormal_lengths,
+    scaled_pairs,
+)
 from sla_planner.sources.trace_files import BinnedTrace, RequestTrace
 from sla_planner.sources.trace_lines import TraceError
 from sla_planner.sources.trace_source import TraceMetricsSource
+
+# Lengths for the requests of one generated run: (rng, each request's source bin) -> ISL, OSL.
+Draw = Callable[[np.random.Generator, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 BIN_S = 10.0  # count-trace resolution the arrivals are drawn at
 CHUNK_S = 3600.0  # requests generated an hour at a time
@@ -38,14 +58,44 @@ MAX_JUDGED_REQUESTS = 200_000_000
 CHUNK_REQUESTS = 2_000_000
 
 
+class RequestStream:
+    """The judge's requests in chunks, and which lengths they were given (`usage`)."""
+
+    def __init__(self, chunks: Iterator[Requests], usage: LengthUsage) -> None:
+        self._chunks = chunks
+        self.usage = usage
+
+    def __iter__(self) -> Iterator[Requests]:
+        return self
+
+    def __next__(self) -> Requests:
+        return next(self._chunks)
+
+    @property
+    def lengths(self) -> str:
+        """report.json's judged.lengths: where the replayed requests' lengths came from."""
+        return self.usage.label
+
+
 def source_requests(
     source: TraceMetricsSource, start: float, end: float, seed: int = 0
-) -> Iterator[Requests]:
-    """The requests of [start, end) as the dry run's source describes them, in chunks of at
+) -> RequestStream:
+    """The requests of [start, end) as the dry run's trace describes them, in chunks of at
     most an hour and CHUNK_REQUESTS requests. Raises TraceError at once (not at the first
-    chunk) when the range holds more than MAX_JUDGED_REQUESTS."""
+    chunk) when the range holds more than MAX_JUDGED_REQUESTS. (Prometheus history:
+    `des_prometheus.prometheus_requests`; either: `judge.requests_for`.)"""
     check_judgeable(source, start, end)
-    return _stream(source, start, end, seed)
+    usage = LengthUsage(_trace_lengths(source), fix=TOKENS_FIX)
+    return RequestStream(_stream(source, start, end, seed, usage), usage)
+
+
+TOKENS_FIX = "pass --tokens-from a per-request trace of this traffic"
+
+
+def _trace_lengths(source: TraceMetricsSource) -> str:
+    if isinstance(source.trace, RequestTrace):
+        return FROM_TRACE
+    return FROM_TOKENS if isinstance(source.tokens_from, RequestTrace) else ASSUMED
 
 
 def check_judgeable(source: TraceMetricsSource, start: float, end: float) -> None:
@@ -82,20 +132,20 @@ def _heaviest_row(trace: BinnedTrace, start: float, end: float) -> tuple[int, in
     return i, line
 
 
-def _stream(source: TraceMetricsSource, start: float, end: float, seed: int) -> Iterator[Requests]:
+def _stream(
+    source: TraceMetricsSource, start: float, end: float, seed: int, usage: LengthUsage
+) -> Iterator[Requests]:
     trace = source.trace
     if isinstance(trace, RequestTrace) and source.rate_scale == 1.0:
         a, b = np.searchsorted(trace.arrival_s, [start, end], side="left")
         req = Requests.of(trace.arrival_s[a:b], trace.isl[a:b], trace.osl[a:b])
         for t0 in np.arange(start, end, CHUNK_S):
-            yield req.window(float(t0), float(min(t0 + CHUNK_S, end)))
+            part = req.window(float(t0), float(min(t0 + CHUNK_S, end)))
+            usage.add_both(FROM_TRACE, len(part))
+            yield part
         return
-    tokens_trace = trace if isinstance(trace, RequestTrace) else source.tokens_from
-    tokens = None
-    if isinstance(tokens_trace, RequestTrace):
-        tokens = Requests.of(np.zeros(tokens_trace.isl.size), tokens_trace.isl, tokens_trace.osl)
-    # (TraceMetricsSource refuses a count-only trace without tokens_from.) An aggregate trace
-    # knows only each bin's mean lengths: every request of a bin gets them.
+    pool = trace if isinstance(trace, RequestTrace) else source.tokens_from
+    pairs = Requests.of(np.zeros(pool.isl.size), pool.isl, pool.osl) if pool is not None else None
     per_hour = int(round(CHUNK_S / BIN_S))
     n = max(0, math.ceil((end - start) / BIN_S - 1e-9))
     for j, a in enumerate(range(0, n, per_hour)):
@@ -103,37 +153,77 @@ def _stream(source: TraceMetricsSource, start: float, end: float, seed: int) -> 
         counts, isl, osl = source.bin(start + a * BIN_S, m, BIN_S)
         rng = np.random.default_rng([seed, j])
         rel = (a + np.arange(m)) * BIN_S  # bin starts relative to `start`
-        for part in _hour(rng, rel, counts, isl, osl, tokens):
+        lengths = _trace_draw(trace, pairs, counts, isl, osl)
+        for part in hour_requests(rng, rel, counts, lengths, BIN_S):
+            usage.add_both(usage.planned, len(part))
             yield Requests(part.t + start, part.isl, part.osl)
 
 
-def _hour(
-    rng: np.random.Generator,
-    rel: np.ndarray,
+def _trace_draw(
+    trace: RequestTrace | BinnedTrace,
+    pairs: Requests | None,
     counts: np.ndarray,
     isl: np.ndarray,
     osl: np.ndarray,
-    tokens: Requests | None,
+) -> Requests | Draw:
+    """A trace's lengths for one hour: its (ISL, OSL) pairs (its own requests, or a count-only
+    trace's `tokens_from`), drawn as ever; for an aggregate trace, its `tokens_from` pairs
+    scaled to the hour's mean (per bin, the scale would push a pool's spike, e.g. Azure conv's
+    prompts at ~4.1 k tokens, past a TTFT target wherever a bin's mean is high: 1.3 points
+    below the replay of the real requests at 100 ms, against 0.1 scaled per hour), or the
+    default lognormal around each bin's means."""
+    if pairs is not None and not (isinstance(trace, BinnedTrace) and trace.has_tokens):
+        return pairs
+    if pairs is not None:
+        hour_isl, hour_osl = _hour_mean(counts, isl), _hour_mean(counts, osl)
+
+        def scaled(rng: np.random.Generator, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return scaled_pairs(rng, pairs.isl, pairs.osl, hour_isl, hour_osl, owner.size)
+
+        return scaled
+
+    def assumed(rng: np.random.Generator, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a = lognormal_lengths(rng, isl[owner], DEFAULT_ISL_SCV)
+        return a, lognormal_lengths(rng, osl[owner], DEFAULT_OSL_SCV)
+
+    return assumed
+
+
+def _hour_mean(counts: np.ndarray, means: np.ndarray) -> float:
+    """The request-weighted mean of an hour's bins (NaN: no requests with a mean)."""
+    ok = (counts > 0) & np.isfinite(means)
+    w = float(np.sum(counts[ok]))
+    return float(np.sum(counts[ok] * means[ok]) / w) if w > 0 else math.nan
+
+
+def hour_requests(
+    rng: np.random.Generator,
+    rel: np.ndarray,
+    counts: np.ndarray,
+    lengths: Requests | Draw,
+    bin_s: float,
 ) -> Iterator[Requests]:
-    """One hour's requests (times relative to the range start), CHUNK_REQUESTS at a time."""
+    """One hour's requests (times relative to the range start), CHUNK_REQUESTS at a time:
+    `counts` per bin of `bin_s` starting at `rel`; lengths drawn from a pool of (ISL, OSL)
+    pairs (`Requests`) or by a Draw given each request's bin."""
     c = np.minimum(np.nan_to_num(counts, nan=0.0), float(MAX_JUDGED_REQUESTS))
     k = np.floor(c).astype(np.int64)
     k += rng.random(c.size) < (c - k)
-    width = np.full(k.size, BIN_S)
+    width = np.full(k.size, bin_s)
     owner = np.arange(k.size)  # which source bin each (sub-)bin belongs to
     if int(k.sum()) > CHUNK_REQUESTS:
         rel, width, k, owner = _split_heavy(rng, rel, width, k)
     for lo, hi in _groups(k):
         kk = k[lo:hi]
         t = np.repeat(rel[lo:hi], kk) + rng.random(int(kk.sum())) * np.repeat(width[lo:hi], kk)
-        if tokens is not None:
+        if isinstance(lengths, Requests):  # the pool's draws, in the order they always were
             t.sort()
-            pick = rng.integers(0, len(tokens), size=t.size)
-            yield Requests(t, tokens.isl[pick], tokens.osl[pick])
+            pick = rng.integers(0, len(lengths), size=t.size)
+            yield Requests(t, lengths.isl[pick], lengths.osl[pick])
             continue
-        bins = np.repeat(owner[lo:hi], kk)
+        isl, osl = lengths(rng, np.repeat(owner[lo:hi], kk))
         order = np.argsort(t, kind="stable")
-        yield Requests.of(t[order], isl[bins][order], osl[bins][order])
+        yield Requests.of(t[order], isl[order], osl[order])
 
 
 def _split_heavy(

@@ -1,10 +1,11 @@
 """The discrete-event judge applied to the project's objects: a deployment's demand source and
 decisions in; per-request attainment, latency percentiles and GPU-hours out. The judge itself
-(`sla_planner.evaluation.des`) shares no code with the sizing: this module only turns traces
+(`sla_planner.evaluation.des`) shares no code with the sizing: this module only turns sources
 into request streams and decisions into replica targets. The requests replayed come from
-`sla_planner.evaluation.des_requests.source_requests` (a per-request trace's own arrivals and
-lengths, or seeded arrivals from a source's 10 s counts with lengths drawn from its requests),
-bounded in memory and time.
+`requests_for`: a trace's (`des_requests`: a per-request trace's own arrivals and lengths, or
+seeded arrivals from a source's 10 s counts with lengths drawn from what it knows) or
+Prometheus history's (`des_prometheus`: the request counter per scrape, lengths from the token
+histograms), bounded in memory and time; `Plant.lengths` says where the lengths came from.
 
 What serves a deployment, interval by interval (`served`): its variant's replicas, except
 while a variant switch is in progress, when the old variant's held replicas serve and the new
@@ -25,7 +26,8 @@ from typing import Any
 
 from sla_planner.evaluation.des import Judge, Requests, Window, summarize
 from sla_planner.evaluation.des.replay import ReplayResult, merge
-from sla_planner.evaluation.des_requests import source_requests
+from sla_planner.evaluation.des_lengths import LengthUsage
+from sla_planner.evaluation.des_requests import RequestStream, source_requests
 from sla_planner.model.types import Decision
 from sla_planner.sources.trace_source import TraceMetricsSource
 
@@ -94,6 +96,8 @@ class Plant:
         self._judge: Judge | None = None
         self._variant: str | None = None
         self._done: list[ReplayResult] = []
+        # Where the requests' lengths came from (None: a bare iterator of Requests).
+        self.lengths: LengthUsage | None = getattr(requests, "usage", None)
 
     @property
     def judge(self) -> Judge | None:
@@ -140,15 +144,32 @@ class Plant:
         return merge(self._done)
 
 
+def judgeable(source: object) -> bool:
+    """Whether the judge can replay this source's requests: a trace, or Prometheus history."""
+    from sla_planner.sources.prometheus_source import PrometheusSource
+
+    return isinstance(source, TraceMetricsSource | PrometheusSource)
+
+
+def requests_for(source: object, start: float, end: float, seed: int = 0) -> RequestStream:
+    """The requests of [start, end) as a trace (`des_requests`) or Prometheus' counters
+    (`des_prometheus`) describe them."""
+    if isinstance(source, TraceMetricsSource):
+        return source_requests(source, start, end, seed)
+    from sla_planner.evaluation.des_prometheus import prometheus_requests
+
+    return prometheus_requests(source, start, end, seed)
+
+
 def plant_for(
-    source: TraceMetricsSource,
+    source: object,
     start: float,
     end: float,
     profiles: Mapping[str, tuple[Any, Any]],
     settings: JudgeSettings,
 ) -> Plant:
     """A plant over the requests of [start, end) as the source describes them."""
-    return Plant(source_requests(source, start, end, settings.seed), profiles, settings, start)
+    return Plant(requests_for(source, start, end, settings.seed), profiles, settings, start)
 
 
 def replay_decisions(
@@ -163,8 +184,10 @@ def replay_decisions(
     return plant.finish()
 
 
-def judged_block(r: ReplayResult) -> dict[str, Any]:
-    return {
+def judged_block(r: ReplayResult, lengths: str | None = None) -> dict[str, Any]:
+    """report.json's judged block; `lengths`: where the replayed requests' lengths came from
+    (des_lengths' labels, e.g. "trace requests" or "default lognormal (assumed)")."""
+    out = {
         "attainment": r.attainment,
         "ttft_attainment": r.ttft_attainment,
         "itl_attainment": r.itl_attainment,
@@ -186,3 +209,6 @@ def judged_block(r: ReplayResult) -> dict[str, Any]:
             "its TTFT and its mean ITL both meet the targets"
         ),
     }
+    if lengths is not None:
+        out["lengths"] = lengths
+    return out

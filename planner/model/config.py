@@ -25,6 +25,20 @@ REPLICAS_LIMIT = 10_000
 # Forecast steps one decision plans over (ceil(startup_s / interval_s) + 1): each step is sized,
 # so this bounds a decision's work (~0.5 s at 1440 steps). A day at 60 s intervals.
 MAX_HORIZON_STEPS = 1440
+# Times the planner accepts (unix seconds): 1970-01-01 .. 9999-12-31T23:59:59Z, what a
+# datetime can show. A time beyond cannot be printed, compared with a trace's dates or sent
+# to Prometheus (it ended in 'internal error (year -29719 is out of range)').
+MAX_UNIX_S = 253_402_300_799.0
+
+
+def check_time(t: float, what: str) -> float:
+    """`t` when it is a time the planner accepts; else ValueError naming `what`."""
+    if not (math.isfinite(t) and 0.0 <= t <= MAX_UNIX_S):
+        raise ValueError(
+            f"{what} {t:g} is not a time between 1970-01-01 and 9999-12-31 (unix seconds "
+            f"0 .. {MAX_UNIX_S:.0f})"
+        )
+    return t
 
 
 class ErrorBudgetSettings(BaseModel):

@@ -102,11 +102,13 @@ class DeploymentPlanner:
     def engines(self, variant: str) -> VariantEngines:
         return next(v for v in self.variants if v.name == variant)
 
-    def observe(self, sample: DemandSample) -> None:
-        """One interval of demand, in time order (a re-fed interval is ignored)."""
+    def observe(self, sample: DemandSample) -> str | None:
+        """One interval of demand, in time order (a re-fed interval is ignored); why its count
+        was held as suspect data (None: it was taken)."""
         if self.correction is not None:
             self._correct(sample)
         self.demand.observe(sample)
+        return self.demand.suspect
 
     def observe_attainment(self, sample: AttainmentSample) -> None:
         """Measured finished/met requests of a window, in time order (SLO planners only)."""

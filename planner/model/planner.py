@@ -45,7 +45,9 @@ class Policy(Protocol):
     """What the dry run and the benchmarks drive: ours (`Planner`) and the baselines. A
     deployment name may be left out when there is only one."""
 
-    def observe(self, sample: DemandSample, deployment: str | None = None) -> None: ...
+    def observe(self, sample: DemandSample, deployment: str | None = None) -> str | None:
+        """Why the sample's count was held as suspect data (None: taken, or not told)."""
+        ...
 
     def decide(self, now: float) -> FleetDecision: ...
 
@@ -114,8 +116,9 @@ class Planner:
             return next(iter(self.deployments.values()))
         return self.deployments[name]
 
-    def observe(self, sample: DemandSample, deployment: str | None = None) -> None:
-        self.deployment(deployment).observe(sample)
+    def observe(self, sample: DemandSample, deployment: str | None = None) -> str | None:
+        """One interval of a deployment's demand; why its count was held as suspect data."""
+        return self.deployment(deployment).observe(sample)
 
     def observe_attainment(self, window: AttainmentSample, deployment: str | None = None) -> None:
         self.deployment(deployment).observe_attainment(window)

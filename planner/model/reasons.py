@@ -21,6 +21,7 @@ class ErrorKind(_Code):
 
     METRICS = "metrics"  # the metrics source failed (down, slow, garbage)
     METRICS_INCOMPLETE = "metrics_incomplete"  # a scrape gap or NaN samples at the live edge
+    SUSPECT_DEMAND = "suspect_demand"  # a count jump nothing confirms: held at the level
     FORECAST = "forecast"  # a forecaster raised or returned NaN
     PLANNER = "planner"  # the planner raised
     DEADLINE = "deadline"  # a tick ran past its deadline
@@ -36,6 +37,8 @@ class ErrorKind(_Code):
     STARTUP_TIMEOUT = "startup_timeout"
     ATTAINMENT = "attainment"  # measured attainment could not be read (the margin is kept)
     REACTIVE = "reactive"  # the reactive path's load snapshot could not be read
+    IN_FLIGHT = "in_flight"  # the engines' in-flight gauges could not be read (a drain waits)
+    DRAIN_TIMEOUT = "drain_timeout"  # a drain ran out of time: replicas lowered with work on them
 
 
 class ReasonCode(_Code):
@@ -48,8 +51,10 @@ class ReasonCode(_Code):
     SCALE_DOWN = "scale_down"
     STANDBY = "standby"  # not the leader: decides, never writes
     PARTIAL = "partial"  # one pool moved and the other could not follow
+    DRAINING = "draining"  # a scale-down waits for the replicas it removes to finish their work
     HOLD_STARTING = "hold_starting"  # waiting for the previous scale-up to become ready
     HOLD_INCOMPLETE = "hold_incomplete"  # scale-down refused: the demand data is incomplete
+    HOLD_SUSPECT_DEMAND = "hold_suspect_demand"  # scale-down refused: a count jump held as suspect
     HOLD_METRICS = "hold_metrics"
     HOLD_FORECAST = "hold_forecast"
     HOLD_PLANNER = "hold_planner"

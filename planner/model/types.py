@@ -34,6 +34,10 @@ class DemandSample:
     samples): its counts are then a lower bound, never evidence of a demand drop.
     `clipped` names the fields the demand guard clipped (model.forecast.robust_demand): the forecasters
     learn those values as a level but not as a forecast error.
+    `engine_requests` / `engine_kv`: the engines' own gauges over the interval, their peaks
+    (requests running + waiting, summed over the engines; the decode engines' KV-cache use,
+    0..1); None when the source does not read them. The demand guard checks a jump in the
+    count against them.
     """
 
     start: float  # unix seconds, bin start
@@ -50,6 +54,8 @@ class DemandSample:
     isl_scv: float | None = None
     incomplete: str | None = None
     clipped: tuple[str, ...] = ()
+    engine_requests: float | None = None
+    engine_kv: float | None = None
 
     @property
     def rate(self) -> float:

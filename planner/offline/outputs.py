@@ -186,7 +186,9 @@ def verdicts(
             slo = (d.config.slo.ttft_ms, d.config.slo.itl_ms)
             est = simulate(sched, dm, curves, slo, d.config.startup_s)
         cold = cold_starts(sched, dm, d.config.startup_s) if dm is not None else None
-        out[d.name] = Judged(res, cold, est) if judge == "des" else Judged(est, cold)
+        u = replayed.lengths.get(d.name) if res is not None else None
+        lengths = (u.label, u.warning()) if u is not None else (None, None)
+        out[d.name] = Judged(res, cold, est, *lengths) if judge == "des" else Judged(est, cold)
     return out
 
 
@@ -210,8 +212,11 @@ def build_fleet_report(
         "fleet": fleet_totals(fleet, run, per),
         "priority_classes": class_attainment(fleet, per),
         "deployments": per,
-        "attainment_method": "; ".join(sorted(methods)) or "no trace source to replay",
+        "attainment_method": "; ".join(sorted(methods)) or "no source with requests to replay",
         "model_estimate_method": "; ".join(sorted(estimates)) or None,
+        "warnings": [
+            f"{name}: {j.lengths_warning}" for name, j in judged.items() if j.lengths_warning
+        ],
         "settings": settings,
     }
 

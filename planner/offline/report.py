@@ -242,6 +242,8 @@ class Judged:
     result: Verdict | None
     cold: ColdStarts | None
     estimate: Verdict | None = None
+    lengths: str | None = None  # where the judge's request lengths came from (des_lengths)
+    lengths_warning: str | None = None  # set when they are the default distribution's
 
 
 def slo_score(attainment: float, target: float) -> float:
@@ -285,6 +287,7 @@ def deployment_report(
         "gpu_hours_by_type": gpu_hours,
         "cost": cost,
         "attainment": att,
+        "attainment_lengths": judged.lengths,
         "ttft_attainment": res.ttft_attainment if res is not None else math.nan,
         "itl_attainment": res.itl_attainment if res is not None else math.nan,
         "slo_met": bool(att >= target) if not math.isnan(att) else None,

@@ -2,9 +2,11 @@
 
 Per deployment the loop is closed -- the discrete-event judge as the plant the planner
 controls -- when the judge is the discrete-event replay, the deployment has an attainment
-target and its demand is a trace (only a trace has requests to replay). Otherwise its
-decisions come from demand alone and are judged afterwards (trace sources), or not at all
-(Prometheus history). The closed-loop simulator's model estimate is reported beside the judge.
+target and its demand has requests to replay: a trace, or Prometheus history (its counters
+and token histograms, `evaluation.des_prometheus`). Otherwise its decisions come from demand
+alone and are judged afterwards. The closed-loop simulator's model estimate (trace sources) is
+reported beside the judge. `Replayed.lengths` says where each judged deployment's request
+lengths came from (`evaluation.des_lengths.LengthUsage`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 
 from sla_planner.config.fleet import DeploymentSpec, Fleet
 from sla_planner.evaluation.des.replay import ReplayResult
-from sla_planner.evaluation.judge import JudgeSettings, plant_for, replay_decisions
+from sla_planner.evaluation.des_lengths import LengthUsage
+from sla_planner.evaluation.judge import JudgeSettings, judgeable, plant_for, replay_decisions
 from sla_planner.model.planner import Allocator, Policy
 from sla_planner.offline.closed_loop import LoopPlant, reactive_hook
 from sla_planner.offline.dryrun import DeploymentRun, DryRun, run_dry_run
@@ -30,6 +33,7 @@ class Replayed:
 
     run: DryRun
     judged: dict[str, ReplayResult | None] = field(default_factory=dict)
+    lengths: dict[str, LengthUsage | None] = field(default_factory=dict)
 
 
 def judge_settings(d: DeploymentSpec, source: MetricsSource) -> JudgeSettings:
@@ -39,11 +43,7 @@ def judge_settings(d: DeploymentSpec, source: MetricsSource) -> JudgeSettings:
 
 
 def closed_loop_wanted(d: DeploymentSpec, source: MetricsSource, judge: str) -> bool:
-    return (
-        judge == "des"
-        and d.config.slo.attainment is not None
-        and isinstance(source, TraceMetricsSource)
-    )
+    return judge == "des" and d.config.slo.attainment is not None and judgeable(source)
 
 
 def plants(
@@ -54,7 +54,6 @@ def plants(
         src = sources[d.name]
         if not closed_loop_wanted(d, src, judge):
             continue
-        assert isinstance(src, TraceMetricsSource)
         plant = plant_for(src, start, end, d.profiles, judge_settings(d, src))
 
         def curves(variant: str, spec: DeploymentSpec = d) -> tuple[Any, Any]:
@@ -91,21 +90,23 @@ def replay(
         plants=loops,
         progress=progress,
     )
-    judged = {}
+    judged: dict[str, ReplayResult | None] = {}
+    lengths: dict[str, LengthUsage | None] = {}
     for d in fleet.deployments:
         r = run.deployments[d.name]
-        judged[d.name] = (
-            r.judged if r.judged is not None else _judge(d, sources[d.name], r, run, judge)
-        )
-    return Replayed(run, judged)
+        if r.judged is not None:
+            judged[d.name], lengths[d.name] = r.judged, loops[d.name].plant.lengths
+        else:
+            judged[d.name], lengths[d.name] = _judge(d, sources[d.name], r, run, judge)
+    return Replayed(run, judged, lengths)
 
 
 def _judge(
     d: DeploymentSpec, source: MetricsSource, r: DeploymentRun, run: DryRun, judge: str
-) -> ReplayResult | None:
-    """The open loop's verdict: the finished schedule replayed (trace sources only)."""
-    if judge != "des" or not isinstance(source, TraceMetricsSource) or not r.decisions:
-        return None
+) -> tuple[ReplayResult | None, LengthUsage | None]:
+    """The open loop's verdict: the finished schedule replayed (sources with requests)."""
+    if judge != "des" or not judgeable(source) or not r.decisions:
+        return None, None
     end = run.start + len(r.decisions) * run.interval_s
     plant = plant_for(source, run.start, end, d.profiles, judge_settings(d, source))
-    return replay_decisions(r.decisions, plant, run.interval_s)
+    return replay_decisions(r.decisions, plant, run.interval_s), plant.lengths

@@ -59,12 +59,20 @@ class PrometheusConfig(_Strict):
         None, description="CA bundle to verify Prometheus' TLS certificate"
     )
     insecure_skip_verify: bool = False
-    timeout_s: float = Field(30.0, gt=0, description="per-request timeout, seconds")
+    # Finite and bounded: an infinite timeout or lookback reached httpx / PromQL as an
+    # 'internal error' (a timestamp out of range, a duration literal of inf).
+    timeout_s: float = Field(
+        30.0, gt=0, le=3600, allow_inf_nan=False, description="per-request timeout, seconds"
+    )
     max_points_per_query: int = Field(
         11000, ge=2, description="range queries are split to stay within this many points"
     )
     lookback_s: float = Field(
-        300.0, gt=0, description="how far back a boundary looks for a counter's last sample"
+        300.0,
+        gt=0,
+        le=7 * 86400,
+        allow_inf_nan=False,
+        description="how far back a boundary looks for a counter's last sample",
     )
     retries: int = Field(2, ge=0, le=10, description="retries of failed connections and 502-504")
     max_sample_age_s: float | None = Field(
@@ -80,6 +88,8 @@ class PrometheusConfig(_Strict):
     peak_window_s: float | None = Field(
         None,
         gt=0,
+        le=86400,
+        allow_inf_nan=False,
         description=(
             "sub-window for each interval's peak request rate (bursts the interval mean hides); "
             "at least two scrape intervals, and the planning interval must hold two or more "

@@ -150,3 +150,20 @@ def interval_quantiles(q: float, bucket_increases: Mapping[float, np.ndarray]) -
     bounds = sorted(bucket_increases)
     table = np.stack([bucket_increases[b] for b in bounds], axis=1)
     return np.array([bucket_quantile(q, bounds, row) for row in table])
+
+
+def bucket_counts(cumulative: Mapping[float, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-interval observations per bucket from the per-`le` increases of cumulative bucket
+    counters (summed over series): the finite bounds (ascending) and an (n, B + 1) array whose
+    last column is above the largest finite bound. Cumulative counts are forced monotone (as
+    histogram_quantile does), so a bucket never holds a negative count. None without a finite
+    bound; without a +Inf bucket the largest finite one closes the histogram."""
+    bounds = sorted(b for b in cumulative if math.isfinite(b))
+    if not bounds:
+        return None
+    top = cumulative.get(math.inf)
+    cols = [np.asarray(cumulative[b], dtype=float) for b in bounds]
+    cols.append(np.asarray(top, dtype=float) if top is not None else cols[-1])
+    cum = np.maximum.accumulate(np.nan_to_num(np.stack(cols, axis=1), nan=0.0), axis=1)
+    counts = np.diff(cum, axis=1, prepend=0.0)
+    return np.asarray(bounds, dtype=float), np.maximum(counts, 0.0)

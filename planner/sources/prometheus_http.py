@@ -31,7 +31,11 @@ Labels = tuple[tuple[str, str], ...]
 
 
 def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    """ISO 8601 UTC; a time datetime cannot show as its unix seconds (messages must print)."""
+    try:
+        return datetime.fromtimestamp(t, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):
+        return f"{t:g} (unix s)"
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ from sla_planner.model.types import DemandSample
 from sla_planner.sources.base import MetricsSourceError
 from sla_planner.sources.prometheus_config import PrometheusConfig, QueryOverrides
 from sla_planner.sources.prometheus_counters import (
+    bucket_counts,
     interval_quantiles,
     parse_le,
     ratio,
@@ -64,6 +65,7 @@ from sla_planner.sources.prometheus_counters import (
     summed_increases,
 )
 from sla_planner.sources.prometheus_coverage import coverage, max_sample_age, scrape_spacing
+from sla_planner.sources.prometheus_diagnosis import fmt_labels, no_data
 from sla_planner.sources.prometheus_http import Labels, PrometheusHttp, http_from_config, iso
 from sla_planner.sources.prometheus_raw import RawLookups
 from sla_planner.sources.promql import (
@@ -242,7 +244,7 @@ class PrometheusSource:
     def _preset_series(self, g: _Grid) -> tuple[str, dict[Labels, np.ndarray]]:
         found = self._first_with_series("requests", self.preset.requests, "", g)
         if found is None:
-            raise self._no_data(self.preset.requests, g)
+            raise no_data(self.config, self.http, self.preset.requests, g.start, g.end, g.step)
         return found
 
     def _preset_requests(self, g: _Grid) -> np.ndarray:
@@ -262,7 +264,14 @@ class PrometheusSource:
         found = self._first_with_series(key, families, "_count", g)
         if found is None:
             if required:
-                raise self._no_data(tuple(f + "_count" for f in families), g)
+                raise no_data(
+                    self.config,
+                    self.http,
+                    tuple(f + "_count" for f in families),
+                    g.start,
+                    g.end,
+                    g.step,
+                )
             return np.full(g.n, math.nan)
         name, counts = found
         sums = self._boundaries(g, name + "_sum")
@@ -284,16 +293,39 @@ class PrometheusSource:
             total = self._summed(name + "_sum", sums, g)
             mean = 1000.0 * ratio(total, self._summed(name + "_count", counts, g))
         if p95 is None:
-            by_le: dict[float, np.ndarray] = {}
-            for labels, values in self._boundaries(g, name + "_bucket").items():
-                le = dict(labels).get("le")
-                if le is None:
-                    continue
-                inc = series_increases(values)
-                b = parse_le(le)
-                by_le[b] = by_le.get(b, 0.0) + inc
+            by_le = _by_le(self._boundaries(g, name + "_bucket"))
             p95 = 1000.0 * interval_quantiles(0.95, by_le) if by_le else np.full(g.n, math.nan)
         return mean, p95
+
+    # ------------------------------------------------------------------ the judge's requests
+
+    def request_counts(self, start: float, n: int, step_s: float) -> np.ndarray:
+        """Requests in each of n intervals of step_s from `start`, counted as `fetch` counts
+        them (scrape gaps spread, resets and new series counted)."""
+        return self._counts_and_coverage(_Grid(start, n, step_s))[0]
+
+    @property
+    def scrape_interval_s(self) -> float | None:
+        """The request counter's scrape interval as last read (None before a read, or with a
+        queries.requests override)."""
+        return self._scrape_s
+
+    def length_means(self, key: str, start: float, n: int, step_s: float) -> np.ndarray:
+        """Mean tokens per request (`key` "isl" or "osl") in each interval, as `fetch` reads
+        them; NaN where none were observed."""
+        g = _Grid(start, n, step_s)
+        q = getattr(self.config.queries, key)
+        return self._override(g, key, q) if q else self._mean(g, key, required=False)
+
+    def length_buckets(
+        self, key: str, start: float, n: int, step_s: float
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The preset's token histogram of `key` ("isl" or "osl") per interval: finite bucket
+        bounds and observations per bucket (n, B + 1; see prometheus_counters.bucket_counts).
+        None when the engine exports no buckets in the range."""
+        g = _Grid(start, n, step_s)
+        found = self._first_with_series(f"{key}_bucket", getattr(self.preset, key), "_bucket", g)
+        return bucket_counts(_by_le(found[1])) if found is not None else None
 
     # ------------------------------------------------------------------ overrides
 
@@ -314,55 +346,24 @@ class PrometheusSource:
                 )
             return data if raw else np.nansum(np.array(list(data.values())), axis=0)
         if len(data) > 1:
-            shown = ", ".join(_fmt_labels(k) for k in list(data)[:3])
+            shown = ", ".join(fmt_labels(k) for k in list(data)[:3])
             raise MetricsSourceError(
                 f"the queries.{name} override {expr!r} returned {len(data)} series ({shown}); "
                 "it must return one: aggregate it, e.g. sum(...) / sum(...) or avg(...)"
             )
         return next(iter(data.values())) if data else np.full(g.n, math.nan)
 
-    # ------------------------------------------------------------------ diagnosis
 
-    def _no_data(self, names: Sequence[str], g: _Grid) -> MetricsSourceError:
-        sel = self.config.selector
-        shown = series_selector(names[0], sel)
-        base = (
-            f"no data for {shown} in Prometheus at {self.config.url} between {iso(g.start)} "
-            f"and {iso(g.end)} (preset {self.config.preset!r})"
-        )
-        try:
-            hint = self._diagnose(names, g)
-        except MetricsSourceError:
-            hint = "check --preset (dynamo|vllm) and --selector"
-        return MetricsSourceError(f"{base}: {hint}")
-
-    def _diagnose(self, names: Sequence[str], g: _Grid) -> str:
-        sel = self.config.selector
-        lookback = max(g.step, self.config.lookback_s)
-        for name in names:
-            if self.http.series(series_selector(name, sel), None, None):
-                return (
-                    f"{name} has data for this selector, but not in that time range; pick "
-                    "--start/--end where it has data"
-                )
-            if sel:
-                seen = self.http.series(name, g.start - lookback, g.end)
-                if seen:
-                    return (
-                        f"{name} exists but no series matches the selector {{{sel}}}; its "
-                        f"series have labels {_label_summary(seen)}: fix --selector"
-                    )
-        for preset, metrics in PRESETS.items():
-            if preset == self.config.preset:
-                continue
-            for other in metrics.requests:
-                if self.http.series(series_selector(other, sel), None, None):
-                    return f"Prometheus has {other}: use --preset {preset}"
-        return (
-            f"Prometheus has no series named {' or '.join(names)}; check that it scrapes the "
-            f"{self.config.preset} metrics, the --preset, or set a queries override for your "
-            "metric names"
-        )
+def _by_le(data: dict[Labels, np.ndarray]) -> dict[float, np.ndarray]:
+    """Bucket counters' increases per interval, summed over series by `le` (no raw lookups:
+    a reset inside an interval counts from 0)."""
+    by_le: dict[float, np.ndarray] = {}
+    for labels, values in data.items():
+        le = dict(labels).get("le")
+        if le is not None:
+            b = parse_le(le)
+            by_le[b] = by_le.get(b, 0.0) + series_increases(values)
+    return by_le
 
 
 class _Grid:
@@ -371,21 +372,3 @@ class _Grid:
     def __init__(self, start: float, n: int, step: float) -> None:
         self.start, self.n, self.step = start, n, step
         self.end = start + n * step
-
-
-def _fmt_labels(labels: Labels) -> str:
-    return "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"
-
-
-def _label_summary(series: list[dict[str, str]], limit: int = 4) -> str:
-    values: dict[str, set[str]] = {}
-    for s in series:
-        for k, v in s.items():
-            if k not in ("__name__", "le"):
-                values.setdefault(k, set()).add(v)
-    parts = []
-    for k in sorted(values)[:limit]:
-        vs = sorted(values[k])
-        more = f", ... ({len(vs)})" if len(vs) > 3 else ""
-        parts.append(f"{k}=" + "|".join(vs[:3]) + more)
-    return ", ".join(parts) or "(none)"

@@ -41,7 +41,9 @@ class TraceMetricsSource:
       contributes f x its count (and its means weighted by that share). Exact when the step
       is a multiple of the bin width on the same grid.
     - Count-only traces take ISL/OSL from `tokens_from` (a per-request trace): each interval's
-      means are those of n (request, ISL, OSL) rows drawn with replacement from it. Draws are
+      means are those of n (request, ISL, OSL) rows drawn with replacement from it. (An
+      aggregate trace keeps its own means; its `tokens_from` shapes the lengths the judge
+      draws around them and gives the prompt-length SCV.) Draws are
       a pure function of (seed, interval start, step), so any fetch of an interval returns the
       same numbers. For n > 64 the mean of n draws is taken from its normal limit (CLT).
     - `rate_scale` multiplies request counts (token means unchanged).
@@ -65,22 +67,21 @@ class TraceMetricsSource:
     ) -> None:
         if not (rate_scale > 0 and math.isfinite(rate_scale)):
             raise ValueError(f"rate_scale must be a finite number > 0, got {rate_scale}")
-        if trace.has_tokens and tokens_from is not None:
+        if isinstance(trace, RequestTrace) and tokens_from is not None:
             raise TraceError(
-                f"{trace.path}: has its own token counts; tokens_from ({tokens_from.path}) is "
-                "only for count-only traces; drop it"
+                f"{trace.path}: has its own per-request token counts; tokens_from "
+                f"({tokens_from.path}) is only for count-only and aggregate traces; drop it"
             )
-        if not trace.has_tokens:
-            if tokens_from is None:
-                raise TraceError(
-                    f"{trace.path}: a count-only trace has no ISL/OSL; pass a per-request trace "
-                    "to take them from (--tokens-from, e.g. an Azure or Mooncake trace)"
-                )
-            if not isinstance(tokens_from, RequestTrace):
-                raise TraceError(
-                    f"{tokens_from.path}: tokens_from must be a per-request trace (Mooncake JSONL "
-                    f"or Azure CSV), not a {tokens_from.format} trace"
-                )
+        if not trace.has_tokens and tokens_from is None:
+            raise TraceError(
+                f"{trace.path}: a count-only trace has no ISL/OSL; pass a per-request trace "
+                "to take them from (--tokens-from, e.g. an Azure or Mooncake trace)"
+            )
+        if tokens_from is not None and not isinstance(tokens_from, RequestTrace):
+            raise TraceError(
+                f"{tokens_from.path}: tokens_from must be a per-request trace (Mooncake JSONL "
+                f"or Azure CSV), not a {tokens_from.format} trace"
+            )
         self.trace = trace
         self.tokens_from = tokens_from
         self.rate_scale = float(rate_scale)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -134,6 +135,24 @@ FLAGS = {
     "seed-huge": ["--seed", str(10**40)],
     "start-far-future": ["--start", "9999-01-01T00:00:00"],
     "end-before-start": ["--start", "+30m", "--end", "+10m"],
+    # issue 18 sweep: 'internal error (ValueError: cannot convert float NaN to integer)'
+    "start-nan": ["--start", "nan"],
+    "start-inf": ["--start", "inf"],  # OverflowError
+    "end-inf": ["--end", "inf"],
+}
+
+# Times and settings that reached datetime or PromQL unchecked (issue 18 sweep): every case
+# ended in 'internal error' (ValueError: year -29719 is out of range; OSError: Value too large
+# for defined data type; ValueError: duration must be a positive number of seconds, got inf;
+# OverflowError: timestamp out of range for platform time_t). No Prometheus answers here.
+PROM = ["--prometheus", "http://127.0.0.1:9"]
+PROMETHEUS_FLAGS = {
+    "start-before-1970": [*PROM, "--start=-1e12", "--end=-999999999400"],
+    "start-past-9999": [*PROM, "--start", "1e18", "--end", "1.0000000000000006e18"],
+    "range-past-9999": [*PROM, "--start", "0", "--end", "1e15"],
+    "lookback-inf": ["--prometheus-config", "lookback_s: .inf"],
+    "timeout-inf": ["--prometheus-config", "timeout_s: .inf"],
+    "peak-window-inf": ["--prometheus-config", "peak_window_s: .inf"],
 }
 
 
@@ -177,6 +196,19 @@ def test_malformed_profile(cli, tmp_path, case):
 def test_absurd_flags(cli, tmp_path, case):
     out = tmp_path / "out"
     _check(cli("dry-run", "--no-plot", *FLAGS[case], "--out", str(out), timeout=LIMIT_S), out)
+
+
+@pytest.mark.parametrize("case", list(PROMETHEUS_FLAGS))
+def test_absurd_prometheus_settings(cli, tmp_path, case):
+    args = list(PROMETHEUS_FLAGS[case])
+    if args[0] == "--prometheus-config":
+        cfg = tmp_path / "prometheus.yaml"
+        cfg.write_text(f"url: http://127.0.0.1:9\n{args[1]}\n")
+        args = ["--prometheus-config", str(cfg), "--start", "1700000000", "--end", "1700003600"]
+    out = tmp_path / "out"
+    proc = cli("dry-run", "--no-plot", *args, "--out", str(out), timeout=LIMIT_S)
+    _check(proc, out)
+    assert proc.returncode != 0  # nothing to read there: refused, or Prometheus unreachable
 
 
 def test_the_1e18_token_request_is_clipped_not_planned_for(cli, tmp_path):
@@ -233,6 +265,11 @@ RUN_CONFIGS = {
     "not-a-mapping": "just a string\n",
     "not-yaml": "planner: [unclosed\n",
     "empty": "",
+    # issue 18 sweep: the loop held on every tick with 'ValueError: duration must be a positive
+    # number of seconds, got inf' (a source error) instead of refusing the config at load
+    "prometheus-lookback-inf": _config_edit(lambda d: d["metrics"]["prometheus"].update(lookback_s=math.inf)),
+    "prometheus-timeout-inf": _config_edit(lambda d: d["metrics"]["prometheus"].update(timeout_s=math.inf)),
+    "retry-interval-inf": _config_edit(lambda d: d.update(loop={"retry_interval_s": math.inf})),
 }  # fmt: skip
 
 
@@ -259,3 +296,72 @@ def test_malformed_run_config(cli, tmp_path, case):
     err = [ln for ln in proc.stderr.splitlines() if ln.strip().startswith("sla-planner: error:")]
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
     assert proc.returncode in (1, 2) and len(err) == 1, proc.stderr
+    named = {
+        "prometheus-lookback-inf": "lookback_s",
+        "prometheus-timeout-inf": "timeout_s",
+        "retry-interval-inf": "retry_interval_s",
+    }
+    if case in named:  # a setting: refused at load, naming it (not held at every tick)
+        assert proc.returncode == 2 and named[case] in err[0], err[0]
+
+
+# -- the fleet file (issue 18 sweep) ---------------------------------------------------------
+FLEET = {
+    "cluster": {"gpus": {"H200": {"count": 6, "price_per_gpu_hour": 3.5}}},
+    "deployments": [
+        {
+            "name": "chat",
+            "slo": {"ttft_ms": 200, "itl_ms": 25, "attainment": 0.99},
+            "demand": {"trace": {"path": "AzureLLMInferenceTrace_conv.csv"}},
+            "variants": [{"name": "h200", "profile": "dynamo-h200-llama3.1-8b-fp8-tp1"}],
+        }
+    ],
+    "replay": {"start": 1700158546.0, "end": 1700158546.0 + 1200},
+}
+
+
+def _fleet_edit(edit: Callable[[dict], None]) -> dict:
+    import copy
+
+    data = copy.deepcopy(FLEET)
+    edit(data)
+    return data
+
+
+FLEET_FILES = {
+    # 'internal error (ValueError: year -29719 is out of range)'
+    "replay-before-1970": _fleet_edit(lambda d: d.update(replay={"start": -1e12, "end": -1e12 + 600})),
+    "replay-past-9999": _fleet_edit(lambda d: d.update(replay={"start": 1e15, "end": 1e15 + 600})),
+    "replay-nan": ".nan",
+    # 'internal error (ValueError: attainment target must be in [0.5, 1), got 1e-09)'
+    "attainment-1e-9": _fleet_edit(lambda d: d["deployments"][0]["slo"].update(attainment=1e-9)),
+    "ttft-1e300": _fleet_edit(lambda d: d["deployments"][0]["slo"].update(ttft_ms=1e300)),
+    "start-at-past-9999": _fleet_edit(lambda d: d["deployments"][0]["demand"]["trace"].update(start_at=1e18)),
+    "gpu-count-1e18": _fleet_edit(lambda d: d["cluster"]["gpus"]["H200"].update(count=10**18)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(FLEET_FILES))
+def test_malformed_fleet_file(cli, tmp_path, case):
+    import shutil
+
+    from support.paths import BUNDLED_TRACE
+
+    shutil.copy(BUNDLED_TRACE, tmp_path / BUNDLED_TRACE.name)  # the file's relative path
+    spec = FLEET_FILES[case]
+    if spec == ".nan":
+        text = yaml.safe_dump(FLEET).replace("start: 1700158546.0", "start: .nan")
+    else:
+        text = yaml.safe_dump(spec)
+    path = tmp_path / "fleet.yaml"
+    path.write_text(text)
+    out = tmp_path / "out"
+    proc = cli("fleet", "dry-run", "--config", str(path), "--out", str(out), "--no-plot",
+               "--judge", "simulator", timeout=LIMIT_S)  # fmt: skip
+    err = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+    if case == "gpu-count-1e18":  # a budget that never binds: planned as independent planners
+        assert proc.returncode == 0, proc.stderr
+        return
+    assert proc.returncode == 2 and len(err) == 1 and err[0].startswith("sla-planner: error: ")
+    assert str(path) in err[0], err[0]  # names the file (and the field)

@@ -84,3 +84,15 @@ def test_a_fleet_file_is_told_from_a_single_deployment_run_config(tmp_path):
     broken.write_text("deployments: [\n")
     assert not is_fleet_file(broken)  # the single loader reports the YAML error as before
     assert not is_fleet_file(tmp_path / "missing.yaml")
+
+
+def test_a_deployment_drains_with_its_own_gauges(tmp_path):
+    drain = {"gauge": "dynamo", "drain_timeout_s": 120, "serving_label": "sla-planner.io/serving"}
+    d = _mutated(lambda d: _dep(d, "chat")["demand"]["prometheus"].update(drain=drain))
+    fleet = _load(write_fleet(tmp_path / "fleet.yaml", d))
+    chat = fleet.deployment("chat").drain
+    assert (chat.gauge, chat.drain_timeout_s, chat.serving_label) == ("dynamo", 120, "sla-planner.io/serving")  # fmt: skip
+    assert fleet.deployment("code").drain is None  # not configured: scale-downs as before
+    bad = _mutated(lambda d: _dep(d, "chat")["demand"]["prometheus"].update(drain={"settle_s": -1}))
+    with pytest.raises(UsageError, match="drain.settle_s"):
+        _load(write_fleet(tmp_path / "bad.yaml", bad))

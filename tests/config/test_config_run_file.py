@@ -166,3 +166,18 @@ def test_cli_duplicate_key_is_one_line_exit_2(tmp_path, capsys):
     code = main(["run", "--config", str(path), "--once"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "duplicate key 'profile'" in err[0], err
+
+
+def test_metrics_drain_turns_drains_on(tmp_path):
+    from sla_planner.config.resolve import fleet_from_run_config
+
+    off = fleet_from_run_config(load_run_config(write(tmp_path, EXAMPLE)))
+    assert off.deployments[0].drain is None  # unset: a scale-down lowers replicas at once
+    text = EXAMPLE.replace(
+        "selector: 'model=\"llama\"'}}",
+        "selector: 'model=\"llama\"'}, drain: {selector: 'job=\"vllm\"', drain_timeout_s: 90}}",
+    )
+    on = fleet_from_run_config(load_run_config(write(tmp_path, text))).deployments[0].drain
+    assert (on.gauge, on.selector, on.drain_timeout_s, on.settle_s) == ("vllm", 'job="vllm"', 90, 30)  # fmt: skip
+    with pytest.raises(RunConfigError, match="metrics.drain.drain_timeout_s"):
+        load_run_config(write(tmp_path, text.replace("drain_timeout_s: 90", "drain_timeout_s: 0")))

@@ -281,3 +281,57 @@ def test_a_fleet_variant_without_targets_is_refused_naming_it():
     del values["fleetConfig"]["deployments"][1]["variants"][1]["targets"]
     with pytest.raises(helm.HelmError, match=r"fleetConfig.deployments.code.variants.h100.targets.prefill is required"):  # fmt: skip
         render_chart(values)
+
+
+def _exercise_drain(targets: dict[str, dict]) -> list[Access]:
+    """A drain's requests on each pool's pods: read them, mark one, unmark it, and what the
+    kind does right before lowering (a PodClique's drained pods are deleted)."""
+    from sla_planner.actuators.factory import build_replica_pods
+
+    with FakeKube(ready_delay_s=0) as kube:
+        api = kube.api_client()
+        for raw in targets.values():
+            t = TargetConfig.model_validate(raw)
+            pods = build_replica_pods(t, api, serving_label="sla-planner.io/serving")
+            if pods is None:
+                continue
+            _add(kube, t.kind, t.namespace, t.resolved_name())
+            plural = {"PodCliqueScalingGroup": "podcliquescalinggroups", "PodClique": "podcliques",
+                      "LeaderWorkerSet": "leaderworkersets", "Deployment": "deployments"}[t.kind]  # fmt: skip
+            kube.pods.enable(plural, t.namespace, t.resolved_name())
+            (replica,) = pods.replicas()[0]
+            pods.mark(replica, 1.0, None)
+            pods.unmark(replica, None)
+            pods.remove([replica], None)
+        api.close()
+        return [_access(r.method, r.path) for r in kube.requests]
+
+
+@pytest.mark.parametrize("kind", ["PodCliqueScalingGroup", "PodClique", "LeaderWorkerSet", "Deployment"])  # fmt: skip
+def test_drain_rbac_is_exactly_what_a_drain_uses(kind):
+    targets = {"prefill": {"kind": kind, "namespace": "llm", "name": "pre"},
+               "decode": {"kind": "MetricsOnly"}}  # fmt: skip
+    single = {"leaderElection": {"enabled": False}, "replicaCount": 1}
+    plain = _bound_roles(render_chart({"config": {"targets": targets}, **single}))
+    assert not [r for role in plain for r in role["rules"] if "pods" in r["resources"]]
+    values = {"config": {"targets": targets, "metrics": {"drain": {}}}, **single}  # {}: still on
+    roles = _bound_roles(render_chart(values))
+    used = _exercise(targets, leader=False) + _exercise_drain(targets)
+    denied = [a for a in used if not _allowed(roles, a)]
+    assert not denied, f"requests the Roles would forbid (403): {denied}"
+    unused = _granted(roles) - {(a.namespace, a.group, a.resource, a.verb) for a in used}
+    assert not unused, f"granted but never used (not least privilege): {sorted(unused)}"
+    pod_verbs = {a.verb for a in used if a.resource == "pods"}
+    assert pod_verbs == ({"list", "patch", "delete"} if kind == "PodClique" else {"list", "patch"})
+
+
+def test_fleet_drain_rbac_follows_each_deployments_drain():
+    values = _fleet_values()
+    chat = next(d for d in values["fleetConfig"]["deployments"] if d["name"] == "chat")
+    chat["demand"]["prometheus"]["drain"] = {"drain_timeout_s": 120}
+    with_pods = {
+        r["metadata"]["name"]
+        for r in _bound_roles(render_chart(values))
+        if any("pods" in rule["resources"] for rule in r["rules"])
+    }
+    assert with_pods and all(name.startswith(f"{RELEASE}-chat-") for name in with_pods)

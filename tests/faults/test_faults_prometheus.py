@@ -36,6 +36,8 @@ from sla_planner.controller.clock import SimulatedClock
 from sla_planner.controller.pool_state import LoopSettings
 from sla_planner.model.reasons import ErrorKind, ReasonCode
 from sla_planner.sources.prometheus_config import PrometheusConfig
+from sla_planner.sources.prometheus_gauges import EngineGauges, EngineGaugeSource
+from sla_planner.sources.prometheus_queues import QueueConfig
 from sla_planner.sources.prometheus_source import PrometheusSource
 
 pytestmark = [
@@ -46,6 +48,7 @@ pytestmark = [
 T0 = TRACE_T0
 MIN = 60.0
 BUDGET = 64
+QUEUES = QueueConfig(prefill_selector='component="prefill"', decode_selector='component="decode"')
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,12 @@ class Run:
     metrics: object
     violations: list[str] = field(default_factory=list)
 
-    def errors(self, kind: ErrorKind) -> float:
-        return sample_value(self.metrics, "sla_planner_errors_total", kind=kind.value) or 0.0
+    def errors(self, kind: ErrorKind | str) -> float:
+        k = kind.value if isinstance(kind, ErrorKind) else kind
+        return sample_value(self.metrics, "sla_planner_errors_total", kind=k) or 0.0
+
+    def plans(self) -> list[tuple[float, int, int]]:
+        return [(x.t / MIN, x.prefill, x.decode) for x in self.ticks]
 
     def between(self, a: float, b: float) -> list[Tick]:
         return [x for x in self.ticks if a <= x.t < b]
@@ -80,11 +87,14 @@ def run(
     until_min: float = 46,
     watch_min: float = 39,
     deadline_s: float | None = None,
+    engines: bool = False,
 ) -> Run:
     """Drive a controller from minute 25 to `until_min` over the history; `proxy` is a list of
-    (from minute, to minute, mode). Ticks are recorded from `watch_min` on."""
+    (from minute, to minute, mode). Ticks are recorded from `watch_min` on. `engines`: the
+    engines export their gauges and the source reads them beside the demand (as `run` does
+    with `metrics.queues` set)."""
     clock = SimulatedClock(start=T0)
-    text = frontend_history(T0, levels, faults=faults)
+    text = frontend_history(T0, levels, faults=faults, engines=engines)
     with (
         FakeKube(clock=clock, ready_delay_s=READY_DELAY_S) as kube,  # type: ignore[arg-type]
         PrometheusServer(workdir, openmetrics=text) as prom,
@@ -93,9 +103,10 @@ def run(
         kube.add_pcsg(NS, PREFILL_NAME, replicas=1, ready=1)
         kube.add_pcsg(NS, DECODE_NAME, replicas=1, ready=1)
         api_client = kube.api_client()
-        source = PrometheusSource(
-            PrometheusConfig(url=px.url, preset="dynamo", timeout_s=1, retries=0)
-        )
+        prom_cfg = PrometheusConfig(url=px.url, preset="dynamo", timeout_s=1, retries=0)
+        source = PrometheusSource(prom_cfg)
+        if engines:
+            source = EngineGaugeSource(source, EngineGauges(prom_cfg, QUEUES))
         ctl, metrics = make_controller(
             clock=clock,
             source=source,
@@ -251,3 +262,56 @@ def test_counter_glitch_never_hangs_the_loop_nor_reaches_the_cluster(tmp_path, c
         if r is not None:
             assert x.prefill <= 100 * r.prefill and x.decode <= 100 * r.decode, (r, x)
     assert faulty.ticks[-1].healthz == 200
+
+
+GLITCHES = [
+    # One scrape reads 1e18 too high, the next is normal again (also read as a counter
+    # reset: the interval after counts the counter's whole total): two absurd intervals.
+    pytest.param(Fault("glitch", T0 + 41 * MIN, T0 + 41 * MIN + 1, value=1e18), id="one-scrape"),
+    # The counter jumps by 1e18 once and counts on from there: one absurd interval.
+    pytest.param(Fault("glitch", T0 + 41 * MIN, value=1e18), id="step"),
+]
+
+
+@pytest.mark.parametrize("glitch", GLITCHES)
+@pytest.mark.parametrize(
+    ("engines", "why"),
+    [(False, "the interval before does not show it"), (True, "the engines' requests in flight")],
+    ids=["no-gauges", "gauges"],
+)
+def test_a_counter_glitch_nothing_confirms_does_not_move_the_plan(
+    tmp_path, clean_steady, glitch, engines, why
+):
+    # Issue 18 item 3: at a steady 60 req/s the plan went (4, 2) -> (22, 18) for two
+    # intervals (the 10x-median clip). The jump is suspect: the engines' gauges do not show
+    # it, or (without gauges) no interval after it confirms it. The demand is held at its
+    # level, the hold counted and explained.
+    faulty = run(tmp_path, STEADY, faults=[glitch], until_min=47, engines=engines)
+    assert_invariants(faulty)
+    assert faulty.plans() == clean_steady.plans()
+    assert faulty.errors("suspect_demand") >= 1
+    held = [x for x in faulty.ticks if "hold_suspect_demand" in x.codes]
+    assert held and all("not confirmed" in x.reasons and why in x.reasons for x in held), held
+    assert faulty.ticks[-1].codes == ("steady", "steady")  # and back to normal after
+
+
+BURST = [(41 * MIN, 60.0), (6 * MIN, 900.0)]  # 15x from 41:00, beyond the guard's 10x bound
+
+
+def test_a_real_burst_the_engines_show_is_taken_at_once(tmp_path):
+    # The engines fill (requests waiting, KV cache): the jump is confirmed at the first tick
+    # after it, as the guard took it before (clipped at 10x the median).
+    r = run(tmp_path, BURST, until_min=44, engines=True)
+    assert_invariants(r)
+    first = r.between(42 * MIN, 43 * MIN)[0]
+    assert first.prefill > 4 and first.decode > 2 and "scale_up" in first.codes, r.ticks
+    assert r.errors("suspect_demand") == 0
+
+
+def test_without_gauges_a_real_burst_is_taken_once_a_second_interval_shows_it(tmp_path):
+    r = run(tmp_path, BURST, until_min=44)
+    assert_invariants(r)
+    first, second = r.between(42 * MIN, 43 * MIN)[0], r.between(43 * MIN, 44 * MIN)[0]
+    assert (first.prefill, first.decode) == (4, 2) and "hold_suspect_demand" in first.codes
+    assert second.prefill > 4 and second.decode > 2, r.ticks
+    assert r.errors("suspect_demand") == 1

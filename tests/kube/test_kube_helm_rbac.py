@@ -144,7 +144,9 @@ def test_a_target_outside_the_role_is_refused_with_a_clear_error(
                 lines = [
                     ln
                     for ln in planner.log().splitlines()
-                    if "msg=decision pool=decode" in ln and "code=hold_forbidden" in ln
+                    if "msg=decision " in ln
+                    and " pool=decode " in ln
+                    and "code=hold_forbidden" in ln
                 ]
                 return lines[-1] if len(lines) >= 3 else None  # held tick after tick
 

@@ -98,9 +98,10 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-# The judge's measured attainment is an input of the SLO planner in the closed loop, and only a
-# trace run has per-request data to judge: compare the sources with that feedback left out
-# (the SLO planner open loop, and the fixed-margin planner).
+# The judge's measured attainment is an input of the SLO planner in the closed loop, and a
+# Prometheus run's judge replays lengths drawn from histograms, not the trace's own: compare the
+# sources' decisions with that feedback left out (the SLO planner open loop, and the
+# fixed-margin planner; the judged figures: test_sources_prometheus_judged.py).
 @pytest.mark.parametrize("planner", [["--judge", "none"], ["--attainment", "off"]])
 def test_dry_run_over_prometheus_agrees_with_dry_run_over_the_trace(
     backfilled, cli, tmp_path, planner

@@ -1,5 +1,6 @@
-"""The reactive path's load snapshot, against a REAL Prometheus backfilled with vLLM engine
-gauges (prefill and decode engines told apart by a label) and a frontend's counters."""
+"""The reactive path's load snapshot, and the same gauges' peaks per interval beside the demand
+(sources.prometheus_gauges), against a REAL Prometheus backfilled with vLLM engine gauges
+(prefill and decode engines told apart by a label) and a frontend's counters."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from pydantic import ValidationError
 from support.openmetrics import TTFT_BUCKETS, OpenMetricsWriter
 from support.prometheus_server import PrometheusServer, prometheus_available
 
+from sla_planner.model.types import DemandSample
 from sla_planner.sources.prometheus_config import PrometheusConfig
+from sla_planner.sources.prometheus_gauges import EngineGauges, EngineGaugeSource
 from sla_planner.sources.prometheus_queues import QueueConfig, QueueReader
+from sla_planner.sources.prometheus_source import PrometheusSource
 
 T0 = 1_700_000_000.0
 EVERY = 5.0
@@ -118,3 +122,50 @@ def test_unknown_signals_and_bad_selectors_are_rejected():
         QueueConfig(prefill_selector="", decode_selector="", queries={"waiting": "x"})
     with pytest.raises(ValidationError, match="label matchers"):
         QueueConfig(prefill_selector="component=prefill", decode_selector="")
+
+
+# -- the gauges' peaks per interval, beside the demand ---------------------------------------
+def gauge_source(url: str, **queues) -> EngineGaugeSource:
+    # The history has no output-token histogram: a constant OSL stands in.
+    prom = PrometheusConfig(
+        url=url, preset="vllm", selector='model="m"', queries={"osl": "vector(200)"}
+    )
+    cfg = QueueConfig(
+        prefill_selector='component="prefill"', decode_selector='component="decode"', **queues
+    )
+    return EngineGaugeSource(PrometheusSource(prom), EngineGauges(prom, cfg))
+
+
+@pytest.mark.slow
+def test_each_interval_carries_the_engines_peaks(prom):
+    samples = gauge_source(prom.url).fetch(T0 + 120.0, T0 + 360.0, 60.0)
+    assert [s.requests for s in samples] == [pytest.approx(3000.0)] * 4  # the demand as read
+    # Calm: 0 + 6 waiting and 121 running; the last interval holds the prefill burst (+81).
+    assert samples[0].engine_requests == pytest.approx(127.0)
+    assert samples[-1].engine_requests == pytest.approx(208.0)
+    assert all(s.engine_kv == pytest.approx(0.6) for s in samples)
+
+
+@pytest.mark.slow
+def test_an_absent_gauge_is_unknown_not_zero(prom):
+    src = gauge_source(prom.url, queries={"kv_usage": "avg(vllm:gpu_cache_usage_perc{{decode_selector}})"})  # fmt: skip
+    s = src.fetch(T0 + 120.0, T0 + 180.0, 60.0)[0]
+    assert s.engine_kv is None and s.engine_requests == pytest.approx(127.0)
+
+
+class _Stub:
+    def fetch(self, start, end, step_s):
+        return [DemandSample(start, step_s, 10.0, 1000.0, 200.0)]
+
+    def time_range(self):
+        return None
+
+
+def test_gauges_that_cannot_be_read_leave_the_demand_as_read(caplog):
+    prom = PrometheusConfig(url="http://127.0.0.1:9", timeout_s=1, retries=0)
+    cfg = QueueConfig(prefill_selector='component="p"', decode_selector='component="d"')
+    src = EngineGaugeSource(_Stub(), EngineGauges(prom, cfg))
+    for _ in range(2):
+        (s,) = src.fetch(T0, T0 + 60.0, 60.0)
+        assert (s.requests, s.engine_requests, s.engine_kv) == (10.0, None, None)
+    assert caplog.text.count("engine_gauges_unread") == 1  # once per distinct error

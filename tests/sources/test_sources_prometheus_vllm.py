@@ -20,6 +20,7 @@ from support.openmetrics import (
 )
 from support.prometheus_server import PrometheusServer, prometheus_available
 
+from sla_planner.evaluation.des_prometheus import prometheus_requests
 from sla_planner.sources.prometheus_config import PrometheusConfig
 from sla_planner.sources.prometheus_source import PrometheusSource
 from sla_planner.sources.trace_files import RequestTrace, load_trace
@@ -59,11 +60,24 @@ def test_vllm_preset_reads_the_engine_metrics(tmp_path):
         )
         got = src.fetch(start, end, 60.0)
         names = [c[0] for c in src.http.log.calls]
+        # The judge's requests from the same names (issue 17 item 2): vLLM's token histograms.
+        stream = prometheus_requests(src, start, end)
+        chunks = list(stream)
     want = TraceMetricsSource(tr).fetch(start, end, 60.0)
     assert [g.requests for g in got] == [w_.requests for w_ in want]
     np.testing.assert_array_equal([g.isl_mean for g in got], [w_.isl_mean for w_ in want])
     np.testing.assert_array_equal([g.osl_mean for g in got], [w_.osl_mean for w_ in want])
     assert sum(g.requests for g in got) > 100
+    judged_t = np.concatenate([c.t for c in chunks])
+    judged_isl = np.concatenate([c.isl for c in chunks])
+    keep = (tr.arrival_s >= start) & (tr.arrival_s < end)
+    assert stream.lengths == "prometheus histograms" and judged_t.size == keep.sum()
+    assert src.scrape_interval_s == 10.0  # 10 s bins: each holds its own scrape's requests
+    np.testing.assert_array_equal(
+        np.bincount(((judged_t - start) // 10).astype(int), minlength=48),
+        np.bincount(((tr.arrival_s[keep] - start) // 10).astype(int), minlength=48),
+    )
+    assert judged_isl.mean() == pytest.approx(tr.isl[keep].mean(), rel=0.01)
     assert any("vllm:request_success_total" in n for n in names)
     # ITL came from the older histogram after the newer name had no series.
     assert any("vllm:inter_token_latency_seconds_count" in n for n in names)

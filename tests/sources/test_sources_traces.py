@@ -240,7 +240,7 @@ def test_tokens_from_rules(real):
     conv = load_trace(real(CONV))
     with pytest.raises(TraceError, match="--tokens-from"):
         TraceMetricsSource(counts)
-    with pytest.raises(TraceError, match="only for count-only traces"):
+    with pytest.raises(TraceError, match="only for count-only and aggregate traces"):
         TraceMetricsSource(conv, tokens_from=conv)
     with pytest.raises(TraceError, match="per-request trace"):
         TraceMetricsSource(counts, tokens_from=counts)

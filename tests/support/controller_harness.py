@@ -252,9 +252,12 @@ def drive(ctl: Any, clock: SimulatedClock, seconds: float, on_tick=None) -> int:
     return ticks
 
 
-def start_runtime(cfg, clock, *, source=None, api_client=None, attainment=None, queues=None):
+def start_runtime(
+    cfg, clock, *, source=None, api_client=None, attainment=None, queues=None, in_flight=None
+):
     """`sla-planner run`'s runtime for a run config (a fleet of one), its controller read in
-    the single view; `source`, `attainment`, `queues` stand in for the deployment's."""
+    the single view; `source`, `attainment`, `queues`, `in_flight` stand in for the
+    deployment's."""
     from sla_planner.config.resolve import fleet_from_run_config
     from sla_planner.controller.wiring import build_runtime
     from sla_planner.model.types import DEFAULT_DEPLOYMENT as NAME
@@ -269,6 +272,7 @@ def start_runtime(cfg, clock, *, source=None, api_client=None, attainment=None, 
         sources=one(source),
         attainment=one(attainment),
         queues=one(queues),
+        in_flight=one(in_flight),
     )
     rt.controller = SingleController(rt.controller)  # type: ignore[assignment]
     return rt

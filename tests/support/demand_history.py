@@ -11,6 +11,12 @@ Faults (each over [start, end) of scrape time):
 * ``reset``: the frontend restarted at `start`: every counter counts again from 0.
 
 Every request has ISL 1500 and OSL 250 tokens, like chat traffic.
+
+With `engines`, one prefill and one decode engine also export vLLM's gauges (labels
+component="prefill" / "decode"), as a pair serving up to ENGINE_CAPACITY req/s would show them:
+requests running by Little's law (0.2 s in prefill, 4 s in decode), the excess arriving beyond
+the capacity waiting (never drained: a test lasts minutes), and the decode KV cache's use from
+what runs. Faults touch the frontend's counter only: the engines see the traffic as it was.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from support.openmetrics import DYNAMO, TOKEN_BUCKETS, OpenMetricsWriter, reques
 
 ISL, OSL = 1500.0, 250.0
 LABELS = {"model": "llama", "dynamo_namespace": "llm"}
+ENGINE_CAPACITY = 120.0  # req/s the engines serve before requests wait
+PREFILL_S, DECODE_S = 0.2, 4.0  # time a request runs in each (Little's law)
+KV_AT_CAPACITY = 0.9  # the decode KV cache's use at capacity
 
 
 @dataclass(frozen=True)
@@ -52,9 +61,11 @@ def frontend_history(
     *,
     scrape_s: float = 15.0,
     faults: Sequence[Fault] = (),
+    engines: bool = False,
 ) -> str:
     """OpenMetrics text of the frontend's counters and token histograms, scraped every
-    `scrape_s` from `t0` (a first scrape at t0 sees every counter at 0)."""
+    `scrape_s` from `t0` (a first scrape at t0 sees every counter at 0); with `engines`, the
+    engines' gauges too (module doc)."""
     a = arrivals(t0, levels)
     end = t0 + sum(s for s, _ in levels)
     times = t0 + scrape_s * np.arange(int(math.floor((end - t0) / scrape_s)) + 1)
@@ -85,4 +96,30 @@ def frontend_history(
     w.counter(DYNAMO.requests, LABELS, t, requests[keep], help="requests")
     for name, fam in ((DYNAMO.isl, isl), (DYNAMO.osl, osl)):
         w.histogram(name, LABELS, t, TOKEN_BUCKETS, fam[0][keep], fam[1][keep], help="tokens")
+    if engines:
+        engine_gauges(w, t, t0, levels)
     return w.render()
+
+
+def rate_at(t: np.ndarray, t0: float, levels: Sequence[tuple[float, float]]) -> np.ndarray:
+    """The arrival rate (req/s) of `levels` at each time."""
+    edges = t0 + np.cumsum([0.0] + [s for s, _ in levels])
+    idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(levels) - 1)
+    return np.array([r for _, r in levels])[idx]
+
+
+def engine_gauges(
+    w: OpenMetricsWriter, t: np.ndarray, t0: float, levels: Sequence[tuple[float, float]]
+) -> None:
+    rate = rate_at(t, t0, levels)
+    served = np.minimum(rate, ENGINE_CAPACITY)
+    # The excess arrived so far (trapezoids between scrapes), waiting in prefill.
+    excess = rate - served
+    waiting = np.concatenate([[0.0], np.cumsum(np.diff(t) * (excess[1:] + excess[:-1]) / 2)])
+    running = {"prefill": served * PREFILL_S, "decode": served * DECODE_S}
+    for role, pod in (("prefill", "p0"), ("decode", "d0")):
+        lab = {**LABELS, "component": role, "pod": pod}
+        w.gauge("vllm:num_requests_running", lab, t, running[role])
+        w.gauge("vllm:num_requests_waiting", lab, t, waiting if role == "prefill" else 0 * t)
+    kv = KV_AT_CAPACITY * served / ENGINE_CAPACITY
+    w.gauge("vllm:kv_cache_usage_perc", {**LABELS, "component": "decode", "pod": "d0"}, t, kv)

@@ -10,7 +10,9 @@ models validate:
   ``podcliques``, leaderworkerset.x-k8s.io/v1 ``leaderworkersets``; apps/v1 ``deployments``:
   GET/PUT/PATCH object, GET/PUT/PATCH ``.../scale`` (autoscaling/v1 Scale), LIST, POST, DELETE;
 * coordination.k8s.io/v1 ``leases``: GET, LIST, POST (409 AlreadyExists), PUT/PATCH (409 Conflict
-  on a stale ``metadata.resourceVersion``), DELETE.
+  on a stale ``metadata.resourceVersion``), DELETE;
+* core/v1 ``pods`` of objects that opted in (``kube.pods.enable(plural, ns, name)``), kept as
+  each target's controller keeps them: see tests/support/fake_pods.py.
 
 Semantics mirrored from the real API server:
 
@@ -78,6 +80,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from support.fake_pods import FakePods
 
 GROVE = "grove.io/v1alpha1"
 LWS_API = "leaderworkerset.x-k8s.io/v1"
@@ -327,6 +331,7 @@ class FakeKube:
         self._unserved: set[str] = set()
         self._writers: list[_ConcurrentWriter] = []
         self.requests: list[RequestRecord] = []
+        self.pods = FakePods(self)  # opt-in per object: kube.pods.enable(plural, ns, name)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -724,6 +729,8 @@ class FakeKube:
             stored.ready_at.extend([ready_time] * (replicas - current))
         else:
             del stored.ready_at[replicas:]  # scale-down removes the newest replicas at once
+        meta = stored.obj["metadata"]
+        self.pods.sync(rtype.plural, meta["namespace"], name)  # with pods: as its controller
 
     def _ready_count(self, stored: _Stored) -> int:
         now = self.clock.now()
@@ -896,9 +903,16 @@ class FakeKube:
         )
 
     def handle(
-        self, method: str, path: str, content_type: str | None, body: Any
+        self,
+        method: str,
+        path: str,
+        content_type: str | None,
+        body: Any,
+        query: dict[str, list[str]] | None = None,
     ) -> tuple[int, dict]:
         """Route one request; returns (status, JSON body). Runs under the state lock."""
+        if self.pods.handles(path):
+            return self.pods.handle(method, path, query or {}, body)
         m = _PATH_RE.match(path)
         rtype = RESOURCE_TYPES.get(m["plural"]) if m else None
         if (
@@ -1100,7 +1114,7 @@ def _make_handler(kube: FakeKube) -> type[BaseHTTPRequestHandler]:
                     code, reply = 400, status_body(400, "BadRequest", "request body is not JSON")
                 else:
                     try:
-                        code, reply = kube.handle(method, path, ctype, body)
+                        code, reply = kube.handle(method, path, ctype, body, record.query)
                     except NotServed as err:
                         code, reply = err.code, err.message + "\n"
                     except ApiError as err:

@@ -14,6 +14,12 @@ groups; a GPU type's budget is its count minus what switches in progress still h
    with the highest value gained per dollar per hour, over every jump (p, d) -> (p', d') up
    to the wants that fits the free GPUs: looking beyond one replica crosses the plateaus where
    attainment stays 0 until a pool can carry its load, which one-replica steps never would.
+   A class still short of its target after its jumps (an overload: no jump within the
+   budget reaches it) then takes, one replica at a time as in 3, what its short members can
+   still use, before any lower class gets beyond its minimums: it keeps what it runs and takes
+   from lower classes first; priority holds under overload too. Higher classes' margins
+   compete in that step by the headroom's order, so they never go to a lower class's
+   shortfall where they buy more attainment.
 3. *Headroom up to the wants*, across every class, once every class has had its turn at its
    target. What sizing asks for carries margins beyond the model's target; leftover GPUs
    raise pools toward it, one replica at a time, where they buy the most: uncapped
@@ -30,7 +36,7 @@ independent planners would.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,7 +125,13 @@ def allocate_gpus(claims: list[Claim], free: MutableMapping[str, int]) -> None:
             )
         _take(free, c, c.lo_p, c.lo_d)
     for rank in sorted({c.rank for c in claims}):
-        _reach_slo([c for c in claims if c.rank == rank], free)
+        members = [c for c in claims if c.rank == rank]
+        _reach_slo(members, free)
+        if any(_short(c) for c in members):
+            # Overloaded: what more GPUs still buy it (served share, attainment at the mean)
+            # comes before any lower class; higher classes' margins stay in the running.
+            above = [c for c in claims if c.rank <= rank]
+            _headroom(above, free, lambda c, r=rank: c.rank < r or _short(c))
     # Margins last, across classes: a class beyond its target never keeps a lower class
     # short of its own.
     _headroom(claims, free)
@@ -182,10 +194,23 @@ def best_jump(
 # ------------------------------------------------------------------------------------------
 # b. headroom, one replica at a time
 # ------------------------------------------------------------------------------------------
-def _headroom(members: list[Claim], free: MutableMapping[str, int]) -> None:
+def _short(c: Claim) -> bool:
+    """Demand still short of its target (as the reach phase values attainment, to 0.01 %)."""
+    a = min(c.attainment(c.p, c.d), c.target)
+    return c.weight > 0 and round(a / c.target, _ROUND) < 1
+
+
+def _headroom(
+    members: list[Claim],
+    free: MutableMapping[str, int],
+    eligible: Callable[[Claim], bool] | None = None,
+) -> None:
+    """`eligible`: which members may still take a step (re-read after every step)."""
     while True:
         best: tuple[tuple[float, ...], Claim, int, int] | None = None
         for k, c in enumerate(members):
+            if eligible is not None and not eligible(c):
+                continue
             for key, dp, dd in _steps(c, free, k):
                 if best is None or key > best[0]:
                     best = (key, c, dp, dd)

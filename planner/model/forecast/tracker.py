@@ -74,6 +74,8 @@ class DemandTracker:
         # Outliers clipped before anything learns from them; their notes go on the next decision.
         self._guard = DemandGuard()
         self.guard_notes: deque[str] = deque(maxlen=8)
+        # Why the last sample observed had its count held as suspect (None: it had not).
+        self.suspect: str | None = None
         self.observed = 0  # samples fed (gap fillers excluded)
         self._next_start: float | None = None  # end of the last observed interval
         self._last_isl = math.nan
@@ -89,6 +91,7 @@ class DemandTracker:
         """Feed one interval of demand, in time order; False for a re-fed interval (ignored).
         A skipped interval is fed to the forecaster as a gap (NaN)."""
         step = self.config.interval_s
+        self.suspect = None
         if self._next_start is not None:
             if sample.start < self._next_start - 1e-6 * step:
                 return False  # already seen (overlapping fetches)
@@ -99,6 +102,7 @@ class DemandTracker:
         raw = sample
         sample, clipped = self._guard.clip(sample)
         self.guard_notes.extend(clipped)
+        self.suspect = self._guard.suspect
         self._demand.observe(sample)
         if self._burst is not None:
             self._burst.observe(sample)
