@@ -9,6 +9,11 @@
   attainable requests with each interval judged alone; the DES then judges the schedule like
   any other, so the clairvoyant knows the future but is sized by a model, not by the judge.
   Run at several G, it is a frontier read at our attainment like HPA's;
+- optimal@A: the optimal clairvoyant (sla_planner_bench.baselines.optimal): knowing every
+  request ahead, the fewest GPU-hours whose whole run the judge scores at >= A, by a
+  Lagrangian over intervals on per-interval judge tables (interval_tables), the price bisected
+  on whole-run judged replays; the tables are cached (`optimal_cache`), a few minutes per day
+  at 4x to build;
 - dynamo-classic: Dynamo's classic SLA planner rule re-implemented
   (sla_planner_bench.baselines.dynamo_classic), with its ARIMA or constant predictor. Not Dynamo's
   own planner, which only runs under judge 2 (benchmarks/judge2_*).
@@ -16,12 +21,17 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from sla_planner.evaluation.des_requests import source_requests
 from sla_planner.model.config import PlannerConfig
 from sla_planner_bench.baselines.dynamo_classic import DynamoClassicPolicy
+from sla_planner_bench.baselines.interval_tables import IntervalTables, Targets, tabulate
+from sla_planner_bench.baselines.optimal import Solution, solve
 from sla_planner_bench.baselines.oracle import (
     OracleNeeds,
     SchedulePolicy,
@@ -69,3 +79,56 @@ def reference_factories(
         for p in dynamo_predictors:
             out[f"dynamo-classic ({p})"] = lambda p=p: DynamoClassicPolicy(cfg, curves, p)
     return out
+
+
+def interval_tables(
+    ld: Any, prof: Any, cfg: PlannerConfig, cache: str | None, depth: int, cut: float
+) -> IntervalTables:
+    """The scenario's per-interval judge tables (each pool `depth` counts deep, down to where
+    it alone misses `cut`), from `cache` (a directory) when built once."""
+    name = f"{ld.scenario.name}-tables-d{depth}-c{cut:g}.npz"
+    path = Path(cache) / name if cache else None
+    if path is not None and path.exists():
+        return IntervalTables.load(str(path))
+    targets = Targets(
+        cfg.slo.ttft_ms,
+        cfg.slo.itl_ms,
+        cfg.prefill.min_replicas,
+        cfg.decode.min_replicas,
+        depth,
+        cut,
+    )
+    reqs = source_requests(ld.source, ld.start, ld.end, ld.source.seed)
+    tab = tabulate(reqs, ld.start, ld.end, cfg.interval_s, (prof, prof), targets, _progress)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tab.save(str(path))
+    return tab
+
+
+def _progress(j: int, count: int) -> None:
+    if (j + 1) % 60 == 0 or j + 1 == count:
+        print(f"  tables: {j + 1}/{count} intervals", file=sys.stderr, flush=True)
+
+
+def optimal(
+    ld: Any,
+    tab: IntervalTables,
+    cfg: PlannerConfig,
+    target: float,
+    judge: Callable[[list], Any],
+) -> tuple[Solution, Any]:
+    """The optimal clairvoyant at `target`: its solution and the judge's result of its best
+    schedule (None when no price reaches the target). `judge(decisions)` -> ReplayResult."""
+    results: dict[int, Any] = {}
+
+    def run(schedule: Any) -> tuple[float, float]:
+        pol = SchedulePolicy(cfg, schedule, "optimal")
+        decisions = [pol.decide(ld.start + j * cfg.interval_s).only for j in range(tab.intervals)]
+        r = judge(decisions)
+        results[id(schedule)] = r
+        return r.attainment, r.gpu_hours
+
+    sol = solve(tab, target, run, cfg.startup_s)
+    best = results.get(id(sol.best_schedule)) if sol.best_schedule is not None else None
+    return sol, best

@@ -9,7 +9,7 @@ not just a strange plan. The bounds are far outside any real deployment; each sa
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -78,6 +78,24 @@ class ErrorBudgetSettings(BaseModel):
     )
     max_loosen: float = Field(
         2.0, ge=1.0, allow_inf_nan=False, description="plan for at most B x aim x this"
+    )
+    # How the budget is spent (sla_planner.model.size.slo_price): "goal" aims every interval
+    # at the same planned miss share; "price" prices a miss in GPU-hours and buys, interval
+    # by interval, the replicas minimising GPUs + price x expected misses, the controller
+    # moving the price.
+    sizing: Literal["goal", "price"] = "goal"
+    price_window_s: float = Field(
+        86400.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="time constant of the reference price (the goal sizing's shadow price)",
+    )
+    price_max_miss: float = Field(
+        5.0,
+        ge=1.0,
+        le=50.0,
+        allow_inf_nan=False,
+        description="a priced interval may plan to miss at most this x the budget",
     )
 
 
@@ -198,6 +216,10 @@ class PlannerConfig(_Strict):
     # tuned on days 2-4 of the Azure 2024 week (benchmarks/tune_sizing.py); at 0.9 the
     # request-weighted attainment fell to ~98%.
     planning_quantile: float = Field(0.99, gt=0, lt=1)
+    # Forecast steps each decision sizes for: [now, now + horizon_s). None: startup_s +
+    # interval_s, the shortest horizon whose last step is one this decision's new replicas are
+    # the first to serve (a shorter one sizes nothing they arrive for).
+    horizon_s: float | None = Field(None, gt=0, le=DAY_S, description="forecast horizon, s")
     # Like HPA's --horizontal-pod-autoscaler-downscale-stabilization: scale down only to the
     # highest recommendation seen within this window.
     scale_down_window_s: float = Field(300.0, ge=0, le=7 * DAY_S)
@@ -236,11 +258,19 @@ class PlannerConfig(_Strict):
     @model_validator(mode="after")
     def _bounded_horizon(self) -> PlannerConfig:
         steps = math.ceil(self.startup_s / self.interval_s - 1e-9) + 1
+        if self.horizon_s is not None:
+            steps = math.ceil(self.horizon_s / self.interval_s - 1e-9)
         if steps > MAX_HORIZON_STEPS:
+            what = (
+                f"horizon_s ({self.horizon_s:g})"
+                if self.horizon_s is not None
+                else f"startup_s ({self.startup_s:g})"
+            )
             raise ValueError(
-                f"startup_s ({self.startup_s:g}) / interval_s ({self.interval_s:g}) asks for a "
+                f"{what} / interval_s ({self.interval_s:g}) asks for a "
                 f"{steps}-step forecast each decision (at most {MAX_HORIZON_STEPS}); raise "
-                "interval_s or lower startup_s"
+                "interval_s or lower "
+                + ("horizon_s" if self.horizon_s is not None else "startup_s")
             )
         return self
 

@@ -24,7 +24,7 @@ from typing import Any
 from sla_planner.model.allocate.outcome import Outcome
 from sla_planner.model.allocate.split import validate_budget
 from sla_planner.model.config import PlannerConfig
-from sla_planner.model.explain import cold_limit, pool_limit, pool_reason
+from sla_planner.model.explain import cold_limit, planned_note, pool_limit, pool_reason, slo_note
 from sla_planner.model.forecast.tracker import DemandForecasterLike, DemandPlan, DemandTracker
 from sla_planner.model.reasons import Binding
 from sla_planner.model.size import latency_model as lm
@@ -36,7 +36,8 @@ from sla_planner.model.size.error_budget import (
 )
 from sla_planner.model.size.needs import DeploymentNeed, PoolNeed, VariantNeed
 from sla_planner.model.size.sizing import SizingPolicy
-from sla_planner.model.size.slo_sizing import DEFAULT_SUBWINDOWS, expected_attainment
+from sla_planner.model.size.slo_price import Pricing
+from sla_planner.model.size.slo_sizing import DEFAULT_SUBWINDOWS, BurstMix, expected_attainment
 from sla_planner.model.size.variant import (
     FixedPlan,
     SizingInputs,
@@ -139,6 +140,7 @@ class DeploymentPlanner:
             x = SizingInputs(
                 cfg, self.policy, plan.steps, plan.forecasts, self.demand.prefill_scv, caps
             )
+            self._calibrate(now, x)
             variants = {v.name: self._size(v, x) for v in self.variants}
             weight = max(d.rate_rps for d in plan.steps)
         target = cfg.slo.attainment
@@ -158,11 +160,29 @@ class DeploymentPlanner:
             forecast=plan.first if plan is not None else None,
         )
 
+    def _mix(self) -> BurstMix:
+        d = self.demand
+        return burst_mix(self.config, d.ratios, d.subwindows or DEFAULT_SUBWINDOWS)
+
+    def _calibrate(self, now: float, x: SizingInputs) -> None:
+        """Priced sizing: the reference price learns this interval's shadow price of the goal
+        sizing at the aimed miss share, on the variant running (else the default)."""
+        eb = self.error_budget
+        if eb is None or not eb.priced:
+            return
+        name = self._last.variant if self._last is not None else self.variants[0].name
+        sizer = self._sizers.get(name) or self._sizers[self.variants[0].name]
+        shadow, requests = sizer.shadow(x, self._mix(), eb.aimed_goal, self.demand.measured_scv)
+        eb.calibrate(shadow, requests, now)
+
     def _size(self, v: VariantEngines, x: SizingInputs) -> VariantNeed:
-        if self.error_budget is not None:
-            d = self.demand
-            mix = burst_mix(self.config, d.ratios, d.subwindows or DEFAULT_SUBWINDOWS)
-            sized = self._sizers[v.name].size(x, mix, self.error_budget.goal, d.measured_scv)
+        eb = self.error_budget
+        if eb is not None:
+            price = eb.price if eb.priced else None
+            pricing = Pricing(price, eb.price_floor) if price is not None else None
+            sized = self._sizers[v.name].size(
+                x, self._mix(), eb.goal, self.demand.measured_scv, pricing
+            )
             if sized is not None:
                 return sized
             fixed = size_fixed(v, x)
@@ -186,10 +206,13 @@ class DeploymentPlanner:
             expected = expected_attainment(
                 how.models, how.step, how.mix, final_p, final_d, how.share
             )
-            notes.append(self._slo_note(how.goal, expected, how.steps))
+            if how.price is not None and self.error_budget is not None:
+                self.error_budget.record_plan(1.0 - expected)
+            assert self.error_budget is not None
+            notes.append(slo_note(self.error_budget.status(), how, expected))
         else:
             assert isinstance(how, FixedPlan)
-            notes.append(_planned_note(self.config, how))
+            notes.append(planned_note(self.config, how))
         notes.extend(split.notes)
         if isinstance(how, FixedPlan) and how.fallback:
             notes.append(_OUT_OF_REACH)
@@ -309,21 +332,6 @@ class DeploymentPlanner:
                 found = (limited, above)
         return found
 
-    def _slo_note(self, goal: float, expected: float, n_steps: int) -> str:
-        assert self.error_budget is not None
-        st = self.error_budget.status()
-        measured = (
-            f"measured {st.cumulative_attainment:.3%} so far, burn {st.burn_short:.2f} (short) / "
-            f"{st.burn_long:.2f} (long)"
-            if st.finished > 0
-            else "nothing measured yet"
-        )
-        return (
-            f"SLO {st.target:.3%}: sized to {goal:.4%} expected attainment over {n_steps} "
-            f"steps (margin x{st.margin:.2f}); {expected:.4%} "
-            f"expected this interval at the chosen replicas; {measured}"
-        )
-
     def _correct(self, sample: DemandSample) -> None:
         """Learn observed/expected latency at the replicas the last decision ran (expected from
         each pool's uncorrected profile, so the factor is observed / profiled)."""
@@ -371,15 +379,6 @@ def _clamp(pool: PoolNeed) -> int:
 def _fallback(plan: Any) -> FixedPlan:
     assert isinstance(plan, FixedPlan)
     return FixedPlan(plan.prefill, plan.decode, plan.steps, fallback=True)
-
-
-def _planned_note(cfg: PlannerConfig, how: FixedPlan) -> str:
-    dp, dd = how.prefill, how.decode
-    return (
-        f"planned for q{cfg.planning_quantile:g} over {how.steps} steps: prefill "
-        f"{dp.rate_rps:.2f} req/s x {dp.isl:.0f} tok (step {dp.step}), decode "
-        f"{dd.decode_rate_rps:.2f} req/s x {dd.osl:.0f} out tok (step {dd.step})"
-    )
 
 
 def _corrected(v: VariantEngines) -> VariantEngines:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from sla_planner.model.allocate.outcome import PoolOutcome
 from sla_planner.model.allocate.split import Allocation
+from sla_planner.model.config import PlannerConfig
 from sla_planner.model.reasons import FleetReason, Limit
+from sla_planner.model.size.error_budget import BudgetStatus
 from sla_planner.model.size.needs import PoolNeed
+from sla_planner.model.size.variant import FixedPlan, SloPlan
 
 _BY_PRIORITY = {FleetReason.PREEMPTED, FleetReason.PRIORITY_LIMITED, FleetReason.BUDGET_LIMITED}
 
@@ -77,3 +80,35 @@ def cold_limit(replicas: int, wanted: int, split: Allocation) -> Limit:
     if split.budget_limited:
         return Limit.BUDGET
     return Limit.RATIO_BOUNDS if split.ratio_adjusted else Limit.MAX_REPLICAS
+
+
+def slo_note(st: BudgetStatus, how: SloPlan, expected: float) -> str:
+    """The SLO sizing's line: what it aimed at (a goal or a price), what the model expects at
+    the replicas chosen, and what was measured."""
+    measured = (
+        f"measured {st.cumulative_attainment:.3%} so far, burn {st.burn_short:.2f} (short) / "
+        f"{st.burn_long:.2f} (long)"
+        if st.finished > 0
+        else "nothing measured yet"
+    )
+    if how.price is not None:
+        aim = (
+            f"priced a miss at {how.price:.3g} GPU-h (x{how.price / st.price_ref:.2f} the "
+            f"reference) over {how.steps} steps: cheapest GPUs + misses expected attainment"
+        )
+    else:
+        aim = f"sized to {how.goal:.4%} expected attainment over {how.steps} steps"
+    return (
+        f"SLO {st.target:.3%}: {aim} (margin x{st.margin:.2f}); {expected:.4%} "
+        f"expected this interval at the chosen replicas; {measured}"
+    )
+
+
+def planned_note(cfg: PlannerConfig, how: FixedPlan) -> str:
+    """The fixed-margin sizing's line: the quantile and the steps each pool was sized at."""
+    dp, dd = how.prefill, how.decode
+    return (
+        f"planned for q{cfg.planning_quantile:g} over {how.steps} steps: prefill "
+        f"{dp.rate_rps:.2f} req/s x {dp.isl:.0f} tok (step {dp.step}), decode "
+        f"{dd.decode_rate_rps:.2f} req/s x {dd.osl:.0f} out tok (step {dd.step})"
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from slo_table import band, frontier_cost, summary_table, verdict  # noqa: E402
+from slo_table import band, frontier_cost, optimal_cost, summary_table, verdict  # noqa: E402
 
 
 def _row(policy: str, attainment: float, gpu_hours: float, **extra: float) -> dict:
@@ -69,3 +69,18 @@ def test_summary_has_one_row_per_scenario_and_target():
         and "| 150 (99.99%) |" in lines[2]
         and "| 104.4 (ours 0.957x) |" in lines[2]
     )
+
+
+def test_the_optimal_clairvoyant_is_read_at_the_same_target_with_the_gap():
+    rows = [
+        _row("ours@0.99", 0.992, 100.0, target=0.99),
+        _row("ours@0.99 priced", 0.991, 96.0, target=0.99),
+        _row("optimal@0.99", 0.9901, 80.0, target=0.99),
+        _row("optimal@0.999", float("nan"), float("nan"), target=0.999),
+    ]
+    assert optimal_cost(rows, 0.99, 100.0) == "80 (99.01%; ours 1.250x)"
+    assert optimal_cost(rows, 0.999) == "no price reaches it"
+    assert optimal_cost(rows[:1], 0.99) == "not run"
+    lines = summary_table(rows)
+    assert len(lines) == 2 + 2  # ours and ours priced; the optimal rows are columns
+    assert "| 99.0% priced |" in lines[3] and "| 80 (99.01%; ours 1.200x) |" in lines[3]

@@ -107,3 +107,24 @@ def test_every_pool_has_a_finite_default_ceiling():
 def test_minimum_above_the_default_ceiling_says_how_to_fix_it():
     message = _error({"prefill": {"min_replicas": DEFAULT_MAX_REPLICAS + 1}})
     assert "max_replicas" in message and "raise max_replicas" in message
+
+
+@pytest.mark.parametrize(
+    ("interval_s", "startup_s", "horizon_s", "steps"),
+    [
+        (60.0, 120.0, None, 3),  # startup / interval + this decision's own step
+        (60.0, 120.0, 60.0, 1),  # only the interval decided for
+        (60.0, 120.0, 300.0, 5),
+        (60.0, 120.0, 90.0, 2),  # a partial step counts
+        (60.0, 0.0, 600.0, 10),
+    ],
+)
+def test_the_forecast_horizon_lever(interval_s, startup_s, horizon_s, steps):
+    cfg = PlannerConfig(interval_s=interval_s, startup_s=startup_s, horizon_s=horizon_s)
+    assert horizon_steps(cfg) == steps
+
+
+def test_a_horizon_beyond_the_cap_names_horizon_s():
+    with pytest.raises(ValidationError) as e:
+        PlannerConfig(interval_s=1.0, startup_s=0.0, horizon_s=2.0 * MAX_HORIZON_STEPS)
+    assert "horizon_s" in str(e.value) and str(MAX_HORIZON_STEPS) in str(e.value)

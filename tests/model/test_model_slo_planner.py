@@ -102,3 +102,31 @@ def test_decisions_say_what_they_aimed_at(h200, conv_demand):  # noqa: F811
     assert d.prefill.reason.startswith("slo:") or "slo:" in d.prefill.reason
     assert not any(n.startswith("decode planned for bursts") for n in d.notes)
     assert math.isnan(d.prefill.expected_latency_ms) is False
+
+
+PRICE = {"error_budget": {"sizing": "price"}}
+
+
+def test_priced_sizing_prices_a_miss_and_says_so(h200, conv_demand):  # noqa: F811
+    planner = Planner.of_one(config(0.99, **PRICE), h200)
+    run(planner, conv_demand[:30])
+    d = planner.decide(conv_demand[30].start).only
+    note = next(n for n in d.notes if n.startswith("SLO"))
+    assert "priced a miss at" in note and "GPU-h" in note
+    st = planner.budget_status
+    assert st.price > 0 and st.price_ref > 0 and 0 < st.planned_miss < 0.5
+
+
+def test_measured_misses_raise_the_priced_plan(h200, conv_demand):  # noqa: F811
+    demand = conv_demand[:120]
+
+    def fb(k, s):
+        n = max(s.requests, 0.0)
+        return AttainmentSample(s.start, s.start + STEP, n, n * 0.95)
+
+    calm = run(Planner.of_one(config(0.99, **PRICE), h200), demand)
+    missing = Planner.of_one(config(0.99, **PRICE), h200)
+    bad = run(missing, demand, fb)
+    assert sum(map(sum, bad[30:])) > sum(map(sum, calm[30:]))
+    st = missing.budget_status
+    assert st.price / st.price_ref == pytest.approx(100.0)  # at the bound, max_tighten

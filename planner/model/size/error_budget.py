@@ -45,6 +45,19 @@ after window until the hold expired and the plan fell off a cliff. All windows c
 burn rates reported. The long window (`long_window_s`, hours) is reported as SREs read
 burn rates; the integral is the controller's own memory.
 
+Priced sizing (`sizing: price`, sla_planner.model.size.slo_price): the same ledger moves a
+price instead of a goal,
+
+    price = price_ref x exp(u + p)   (GPU-hours per missed request),
+
+every interval buying the replicas that minimise GPUs + price x expected misses. Higher u,
+after misses, prices a miss dearer and buys more replicas, as a tighter goal does; the bounds
+and the anti-windup are the same. price_ref is where a typical interval lands at the aimed miss
+share: the request-weighted geometric mean, over `price_window_s` (a day: the daily cycle
+averages out), of each decision's shadow price of the goal sizing at 1 - aim x B (`calibrate`).
+Before any calibration there is no price (None) and the planner sizes to the goal. No priced
+plan may expect to miss more than B x `price_max_miss` (`price_floor`; slo_price says why).
+
 Pure: no I/O, no clock (window times come in with the samples).
 """
 
@@ -104,6 +117,8 @@ class BudgetStatus:
     finished: float  # requests observed in total
     met: float
     windows: int
+    price: float = math.nan  # GPU-hours per missed request (priced sizing; NaN: goal sizing)
+    price_ref: float = math.nan  # the calibrated reference price
 
 
 class _Decayed:
@@ -116,6 +131,24 @@ class _Decayed:
     def add(self, dt: float, missed: float, n: float) -> None:
         d = math.exp(-max(dt, 0.0) / self.tau)
         self.missed, self.n = d * self.missed + missed, d * self.n + n
+
+
+class _Weighted:
+    """A weighted mean that forgets with a time constant (None until the first value)."""
+
+    def __init__(self, tau_s: float) -> None:
+        self.tau = tau_s
+        self.num = self.den = 0.0
+        self.t: float | None = None
+
+    def add(self, t: float, value: float, weight: float) -> None:
+        d = 1.0 if self.t is None else math.exp(-max(t - self.t, 0.0) / self.tau)
+        self.num, self.den = d * self.num + weight * value, d * self.den + weight
+        self.t = t if self.t is None else max(self.t, t)
+
+    @property
+    def value(self) -> float | None:
+        return self.num / self.den if self.den > 0 else None
 
 
 class ErrorBudgetController:
@@ -135,6 +168,9 @@ class ErrorBudgetController:
         self._last = AttainmentSample(math.nan, math.nan, 0.0, 0.0)
         self._finished = self._met = 0.0
         self._windows = 0
+        self.priced = self.s.sizing == "price"
+        self._ref = _Weighted(self.s.price_window_s)  # log shadow prices
+        self._plan_miss: float | None = None  # the last priced plan's expected miss share
 
     def observe(self, sample: AttainmentSample, limited: bool = False, above: bool = False) -> bool:
         """One measured window, in time order. `limited`: its plan was held away from its goal
@@ -168,6 +204,40 @@ class ErrorBudgetController:
         self._windows += 1
         return True
 
+    def calibrate(self, shadow: float, requests: float, t: float) -> None:
+        """One decision's shadow price of the goal sizing at the aimed miss share, weighed by
+        the requests it plans for (`t`: its time). Ignored unless finite and positive."""
+        if math.isfinite(shadow) and shadow > 0 and math.isfinite(requests) and requests > 0:
+            self._ref.add(t, math.log(shadow), requests)
+
+    def record_plan(self, expected_miss: float) -> None:
+        """The chosen plan's expected miss share (the model's), reported as planned_miss."""
+        if math.isfinite(expected_miss):
+            self._plan_miss = min(max(expected_miss, 0.0), 1.0)
+
+    @property
+    def price_floor(self) -> float:
+        """The least expected attainment a priced plan may have: 1 - B x price_max_miss."""
+        return 1.0 - min(self.budget * self.s.price_max_miss, 0.5)
+
+    @property
+    def aimed_goal(self) -> float:
+        """The goal a typical interval is aimed at, where price_ref is calibrated."""
+        return 1.0 - self.budget * self.s.aim
+
+    @property
+    def price_ref(self) -> float | None:
+        v = self._ref.value
+        return math.exp(v) if v is not None else None
+
+    @property
+    def price(self) -> float | None:
+        """GPU-hours per missed request the next plan pays (None: not calibrated yet)."""
+        ref = self._ref.value
+        if ref is None:
+            return None
+        return math.exp(ref + min(max(self.u + self.proportional, self._lo), self._hi))
+
     # -- the control law -----------------------------------------------------------------
     @property
     def proportional(self) -> float:
@@ -179,7 +249,15 @@ class ErrorBudgetController:
 
     @property
     def planned_miss(self) -> float:
-        """Share of requests the next plan is sized to miss (in the model)."""
+        """Share of requests the next plan is sized to miss (in the model): the goal's, or
+        under a price the last priced plan's expectation."""
+        if self.priced and self._plan_miss is not None and self.price is not None:
+            return max(self._plan_miss, 1e-12)
+        return self.goal_miss
+
+    @property
+    def goal_miss(self) -> float:
+        """The goal sizing's planned miss share: B x aim x exp(-(u + p)), bounded."""
         v = min(max(self.u + self.proportional, self._lo), self._hi)
         return min(self.budget * self.s.aim * math.exp(-v), 0.5)
 
@@ -189,8 +267,8 @@ class ErrorBudgetController:
 
     @property
     def goal(self) -> float:
-        """The model attainment the next plan is sized to: 1 - planned_miss."""
-        return 1.0 - self.planned_miss
+        """The model attainment the goal sizing sizes the next plan to."""
+        return 1.0 - self.goal_miss
 
     # -- reporting -------------------------------------------------------------------------
     def _rate(self, missed: float, n: float) -> float:
@@ -212,4 +290,6 @@ class ErrorBudgetController:
             finished=self._finished,
             met=self._met,
             windows=self._windows,
+            price=(self.price or math.nan) if self.priced else math.nan,
+            price_ref=(self.price_ref or math.nan) if self.priced else math.nan,
         )

@@ -24,9 +24,16 @@ class PlanningDemand:
 
 
 def horizon_steps(config: PlannerConfig) -> int:
-    """Forecast steps covering [now, now + startup_s + interval_s), at most MAX_HORIZON_STEPS
-    (PlannerConfig rejects more; the cap holds for unvalidated configs too)."""
-    ratio = config.startup_s / config.interval_s if config.interval_s > 0 else math.inf
+    """Forecast steps covering [now, now + startup_s + interval_s) (or `horizon_s` when set),
+    at least one, at most MAX_HORIZON_STEPS (PlannerConfig rejects more; the cap holds for
+    unvalidated configs too)."""
+    i = config.interval_s
+    if config.horizon_s is not None:
+        ratio = config.horizon_s / i if i > 0 else math.inf
+        if not ratio < MAX_HORIZON_STEPS:
+            return MAX_HORIZON_STEPS
+        return max(1, min(math.ceil(ratio - 1e-9), MAX_HORIZON_STEPS))
+    ratio = config.startup_s / i if i > 0 else math.inf
     if not ratio < MAX_HORIZON_STEPS:  # inf / NaN included
         return MAX_HORIZON_STEPS
     return min(math.ceil(ratio - 1e-9) + 1, MAX_HORIZON_STEPS)

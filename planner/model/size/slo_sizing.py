@@ -254,6 +254,56 @@ def _first(curve: np.ndarray, level: float, floor: int) -> int | None:
     return int(idx[0]) if idx.size else None
 
 
+@dataclass(frozen=True)
+class StepTables:
+    """One step's attainment tables: rate nodes and request weights, each pool's share of
+    requests meeting its target for every node and 0..hi replicas."""
+
+    rates: np.ndarray
+    w: np.ndarray
+    tp: np.ndarray  # (nodes, 0..hp) prefill
+    td: np.ndarray  # (nodes, 0..hd) decode
+
+    @property
+    def ap(self) -> np.ndarray:
+        return _alone(self.tp, self.w)
+
+    @property
+    def ad(self) -> np.ndarray:
+        return _alone(self.td, self.w)
+
+    def joint(self, p_idx: np.ndarray, d_idx: np.ndarray) -> np.ndarray:
+        """Expected attainment of both pools for every (p, d) of the grid."""
+        w = self.w
+        return ((w[:, None] * self.tp[:, p_idx]).T @ self.td[:, d_idx]) / w.sum()
+
+
+def reachable(m: PoolModels, step: StepDemand, ds: DecodeShare) -> bool:
+    """Whether some replica count lets requests meet both targets at all."""
+    return ds.allowed >= 0 and prefill_reachable(m, step.isl)
+
+
+def step_tables(
+    m: PoolModels,
+    step: StepDemand,
+    rates: np.ndarray,
+    w: np.ndarray,
+    ds: DecodeShare,
+    top: tuple[float, float],
+) -> StepTables:
+    """Each pool's table, grown until the pool alone reaches its `top` (or the cap)."""
+    # Start where the highest rate node would be stable: few doublings from there.
+    lam = float(rates.max())
+    service = lm.prefill_state(m.prefill_curves, lam, step.isl, 1).service_s
+    cap_p, cap_d = max(_CAP, m.min_prefill), max(_CAP, m.min_decode)
+    # Never below the pools' minimums: a table must hold every count a search may answer.
+    start_p = max(_start(1.2 * lam * service, cap_p), m.min_prefill)
+    start_d = max(_start(1.2 * lam / max(ds.x_cap, 1e-9), cap_d), m.min_decode)
+    tp, _ = _grow(lambda hi: prefill_table(m, step, rates, hi), w, start_p, top[0], cap_p)
+    td, _ = _grow(lambda hi: decode_table(ds, rates, hi), w, start_d, top[1], cap_d)
+    return StepTables(rates, w, tp, td)
+
+
 def size_step(
     m: PoolModels,
     step: StepDemand,
@@ -266,19 +316,23 @@ def size_step(
     rates, w = step.nodes(mix)
     if w.sum() <= 0:
         return GoalSizing(m.min_prefill, m.min_decode, 1.0, True)
-    top = 1.0 - (1.0 - goal) / _SPREAD
     ds = ds if ds is not None else DecodeShare(m, step)
-    if ds.allowed < 0 or not prefill_reachable(m, step.isl):
+    if not reachable(m, step, ds):
         return GoalSizing(m.min_prefill, m.min_decode, 0.0, False)
-    # Start where the highest rate node would be stable: few doublings from there.
-    lam = float(rates.max())
-    service = lm.prefill_state(m.prefill_curves, lam, step.isl, 1).service_s
-    cap_p, cap_d = max(_CAP, m.min_prefill), max(_CAP, m.min_decode)
-    start_p = _start(1.2 * lam * service, cap_p)
-    start_d = _start(1.2 * lam / max(ds.x_cap, 1e-9), cap_d)
-    tp, hp = _grow(lambda hi: prefill_table(m, step, rates, hi), w, start_p, top, cap_p)
-    td, hd = _grow(lambda hi: decode_table(ds, rates, hi), w, start_d, top, cap_d)
-    ap, ad = _alone(tp, w), _alone(td, w)
+    top = goal_top(goal)
+    t = step_tables(m, step, rates, w, ds, (top, top))
+    return goal_on(m, t, goal, top)
+
+
+def goal_top(goal: float) -> float:
+    """Where a pool's range ends for a goal search: it alone misses _SPREAD times less."""
+    return 1.0 - (1.0 - goal) / _SPREAD
+
+
+def goal_on(m: PoolModels, t: StepTables, goal: float, top: float) -> GoalSizing:
+    """size_step's search on tables already built (each reaching `top` alone)."""
+    ap, ad = t.ap, t.ad
+    hp, hd = ap.size - 1, ad.size - 1
     lo_p, lo_d = _first(ap, goal, m.min_prefill), _first(ad, goal, m.min_decode)
     if lo_p is None or lo_d is None:
         return GoalSizing(
@@ -288,7 +342,7 @@ def size_step(
     hi_d = _first(ad, top, lo_d) or hd
     p_idx = np.arange(lo_p, hi_p + 1)
     d_idx = np.arange(lo_d, hi_d + 1)
-    joint = ((w[:, None] * tp[:, p_idx]).T @ td[:, d_idx]) / w.sum()  # (p, d)
+    joint = t.joint(p_idx, d_idx)  # (p, d)
     cost = m.gpus_prefill * p_idx[:, None] + m.gpus_decode * d_idx[None, :]
     ok = joint >= goal
     if not ok.any():  # only rounding keeps the corner below: take it

@@ -33,9 +33,11 @@ from sla_planner.model.size.pool_plan import (
 )
 from sla_planner.model.size.prefill_latency import z_score
 from sla_planner.model.size.sizing import SizingPolicy, SizingResult
+from sla_planner.model.size.slo_price import Pricing, price_step, shadow_price
 from sla_planner.model.size.slo_sizing import (
     BurstMix,
     DecodeShare,
+    GoalSizing,
     PoolModels,
     StepDemand,
     size_step,
@@ -83,6 +85,7 @@ class SloPlan:
     share: DecodeShare
     goal: float
     steps: int
+    price: float | None = None  # GPU-hours per expected miss (priced sizing), else the goal's
 
 
 @dataclass(frozen=True)
@@ -229,21 +232,45 @@ class SloSizer:
         return ds
 
     def size(
-        self, x: SizingInputs, mix: BurstMix, goal: float, measured_scv: float | None
+        self,
+        x: SizingInputs,
+        mix: BurstMix,
+        goal: float,
+        measured_scv: float | None,
+        pricing: Pricing | None = None,
     ) -> VariantNeed | None:
+        """Each step to the goal, or (`pricing` given) at the price of a miss; each pool the
+        most any step needs. None: out of the latency model's reach."""
+        price = pricing.price if pricing is not None else None
         models = self.models(x.config, measured_scv, x.policy)
         steps = [step_demand(f, d, x.config) for f, d in zip(x.forecasts, x.steps, strict=True)]
         shares = [self.share(models, s) for s in steps]
-        sized = [size_step(models, s, mix, goal, ds) for s, ds in zip(steps, shares, strict=True)]
+
+        def one(s: StepDemand, ds: DecodeShare) -> GoalSizing:
+            if pricing is not None:
+                return price_step(models, s, mix, pricing.price, ds, pricing.floor)
+            return size_step(models, s, mix, goal, ds)
+
+        sized = [one(s, ds) for s, ds in zip(steps, shares, strict=True)]
         if not all(s.reachable for s in sized):
             return None
         kp = max(range(len(sized)), key=lambda i: (sized[i].prefill, -i))
         kd = max(range(len(sized)), key=lambda i: (sized[i].decode, -i))
-        sp = _result(sized[kp].prefill, steps[kp], goal, "prefill")
-        sd = _result(sized[kd].decode, steps[kd], goal, "decode")
+        sp = _result(sized[kp].prefill, steps[kp], goal, "prefill", price)
+        sd = _result(sized[kd].decode, steps[kd], goal, "decode", price)
         p, d = _scored(self.variant, kp, kd, x, sp, sd)
-        plan = SloPlan(models, steps[0], mix, shares[0], goal, len(steps))
+        plan = SloPlan(models, steps[0], mix, shares[0], goal, len(steps), price)
         return VariantNeed(self.variant.name, p, d, plan)
+
+    def shadow(
+        self, x: SizingInputs, mix: BurstMix, goal: float, measured_scv: float | None
+    ) -> tuple[float, float]:
+        """(shadow price of the goal sizing at `goal`, requests planned) of the interval
+        decided for: what the error budget calibrates its reference price from."""
+        models = self.models(x.config, measured_scv, x.policy)
+        s = step_demand(x.forecasts[0], x.steps[0], x.config)
+        price = shadow_price(models, s, mix, goal, self.share(models, s))
+        return price, s.rate_mean * x.config.interval_s
 
 
 def step_demand(f: DemandForecast, d: PlanningDemand, config: PlannerConfig) -> StepDemand:
@@ -263,9 +290,14 @@ def burst_mix(config: PlannerConfig, ratios: Sequence[float], subwindows: int) -
     return BurstMix.from_ratios(list(ratios) or [config.burst_fallback], subwindows)
 
 
-def _result(replicas: int, step: StepDemand, goal: float, pool: str) -> SizingResult:
-    why = (
-        f"{step.rate_mean:.2f} +- {step.rate_sd:.2f} req/s x {step.isl:.0f}/{step.osl:.0f} tok: "
-        f"fewest GPUs with {goal:.3%} expected attainment of both pools ({pool} {replicas})"
+def _result(
+    replicas: int, step: StepDemand, goal: float, pool: str, price: float | None = None
+) -> SizingResult:
+    demand = f"{step.rate_mean:.2f} +- {step.rate_sd:.2f} req/s x {step.isl:.0f}/{step.osl:.0f} tok"
+    if price is not None:
+        how = f"fewest GPUs + {price:.3g} GPU-h per expected miss of both pools"
+    else:
+        how = f"fewest GPUs with {goal:.3%} expected attainment of both pools"
+    return SizingResult(
+        replicas, math.nan, math.nan, Binding.SLO, f"{demand}: {how} ({pool} {replicas})"
     )
-    return SizingResult(replicas, math.nan, math.nan, Binding.SLO, why)
