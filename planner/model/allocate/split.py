@@ -334,10 +334,11 @@ def _best_split(
         gpus = np_ * gp + nd * gd
         # Last resorts when the model sees no difference: keep the wants' proportions.
         short = max((wp - np_) / max(wp, 1), (wd - nd) / max(wd, 1))
-        served = round(ps * ds, _ROUND)
         # More GPUs only where they serve something: a lone pool of a pair that serves
-        # nothing would hold GPUs for nothing.
-        return (round(pa * da, _ROUND), served, gpus if served > 0 else -gpus, -short, -np_)
+        # nothing would hold GPUs for nothing. Whether it serves is the raw product: rounded,
+        # a deeply overloaded pair (< 0.01 % served) would read as serving nothing.
+        gain = gpus if ps * ds > 0 else -gpus
+        return (round(pa * da, _ROUND), round(ps * ds, _ROUND), gain, -short, -np_)
 
     best: tuple[int, int] | None = None
     best_key: tuple[float, float, int, float, int] | None = None
